@@ -1,0 +1,18 @@
+// RFC 9457 problem details: every error the gateway answers is one of these, with a
+// stable machine `code` that clients may switch on.
+export class Problem extends Error {
+  readonly status: number
+  readonly code: string
+  readonly detail?: string
+  readonly extra?: Record<string, unknown>
+
+  constructor(status: number, code: string, detail?: string, extra?: Record<string, unknown>) {
+    super(detail ?? code)
+    this.status = status
+    this.code = code
+    this.detail = detail
+    this.extra = extra
+  }
+}
+
+export const isProblem = (e: unknown): e is Problem => e instanceof Problem
