@@ -1,0 +1,110 @@
+// The seal step: every response of a route marked `config.audit` — allowed, denied or
+// failed — becomes an audit record before it leaves. Allowed and denied answers carry
+// their evidence; if the record cannot be made durable the answer is replaced by
+// 503 AUDIT_UNAVAILABLE (no unaudited data release, DESIGN.md §2).
+import fp from 'fastify-plugin'
+import { readFileSync } from 'node:fs'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Sealer } from './sealer.js'
+import { digest, encodeEvidence, type AuditRecord } from './evidence.js'
+import { subjectHasher, type SubjectHasher } from './subject.js'
+import { createSigner } from '../pki/suites.js'
+import { Problem } from '../problem.js'
+import { problemBody } from '../problem-plugin.js'
+
+export interface AuditContext {
+  resource?: string
+  operation?: string
+  purpose?: string
+  caseId?: string
+  operator?: string
+  subject?: string
+  reason?: string
+  consumer?: { department: string; system: string; region: string }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sealer: Sealer
+    hashSubject: SubjectHasher
+  }
+  interface FastifyRequest {
+    audit: AuditContext
+    rawBody?: Buffer
+  }
+  interface FastifyContextConfig {
+    audit?: { resource?: string; operation?: string; evidence?: boolean }
+  }
+}
+
+const EMPTY_DIGEST = digest('')
+
+const decisionOf = (status: number) => (status < 400 ? 'allowed' : status < 500 ? 'denied' : 'failed')
+
+function buildRecord(app: { config: { node: { id: string } } }, request: FastifyRequest, reply: FastifyReply, body: string): AuditRecord {
+  const a = request.audit
+  const spec = request.routeOptions.config.audit!
+  const p = request.principal
+  const consumer = p ? { department: p.department, system: p.system, region: p.region } : a.consumer ?? null
+  const decision = decisionOf(reply.statusCode)
+  const record: AuditRecord = {
+    requestId: request.id,
+    time: new Date().toISOString(),
+    node: app.config.node.id,
+    consumer,
+    resource: a.resource ?? spec.resource ?? null,
+    operation: a.operation ?? spec.operation ?? null,
+    purpose: a.purpose ?? null,
+    caseId: a.caseId ?? null,
+    decision,
+    requestDigest: request.rawBody ? digest(request.rawBody) : EMPTY_DIGEST,
+    responseDigest: digest(body),
+  } as AuditRecord
+  if (decision !== 'allowed') record.reason = a.reason ?? `HTTP_${reply.statusCode}`
+  if (a.subject) record.subject = a.subject
+  if (a.operator) record.operator = a.operator
+  return record
+}
+
+export default fp(
+  async function audit(app) {
+    const { config, identity } = app
+    const sealer = new Sealer({
+      db: app.db,
+      node: config.node.id,
+      chain: config.replicaId,
+      kid: identity.kid,
+      signer: createSigner(config.audit.alg, identity.keyPem),
+      batchMaxSize: config.audit.batchMaxSize,
+      batchWindowMs: config.audit.batchWindowMs,
+    })
+    app.decorate('sealer', sealer)
+    app.decorate('hashSubject', subjectHasher(Buffer.from(readFileSync(config.audit.keyFile, 'utf8').trim(), 'hex')))
+    app.decorateRequest('audit', null as unknown as AuditContext)
+    app.addHook('onRequest', async (request) => {
+      request.audit = {}
+    })
+
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (!request.routeOptions.config?.audit) return payload
+      const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : ''
+      try {
+        const evidence = await sealer.seal(buildRecord(app, request, reply, body))
+        if (request.routeOptions.config.audit.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
+        return payload
+      } catch (e) {
+        request.log.error({ err: e }, 'audit record not durable; answer withheld')
+        const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+        reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
+        return JSON.stringify(problemBody(request, p))
+      }
+    })
+
+    // Graceful shutdown: onClose runs after in-flight requests are done and before the
+    // stores (registered earlier) close, so the last batch is sealed.
+    app.addHook('onClose', async () => {
+      await sealer.close()
+    })
+  },
+  { name: 'audit', dependencies: ['stores', 'node-identity'] },
+)

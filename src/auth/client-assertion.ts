@@ -1,0 +1,115 @@
+// RFC 7523 private_key_jwt: the client proves itself with a JWT signed by the key of its
+// registered certificate. Each assertion is good for one token: its jti is remembered in
+// Redis until it expires.
+import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
+import type { X509Certificate } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { Problem } from '../problem.js'
+import type { RegisteredSystem, SystemRegistry } from './systems.js'
+
+export interface AssertionCheckOptions {
+  registry: SystemRegistry
+  redis: Redis
+  ca: X509Certificate
+  audiences: string[]
+  maxLifetimeSeconds: number
+  now?: () => number
+}
+
+const CLOCK_SKEW_MS = 30_000
+const decode = createDecoder()
+const unauthorized = (code: string, detail: string) =>
+  new Problem(401, code, detail, { error: 'invalid_client' })
+
+export function clientAssertionChecker(opts: AssertionCheckOptions) {
+  const now = opts.now ?? Date.now
+  // One verifier per client and certificate: building it parses the key.
+  const verifiers = new Map<string, { pem: string; verify: (t: string) => Record<string, any> }>()
+
+  const verifierFor = (s: RegisteredSystem) => {
+    let v = verifiers.get(s.clientId)
+    if (!v || v.pem !== s.certPem) {
+      const verify = createVerifier({
+        key: s.cert.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+        algorithms: ['RS256', 'PS256', 'ES256'],
+        allowedIss: s.clientId,
+        allowedSub: s.clientId,
+        allowedAud: opts.audiences,
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+        clockTolerance: CLOCK_SKEW_MS,
+      }) as (t: string) => Record<string, any>
+      v = { pem: s.certPem, verify }
+      verifiers.set(s.clientId, v)
+    }
+    return v.verify
+  }
+
+  return async function checkClientAssertion(assertion: string): Promise<RegisteredSystem> {
+    let iss: unknown
+    try {
+      iss = (decode(assertion) as Record<string, unknown>).iss
+    } catch {
+      throw unauthorized('AUTH_ASSERTION_MALFORMED', 'client_assertion is not a JWT')
+    }
+    if (typeof iss !== 'string') throw unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion has no iss')
+    const system = opts.registry.get(iss)
+    if (!system) throw unauthorized('AUTH_UNKNOWN_CLIENT', 'no system is registered under this client id')
+    if (system.status !== 'active') throw unauthorized('AUTH_CLIENT_SUSPENDED', 'this system is suspended')
+
+    const t = now()
+    if (Date.parse(system.cert.validTo) < t || Date.parse(system.cert.validFrom) > t) {
+      throw unauthorized('AUTH_CLIENT_CERT_EXPIRED', 'the registered certificate is not valid now')
+    }
+    if (!system.cert.checkIssued(opts.ca) || !system.cert.verify(opts.ca.publicKey)) {
+      throw unauthorized('AUTH_CLIENT_CERT_UNTRUSTED', 'the registered certificate is not issued by the trusted CA')
+    }
+
+    let claims: Record<string, any>
+    try {
+      claims = verifierFor(system)(assertion)
+    } catch (e) {
+      throw mapTokenError(e)
+    }
+    if (claims.exp * 1000 - t > opts.maxLifetimeSeconds * 1000 + CLOCK_SKEW_MS) {
+      throw unauthorized('AUTH_ASSERTION_LIFETIME', `client_assertion must expire within ${opts.maxLifetimeSeconds} s`)
+    }
+    if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) {
+      throw unauthorized('AUTH_ASSERTION_INVALID', 'jti must be a string of 8 to 128 characters')
+    }
+    await rememberJti(opts.redis, system.clientId, claims.jti, claims.exp * 1000 - t + CLOCK_SKEW_MS)
+    return system
+  }
+}
+
+async function rememberJti(redis: Redis, clientId: string, jti: string, ttlMs: number): Promise<void> {
+  let fresh: string | null
+  try {
+    fresh = await redis.set(`jti:${clientId}:${jti}`, '1', 'PX', Math.max(1000, Math.ceil(ttlMs)), 'NX')
+  } catch {
+    // Without the replay check an assertion could be used twice: fail closed.
+    throw new Problem(503, 'REPLAY_CHECK_UNAVAILABLE', 'the replay store (Redis) is unavailable')
+  }
+  if (fresh !== 'OK') throw unauthorized('AUTH_ASSERTION_REPLAYED', 'this client_assertion (jti) was already used')
+}
+
+function mapTokenError(e: unknown): Problem {
+  if (!(e instanceof TokenError)) return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion is invalid')
+  switch (e.code) {
+    case TokenError.codes.expired:
+      return unauthorized('AUTH_ASSERTION_EXPIRED', 'client_assertion has expired')
+    case TokenError.codes.inactive:
+      return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion is not valid yet')
+    case TokenError.codes.invalidSignature:
+    case TokenError.codes.invalidAlgorithm:
+      return unauthorized('AUTH_ASSERTION_BAD_SIGNATURE', 'client_assertion is not signed by the registered key')
+    case TokenError.codes.invalidClaimValue:
+      if (/\baud\b/.test(e.message)) {
+        return unauthorized('AUTH_ASSERTION_WRONG_AUDIENCE', 'client_assertion aud must be the token endpoint URL')
+      }
+      return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion iss and sub must both be the client id')
+    case TokenError.codes.missingRequiredClaim:
+      return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion lacks iss, sub, aud, exp or jti')
+    default:
+      return unauthorized('AUTH_ASSERTION_MALFORMED', 'client_assertion is malformed')
+  }
+}

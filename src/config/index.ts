@@ -1,0 +1,126 @@
+// Typed, validated configuration: defaults < config/node.json (or TONGBAN_CONFIG) < env.
+// A bad value stops the process at start with the variable named, never later.
+import { readFileSync, existsSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
+import { Ajv } from 'ajv'
+import { configSchema } from './schema.js'
+
+export type Tier = 'national' | 'province' | 'city' | 'county'
+
+export interface Config {
+  root: string
+  node: { id: string; name: string; region: string; tier: Tier; publicUrl: string }
+  replicaId: string
+  http: { host: string; port: number; bodyLimit: number }
+  postgres: { url: string; schema: string; poolSize: number; queryTimeoutMs: number }
+  redis: { url: string; prefix: string }
+  pki: { dir: string; caFile: string; certFile: string; keyFile: string }
+  audit: { keyFile: string; alg: 'RS256' | 'PS256'; batchMaxSize: number; batchWindowMs: number }
+  token: { ttlSeconds: number; assertionMaxLifetimeSeconds: number }
+  files: { catalogDir: string; schemasDir: string; systemsFile: string; purposesFile: string }
+  upstreams: Record<string, string>
+  logLevel: string
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>
+
+const int = (env: Env, name: string): number | undefined => {
+  const v = env[name]
+  if (v === undefined || v === '') return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n)) throw new ConfigError(`${name}: expected an integer, got ${JSON.stringify(v)}`)
+  return n
+}
+
+const json = (env: Env, name: string): unknown => {
+  const v = env[name]
+  if (v === undefined || v === '') return undefined
+  try {
+    return JSON.parse(v)
+  } catch {
+    throw new ConfigError(`${name}: expected JSON, got ${JSON.stringify(v)}`)
+  }
+}
+
+// TONGBAN_UPSTREAM_MPS_IDENTITY=http://… maps the catalogue's logical upstream `mps-identity`.
+const upstreamsFromEnv = (env: Env): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('TONGBAN_UPSTREAM_') && v) out[k.slice(17).toLowerCase().replaceAll('_', '-')] = v
+  }
+  return { ...(json(env, 'TONGBAN_UPSTREAMS') as Record<string, string> | undefined), ...out }
+}
+
+const readFileConfig = (path: string): Record<string, any> => {
+  if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist`)
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new ConfigError(`config file ${path}: ${(e as Error).message}`)
+  }
+}
+
+export function loadConfig(env: Env = process.env, root = process.cwd()): Config {
+  const file = env.TONGBAN_CONFIG ? resolve(root, env.TONGBAN_CONFIG) : resolve(root, 'config/node.json')
+  const f = existsSync(file) || env.TONGBAN_CONFIG ? readFileConfig(file) : {}
+  const fn = f.node ?? {}
+  const nodeId = env.TONGBAN_NODE_ID ?? fn.id ?? '320000'
+  const port = int(env, 'TONGBAN_PORT') ?? int(env, 'PORT') ?? f.http?.port ?? 8443
+  const host = env.TONGBAN_HOST ?? f.http?.host ?? '127.0.0.1'
+  const pkiDir = resolve(root, env.TONGBAN_PKI_DIR ?? f.pki?.dir ?? 'certs')
+  const raw = {
+    root,
+    node: {
+      id: nodeId,
+      name: env.TONGBAN_NODE_NAME ?? fn.name ?? `Tongban node ${nodeId}`,
+      region: env.TONGBAN_NODE_REGION ?? fn.region ?? nodeId,
+      tier: env.TONGBAN_NODE_TIER ?? fn.tier ?? 'province',
+      publicUrl: env.TONGBAN_PUBLIC_URL ?? fn.publicUrl ?? `http://${host}:${port}`,
+    },
+    replicaId: env.TONGBAN_REPLICA_ID ?? f.replicaId ?? `${hostname()}-${port}`,
+    http: { host, port, bodyLimit: int(env, 'TONGBAN_BODY_LIMIT') ?? f.http?.bodyLimit ?? 64 * 1024 },
+    postgres: {
+      url: env.TONGBAN_PG_URL ?? env.DATABASE_URL ?? f.postgres?.url ?? 'postgres://postgres@127.0.0.1:5432/test',
+      schema: env.TONGBAN_PG_SCHEMA ?? f.postgres?.schema ?? 'tongban',
+      poolSize: int(env, 'TONGBAN_PG_POOL') ?? f.postgres?.poolSize ?? 10,
+      queryTimeoutMs: int(env, 'TONGBAN_PG_QUERY_TIMEOUT_MS') ?? f.postgres?.queryTimeoutMs ?? 5000,
+    },
+    redis: {
+      url: env.TONGBAN_REDIS_URL ?? env.REDIS_URL ?? f.redis?.url ?? 'redis://127.0.0.1:6379',
+      prefix: env.TONGBAN_REDIS_PREFIX ?? f.redis?.prefix ?? 'tongban:',
+    },
+    pki: {
+      dir: pkiDir,
+      caFile: resolve(pkiDir, env.TONGBAN_CA_FILE ?? 'ca.crt.pem'),
+      certFile: resolve(pkiDir, env.TONGBAN_CERT_FILE ?? `node/${nodeId}.crt.pem`),
+      keyFile: resolve(pkiDir, env.TONGBAN_KEY_FILE ?? `node/${nodeId}.key.pem`),
+    },
+    audit: {
+      keyFile: resolve(pkiDir, env.TONGBAN_AUDIT_KEY_FILE ?? 'audit-hmac.key'),
+      alg: env.TONGBAN_AUDIT_ALG ?? f.audit?.alg ?? 'RS256',
+      batchMaxSize: int(env, 'TONGBAN_AUDIT_BATCH_MAX') ?? f.audit?.batchMaxSize ?? 256,
+      batchWindowMs: int(env, 'TONGBAN_AUDIT_BATCH_WINDOW_MS') ?? f.audit?.batchWindowMs ?? 1,
+    },
+    token: {
+      ttlSeconds: int(env, 'TONGBAN_TOKEN_TTL') ?? f.token?.ttlSeconds ?? 600,
+      assertionMaxLifetimeSeconds: 300,
+    },
+    files: {
+      catalogDir: resolve(root, env.TONGBAN_CATALOG_DIR ?? f.files?.catalogDir ?? 'catalog'),
+      schemasDir: resolve(root, env.TONGBAN_SCHEMAS_DIR ?? f.files?.schemasDir ?? 'schemas'),
+      systemsFile: resolve(root, env.TONGBAN_SYSTEMS_FILE ?? f.files?.systemsFile ?? 'config/systems.json'),
+      purposesFile: resolve(root, env.TONGBAN_PURPOSES_FILE ?? f.files?.purposesFile ?? 'config/purposes.json'),
+    },
+    upstreams: { ...(f.upstreams ?? {}), ...upstreamsFromEnv(env) },
+    logLevel: env.TONGBAN_LOG_LEVEL ?? env.LOG_LEVEL ?? f.logLevel ?? 'info',
+  }
+  const validate = new Ajv({ allErrors: true }).compile(configSchema)
+  if (!validate(raw)) {
+    const msgs = validate.errors!.map((e) => `${e.instancePath || '/'} ${e.message}`)
+    throw new ConfigError(`invalid configuration:\n  ${msgs.join('\n  ')}`)
+  }
+  return raw as Config
+}

@@ -1,0 +1,52 @@
+// JSON Schema of the resolved configuration (see README, Configuration, for the env names).
+const str = { type: 'string', minLength: 1 }
+const region = { type: 'string', pattern: '^[1-9][0-9]{5}$' }
+const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://' }
+
+export const configSchema = {
+  type: 'object',
+  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'upstreams'],
+  properties: {
+    node: {
+      type: 'object',
+      required: ['id', 'name', 'region', 'tier', 'publicUrl'],
+      properties: {
+        id: region,
+        name: str,
+        region,
+        tier: { enum: ['national', 'province', 'city', 'county'] },
+        publicUrl: url,
+      },
+    },
+    replicaId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+    http: {
+      type: 'object',
+      properties: {
+        host: str,
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        bodyLimit: { type: 'integer', minimum: 1024, maximum: 100 * 1024 * 1024 },
+      },
+    },
+    postgres: {
+      type: 'object',
+      properties: {
+        url: url,
+        schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+        poolSize: { type: 'integer', minimum: 1, maximum: 200 },
+        queryTimeoutMs: { type: 'integer', minimum: 100 },
+      },
+    },
+    redis: { type: 'object', properties: { url, prefix: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,64}$' } } },
+    audit: {
+      type: 'object',
+      properties: {
+        alg: { enum: ['RS256', 'PS256'] },
+        batchMaxSize: { type: 'integer', minimum: 1, maximum: 4096 },
+        batchWindowMs: { type: 'integer', minimum: 0, maximum: 1000 },
+      },
+    },
+    token: { type: 'object', properties: { ttlSeconds: { type: 'integer', minimum: 30, maximum: 86400 } } },
+    upstreams: { type: 'object', additionalProperties: url },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+} as const

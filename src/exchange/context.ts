@@ -1,0 +1,51 @@
+// The query context every call must state (DESIGN.md §8): purpose (事由), case id (办件编号)
+// and optionally the operator. Parsed before body validation so that even a refused query
+// is audited with its purpose and case.
+import type { FastifyRequest } from 'fastify'
+import { Problem } from '../problem.js'
+import { PURPOSE_CODE, type Purpose } from '../policy/purposes.js'
+
+const CASE_ID = /^[A-Za-z0-9\-_.:/]{1,64}$/
+const OPERATOR = /^[A-Za-z0-9\-_.:@]{1,64}$/
+
+/** Route schema for the context headers: documentation (OpenAPI) and a second check. */
+export const contextHeadersSchema = {
+  type: 'object',
+  required: ['tongban-purpose', 'tongban-case-id'],
+  properties: {
+    'tongban-purpose': {
+      type: 'string',
+      maxLength: 512,
+      description: '<purpose code>[;<percent-encoded description>] — a code from GET /v1/purposes',
+      examples: ['SA-01;%E4%BD%8E%E4%BF%9D%E5%AE%A1%E6%A0%B8'],
+    },
+    'tongban-case-id': { type: 'string', pattern: CASE_ID.source, description: 'case (办件) number', examples: ['JN-2026-1000'] },
+    'tongban-operator': { type: 'string', pattern: OPERATOR.source, description: 'the civil servant at the keyboard' },
+    'tongban-request-id': { type: 'string', description: 'kept when 8–64 of A-Z a-z 0-9 - _ . :' },
+  },
+} as const
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const v = request.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+export function readContext(request: FastifyRequest, purposes: Map<string, Purpose>): void {
+  const purposeHeader = header(request, 'tongban-purpose')
+  if (!purposeHeader) throw new Problem(400, 'INPUT_PURPOSE_MISSING', 'header Tongban-Purpose is required')
+  const code = purposeHeader.split(';', 1)[0].trim()
+  if (!PURPOSE_CODE.test(code)) throw new Problem(400, 'INPUT_PURPOSE_INVALID', 'Tongban-Purpose must start with a purpose code')
+  if (!purposes.has(code)) throw new Problem(400, 'INPUT_PURPOSE_UNKNOWN', 'the purpose code is not in this node\'s list (GET /v1/purposes)')
+  request.audit.purpose = code
+
+  const caseId = header(request, 'tongban-case-id')
+  if (!caseId) throw new Problem(400, 'INPUT_CASE_ID_MISSING', 'header Tongban-Case-Id is required')
+  if (!CASE_ID.test(caseId)) throw new Problem(400, 'INPUT_CASE_ID_INVALID', 'Tongban-Case-Id: 1–64 of A-Z a-z 0-9 - _ . : /')
+  request.audit.caseId = caseId
+
+  const operator = header(request, 'tongban-operator')
+  if (operator !== undefined) {
+    if (!OPERATOR.test(operator)) throw new Problem(400, 'INPUT_OPERATOR_INVALID', 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @')
+    request.audit.operator = operator
+  }
+}

@@ -1,0 +1,10 @@
+// Domain formats for JSON Schemas: `format: gb11643` (resident id number) and
+// `format: gb32100` (unified social credit code). The problem handler maps a failure to
+// the precise code (INPUT_INVALID_ID_NUMBER, INPUT_UNKNOWN_REGION, …).
+import { checkIdNumber } from './validate/id-number.js'
+import { checkCreditCode } from './validate/credit-code.js'
+
+export const domainFormats = {
+  gb11643: { type: 'string', validate: (s: string) => checkIdNumber(s).ok },
+  gb32100: { type: 'string', validate: (s: string) => checkCreditCode(s).ok },
+} as const

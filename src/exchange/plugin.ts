@@ -1,0 +1,162 @@
+// The query routes: `POST /v1/verify/{service}` (one route per service in the catalogue, its
+// schemas from schemas/) and `POST /v1/resources/{code}/{operation}` for any resource.
+// Each runs the pipeline of DESIGN.md §3; sealing happens in the audit plugin's onSend.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Ajv, type ValidateFunction } from 'ajv'
+import { Problem } from '../problem.js'
+import { problemResponses } from '../problem-schema.js'
+import { contextHeadersSchema, readContext } from './context.js'
+import { domainFormats } from './formats.js'
+import { filterItems } from './filter.js'
+import { Upstreams } from './upstream.js'
+import { authorize } from '../policy/authorize.js'
+import { loadPurposes } from '../policy/purposes.js'
+import { loadSchemaFile } from '../catalog/files.js'
+import type { CatalogResource } from '../catalog/repository.js'
+
+const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 502, 503, 504)
+
+const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unknown>) => rest
+
+export default fp(
+  async function exchange(app: FastifyInstance) {
+    const { config, catalog } = app
+    const purposes = loadPurposes(config.files.purposesFile)
+    const upstreams = new Upstreams()
+    app.addHook('onClose', () => upstreams.close())
+
+    // Schemas of generic resource operations, compiled once per file.
+    const ajv = new Ajv({ allErrors: true, strict: false, formats: domainFormats })
+    const compiled = new Map<string, ValidateFunction>()
+    const validatorFor = (rel: string) => {
+      let v = compiled.get(rel)
+      if (!v) {
+        v = ajv.compile(stripId(loadSchemaFile(config.files.schemasDir, rel)))
+        compiled.set(rel, v)
+      }
+      return v
+    }
+
+    const consumerOnly = [app.authenticate, app.requireRole('consumer')]
+
+    // Context first, then the subject's keyed hash: both go into the record even when the
+    // body is refused by validation.
+    const preValidation = async (request: FastifyRequest) => {
+      readContext(request, purposes)
+    }
+
+    async function runQuery(request: FastifyRequest, resource: CatalogResource, operation: string, body: any) {
+      const binding = resource.service?.operations[operation]
+      request.audit.resource = resource.code
+      request.audit.operation = operation
+      if (!binding || !resource.service) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${operation}`)
+      const subjectValue = binding.subjectField ? body?.[binding.subjectField] : undefined
+      if (typeof subjectValue === 'string') request.audit.subject = app.hashSubject(subjectValue)
+
+      const { items } = authorize(resource, request.principal!)
+      const upstream = resource.service.upstream
+      const baseUrl = config.upstreams[upstream.name]
+      if (!baseUrl) throw new Problem(502, 'UPSTREAM_NOT_CONFIGURED', `upstream ${upstream.name} has no address on this node`, { hop: upstream.name })
+      const answer = await upstreams.call({
+        baseUrl,
+        binding: upstream,
+        body: JSON.stringify(body),
+        headers: {
+          'tongban-request-id': request.id,
+          'tongban-purpose': request.audit.purpose!,
+          'tongban-case-id': request.audit.caseId!,
+          'tongban-consumer': request.principal!.department,
+        },
+        idempotent: binding.idempotent,
+      })
+      const check = validatorFor(binding.responseSchema)
+      if (!check(answer)) throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${upstream.name} answered outside its schema`, { hop: upstream.name })
+      return filterItems(answer, items)
+    }
+
+    // POST /v1/verify/{service}: the resource is chosen for the caller's region.
+    for (const service of catalog.verifyServices()) {
+      const sample = catalog.list().find((r) => r.service?.verifyService === service)!
+      const op = sample.service!.operations.verify
+      app.post(`/v1/verify/${service}`, {
+        onRequest: consumerOnly,
+        preValidation,
+        config: { audit: { operation: 'verify' } },
+        schema: {
+          tags: ['verify'],
+          summary: `Verify ${service} (${sample.name})`,
+          security: [{ bearer: [] }],
+          headers: contextHeadersSchema,
+          body: stripId(loadSchemaFile(config.files.schemasDir, op.requestSchema)),
+          response: { 200: stripId(loadSchemaFile(config.files.schemasDir, op.responseSchema)), ...QUERY_ERRORS },
+        },
+      }, async (request) => {
+        const resource = catalog.forVerifyService(service, request.principal!.region)
+        if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', `no resource answers verify/${service} for this region`)
+        return runQuery(request, resource, 'verify', request.body)
+      })
+    }
+
+    app.post<{ Params: { service: string } }>('/v1/verify/:service', {
+      onRequest: consumerOnly,
+      preValidation,
+      config: { audit: { operation: 'verify' } },
+      schema: { hide: true },
+    }, async (request) => {
+      throw new Problem(404, 'SERVICE_UNKNOWN', `no verification service ${request.params.service.slice(0, 64)}`)
+    })
+
+    // POST /v1/resources/{code}/{operation}: the code is `101001/00001`, sent either
+    // percent-encoded in one segment or as two segments.
+    type Params = { code?: string; category?: string; seq?: string; operation: string }
+    const resourceHandler = async (request: FastifyRequest<{ Params: Params }>) => {
+      const p = request.params
+      const code = p.code ?? `${p.category}/${p.seq}`
+      const resource = catalog.get(code)
+      if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
+      const binding = resource.service?.operations[p.operation]
+      if (binding) {
+        const validate = validatorFor(binding.requestSchema)
+        if (!validate(request.body)) {
+          throw Object.assign(new Error('body does not match the schema'), { validation: validate.errors, validationContext: 'body' })
+        }
+      }
+      return runQuery(request, resource, p.operation, request.body)
+    }
+    const resourceRoute = {
+      onRequest: consumerOnly,
+      preValidation,
+      config: { audit: {} },
+      schema: {
+        tags: ['resources'],
+        summary: 'Query any catalogue resource (body and answer as its catalogue entry defines)',
+        security: [{ bearer: [] }],
+        headers: contextHeadersSchema,
+        body: { type: 'object' },
+        response: { 200: { type: 'object', additionalProperties: true }, ...QUERY_ERRORS },
+      },
+    }
+    app.post<{ Params: Params }>('/v1/resources/:code/:operation', resourceRoute, resourceHandler)
+    app.post<{ Params: Params }>('/v1/resources/:category/:seq/:operation', resourceRoute, resourceHandler)
+
+    app.get('/v1/purposes', {
+      schema: {
+        tags: ['node'],
+        summary: 'The purpose codes this node accepts in Tongban-Purpose',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              purposes: {
+                type: 'array',
+                items: { type: 'object', properties: { code: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' } } },
+              },
+            },
+          },
+        },
+      },
+    }, async () => ({ purposes: [...purposes.values()] }))
+  },
+  { name: 'exchange', dependencies: ['auth', 'audit', 'catalog'] },
+)

@@ -1,0 +1,108 @@
+// The call-upstream step: one pooled undici client per upstream origin, a hard deadline per
+// call, bounded retries for idempotent operations only, and every failure mapped to a
+// problem that names the hop (502 unreachable or broken, 504 too slow).
+import { Pool, errors } from 'undici'
+import { Problem } from '../problem.js'
+import type { UpstreamBinding } from '../catalog/types.js'
+
+const MAX_RESPONSE_BYTES = 1024 * 1024
+
+export interface UpstreamCall {
+  baseUrl: string
+  binding: UpstreamBinding
+  body: string
+  headers: Record<string, string>
+  idempotent: boolean
+}
+
+const isTimeout = (e: any) =>
+  e instanceof errors.HeadersTimeoutError ||
+  e instanceof errors.BodyTimeoutError ||
+  e?.name === 'TimeoutError' ||
+  e?.name === 'AbortError' ||
+  e?.code === 'UND_ERR_CONNECT_TIMEOUT'
+
+export class Upstreams {
+  private pools = new Map<string, Pool>()
+
+  private pool(baseUrl: string): { pool: Pool; prefix: string } {
+    const url = new URL(baseUrl)
+    let pool = this.pools.get(url.origin)
+    if (!pool) {
+      pool = new Pool(url.origin, { connections: 128, keepAliveTimeout: 10_000, connectTimeout: 2_000 })
+      this.pools.set(url.origin, pool)
+    }
+    return { pool, prefix: url.pathname.replace(/\/$/, '') }
+  }
+
+  async call(c: UpstreamCall): Promise<unknown> {
+    const { pool, prefix } = this.pool(c.baseUrl)
+    const deadline = Date.now() + c.binding.timeoutMs
+    const attempts = c.idempotent ? 1 + c.binding.retries : 1
+    let last: Problem | undefined
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) break
+      try {
+        return await this.once(pool, prefix, c, remaining)
+      } catch (e) {
+        last = e as Problem
+        // A timeout has used the budget, and a refusal by the upstream will not change.
+        if (last.status === 504 || last.code === 'UPSTREAM_REJECTED' || last.code === 'UPSTREAM_BAD_RESPONSE') break
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, 25 * attempt))
+      }
+    }
+    throw last ?? new Problem(504, 'UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { hop: c.binding.name })
+  }
+
+  private async once(pool: Pool, prefix: string, c: UpstreamCall, timeoutMs: number): Promise<unknown> {
+    const hop = c.binding.name
+    let res
+    try {
+      res = await pool.request({
+        path: prefix + c.binding.path,
+        method: c.binding.method,
+        headers: { 'content-type': 'application/json', ...c.headers },
+        body: c.body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+    } catch (e) {
+      if (isTimeout(e)) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${c.binding.timeoutMs} ms`, { hop })
+      throw new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop })
+    }
+    let text: string
+    try {
+      text = await readLimited(res.body)
+    } catch (e) {
+      if (isTimeout(e)) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
+      throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} sent a broken answer`, { hop })
+    }
+    if (res.statusCode >= 500) throw new Problem(502, 'UPSTREAM_ERROR', `upstream ${hop} failed (HTTP ${res.statusCode})`, { hop })
+    if (res.statusCode >= 300) throw new Problem(502, 'UPSTREAM_REJECTED', `upstream ${hop} refused the query (HTTP ${res.statusCode})`, { hop })
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} answered with invalid JSON`, { hop })
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()))
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy()
+      throw new Error('upstream answer too large')
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

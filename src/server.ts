@@ -1,0 +1,41 @@
+// Process entry: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
+// finish, seal the last audit batch, close the pools, exit 0.
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config/index.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (e) {
+  console.error(e instanceof ConfigError ? `tongban: ${e.message}` : e)
+  process.exit(2)
+}
+
+const app = await buildApp(config)
+let closing = false
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, async () => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests and sealing the last batch')
+    const timer = setTimeout(() => {
+      app.log.error('shutdown took longer than 30 s; exiting')
+      process.exit(1)
+    }, 30_000)
+    timer.unref()
+    try {
+      await app.close()
+      process.exit(0)
+    } catch (e) {
+      app.log.error({ err: e }, 'shutdown failed')
+      process.exit(1)
+    }
+  })
+}
+
+try {
+  await app.listen({ host: config.http.host, port: config.http.port })
+} catch (e) {
+  app.log.error({ err: e }, 'could not start')
+  process.exit(1)
+}
