@@ -1,0 +1,295 @@
+// Catalogue files: load catalog/*.json, check each entry against
+// schemas/catalog-entry.schema.json and against the rules a schema cannot express
+// (share-type consistency, referenced schema files, uniqueness across files), and report
+// every problem with its file and JSON pointer so an admin can fix them in one pass.
+import { readFileSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { join, resolve, sep } from 'node:path'
+import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import formats from 'ajv-formats'
+import { domainFormats } from '../exchange/formats.js'
+import type { CatalogEntry, CatalogItem, OperationBinding } from './types.js'
+
+export interface CatalogFileError {
+  file: string
+  /** JSON pointer into the entry ('' is the whole document), e.g. /sharing/legalBasis. */
+  path: string
+  reason: string
+}
+
+type Problem = Omit<CatalogFileError, 'file'>
+
+export const ENTRY_SCHEMA_FILE = 'catalog-entry.schema.json'
+
+const DRAFT_2020 = 'https://json-schema.org/draft/2020-12/schema'
+
+const newAjv = (draft2020: boolean, verbose = false): Ajv => {
+  // Ajv's default strict mode rejects unknown keywords and formats (typos), so the
+  // gateway's own formats (gb11643, gb32100) are registered; its type and tuple checks
+  // would only warn on the console, so they are off.
+  const opts = { allErrors: true, verbose, strictTypes: false, strictTuples: false, formats: domainFormats } as const
+  const ajv = draft2020 ? new Ajv2020(opts) : new Ajv(opts)
+  formats.default(ajv)
+  return ajv
+}
+
+const schemaCache = new Map<string, SchemaObject>()
+
+/**
+ * The parsed JSON Schema at `relPath` under `schemasDir`, cached by absolute path.
+ * Throws if the file is outside schemasDir, missing, not JSON or not a schema object.
+ */
+export function loadSchemaFile(schemasDir: string, relPath: string): SchemaObject {
+  const root = resolve(schemasDir)
+  const file = resolve(root, relPath)
+  if (!file.startsWith(root + sep)) throw new Error(`${relPath} is outside ${schemasDir}`)
+  const cached = schemaCache.get(file)
+  if (cached) return cached
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${relPath} not found in ${schemasDir}`)
+    throw e
+  }
+  let schema: unknown
+  try {
+    schema = parseJson(text)
+  } catch (e) {
+    throw new Error(`${relPath} is not valid JSON: ${(e as Error).message}`)
+  }
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+    throw new Error(`${relPath} is not a JSON Schema object`)
+  }
+  schemaCache.set(file, schema as SchemaObject)
+  return schema as SchemaObject
+}
+
+/** JSON.parse that tolerates a UTF-8 BOM and says where (line:column) the text breaks. */
+function parseJson(text: string): unknown {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  try {
+    return JSON.parse(body)
+  } catch (e) {
+    const message = (e as Error).message
+    const at = /position (\d+)/.exec(message)
+    if (!at) throw e
+    const before = body.slice(0, Number(at[1])).split('\n')
+    throw new SyntaxError(`${message} (line ${before.length}, column ${before[before.length - 1].length + 1})`)
+  }
+}
+
+// Keyed by the cached schema object, so one compilation serves every entry.
+const entryValidators = new WeakMap<SchemaObject, ValidateFunction>()
+
+function entryValidator(schemasDir: string): ValidateFunction {
+  const schema = loadSchemaFile(schemasDir, ENTRY_SCHEMA_FILE)
+  let validate = entryValidators.get(schema)
+  if (!validate) {
+    validate = newAjv(schema.$schema === DRAFT_2020, true).compile(schema)
+    entryValidators.set(schema, validate)
+  }
+  return validate
+}
+
+const pointer = (...segments: string[]): string =>
+  segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('')
+
+/** One readable problem per ajv error; null for errors that only repeat others. */
+function fromAjv(e: ErrorObject): Problem | null {
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'if': // "must match then schema": the failing inner keyword is reported as well
+    case 'propertyNames': // likewise, with the offending name
+      return null
+    case 'required':
+      return { path: e.instancePath + pointer(String(p.missingProperty)), reason: 'is required' }
+    case 'additionalProperties':
+      return { path: e.instancePath + pointer(String(p.additionalProperty)), reason: 'is not allowed' }
+    case 'enum':
+      return { path: e.instancePath, reason: `must be one of: ${(p.allowedValues as unknown[]).join(', ')}` }
+  }
+  if (e.propertyName !== undefined) {
+    return { path: e.instancePath + pointer(e.propertyName), reason: `name ${e.message}` }
+  }
+  // A pattern or format alone rarely tells the reader what is wanted; the schema says it.
+  const description = (e.parentSchema as SchemaObject | undefined)?.description
+  const explain = (e.keyword === 'pattern' || e.keyword === 'format') && description ? ` (${description})` : ''
+  return { path: e.instancePath, reason: `${e.message}${explain}` }
+}
+
+/** Every problem of one entry; [] when it may be imported. */
+export function validateCatalogEntry(entry: unknown, schemasDir: string, file = ''): CatalogFileError[] {
+  const validate = entryValidator(schemasDir)
+  const problems: Problem[] = validate(entry)
+    ? crossCheck(entry as CatalogEntry, schemasDir)
+    : // The rules below assume the shape the schema guarantees.
+      (validate.errors ?? []).map(fromAjv).filter((x): x is Problem => x !== null)
+  return problems.map((x) => ({ file, ...x }))
+}
+
+function crossCheck(entry: CatalogEntry, schemasDir: string): Problem[] {
+  const problems = [...checkItemNames(entry.items), ...checkShareTypes(entry)]
+  const service = entry.service
+  if (service) {
+    if (service.verifyService && !service.operations.verify) {
+      problems.push({
+        path: pointer('service', 'operations', 'verify'),
+        reason: `is required: verifyService "${service.verifyService}" is answered by the verify operation`,
+      })
+    }
+    for (const [name, op] of Object.entries(service.operations)) {
+      problems.push(...checkOperation(entry.items, op, pointer('service', 'operations', name), schemasDir))
+    }
+  }
+  return problems
+}
+
+function checkItemNames(items: CatalogItem[]): Problem[] {
+  const first = new Map<string, number>()
+  const problems: Problem[] = []
+  items.forEach((item, i) => {
+    const seen = first.get(item.name)
+    if (seen === undefined) first.set(item.name, i)
+    else problems.push({ path: pointer('items', String(i), 'name'), reason: `duplicates /items/${seen}/name "${item.name}"` })
+  })
+  return problems
+}
+
+// 国发〔2016〕51号: a resource open in full to every department is unconditional, one never
+// shared is none, anything in between (only some departments, or only part to all) is
+// conditional. So the resource's type follows from its items; see the schema description.
+function checkShareTypes(entry: CatalogEntry): Problem[] {
+  const type = entry.sharing.type
+  const items = entry.items
+  if (type === 'conditional') {
+    const uniform = items.every((i) => i.shareType === items[0].shareType) ? items[0].shareType : undefined
+    if (uniform === 'conditional' || uniform === undefined) return []
+    return [{
+      path: pointer('sharing', 'type'),
+      reason: `must be ${uniform}: every item is ${uniform}, and a conditional resource needs a conditional item or a mix`,
+    }]
+  }
+  return items.flatMap((item, i) =>
+    item.shareType === type ? [] : [{
+      path: pointer('items', String(i), 'shareType'),
+      reason: type === 'unconditional'
+        ? `is ${item.shareType}, but an unconditional resource is shared in full: make the item unconditional or the resource conditional`
+        : `is ${item.shareType}, but nothing of a resource that is not shared may be released: make the item none`,
+    }],
+  )
+}
+
+function checkOperation(items: CatalogItem[], op: OperationBinding, at: string, schemasDir: string): Problem[] {
+  const problems: Problem[] = []
+  const request = compiledSchema(schemasDir, op.requestSchema, `${at}/requestSchema`, problems)
+  if (request && op.subjectField !== undefined && !topLevelFields(request).includes(op.subjectField)) {
+    problems.push({
+      path: `${at}/subjectField`,
+      reason: `"${op.subjectField}" is not a property of ${op.requestSchema} (it has: ${topLevelFields(request).join(', ') || 'none'})`,
+    })
+  }
+  const response = compiledSchema(schemasDir, op.responseSchema, `${at}/responseSchema`, problems)
+  if (response) problems.push(...checkResponseFields(items, response, op.responseSchema, `${at}/responseSchema`))
+  return problems
+}
+
+/** The schema if it loads and compiles; otherwise a problem at `at` and undefined. */
+function compiledSchema(schemasDir: string, relPath: string, at: string, problems: Problem[]): SchemaObject | undefined {
+  let schema: SchemaObject
+  try {
+    schema = loadSchemaFile(schemasDir, relPath)
+  } catch (e) {
+    problems.push({ path: at, reason: (e as Error).message })
+    return undefined
+  }
+  try {
+    // A fresh instance each time: schemas carry $ids, which one instance accepts only once.
+    newAjv(schema.$schema === DRAFT_2020).compile(schema)
+    return schema
+  } catch (e) {
+    problems.push({ path: at, reason: `${relPath} does not compile: ${(e as Error).message}` })
+    return undefined
+  }
+}
+
+const topLevelFields = (schema: SchemaObject): string[] =>
+  typeof schema.properties === 'object' && schema.properties !== null ? Object.keys(schema.properties) : []
+
+// The gateway filters responses item by item, so every field an upstream may return must
+// be a catalogue item with a share type, and no undeclared field may slip through.
+function checkResponseFields(items: CatalogItem[], schema: SchemaObject, relPath: string, at: string): Problem[] {
+  if (schema.type !== 'object' || schema.additionalProperties !== false) {
+    return [{ path: at, reason: `${relPath} must be an object schema with additionalProperties: false, so that every returned field is a catalogue item` }]
+  }
+  const names = new Set(items.map((i) => i.name))
+  return topLevelFields(schema)
+    .filter((field) => !names.has(field))
+    .map((field) => ({ path: at, reason: `${relPath} returns "${field}", which is not a catalogue item` }))
+}
+
+/** The file a catalogue entry must live in: its code with `/` replaced by `-`. */
+export const catalogFileName = (code: string): string => code.replace('/', '-') + '.json'
+
+/**
+ * Reads every *.json in `dir` (sorted by name). `entries` holds only the entries without
+ * any error, each once; `errors` lists every problem found.
+ */
+export async function loadCatalogDir(
+  dir: string,
+  schemasDir: string,
+): Promise<{ entries: CatalogEntry[]; errors: CatalogFileError[] }> {
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isFile() && d.name.endsWith('.json'))
+    .map((d) => d.name)
+    .sort()
+  const entries: CatalogEntry[] = []
+  const errors: CatalogFileError[] = []
+  const codes = new Map<string, string>()
+  const verifyServices = new Map<string, string>()
+  for (const name of names) {
+    const file = join(dir, name)
+    let data: unknown
+    try {
+      data = parseJson(await readFile(file, 'utf8'))
+    } catch (e) {
+      errors.push({ file, path: '', reason: `invalid JSON: ${(e as Error).message}` })
+      continue
+    }
+    const found = validateCatalogEntry(data, schemasDir, file)
+    if (found.length === 0) {
+      const entry = data as CatalogEntry
+      found.push(...checkAcrossFiles(entry, name, codes, verifyServices).map((x) => ({ file, ...x })))
+      if (found.length === 0) entries.push(entry)
+    }
+    errors.push(...found)
+  }
+  return { entries, errors }
+}
+
+/**
+ * File name and uniqueness rules. Only an entry that passes them claims its code and verify
+ * service, so a stray copy never makes the rightful file look like the duplicate.
+ */
+function checkAcrossFiles(
+  entry: CatalogEntry,
+  name: string,
+  codes: Map<string, string>,
+  verifyServices: Map<string, string>,
+): Problem[] {
+  const problems: Problem[] = []
+  if (name !== catalogFileName(entry.code)) {
+    problems.push({ path: pointer('code'), reason: `"${entry.code}" does not match the file name: expected ${catalogFileName(entry.code)}` })
+  }
+  const holder = codes.get(entry.code)
+  if (holder) problems.push({ path: pointer('code'), reason: `"${entry.code}" is already used by ${holder}` })
+  const service = entry.service?.verifyService
+  const other = service && verifyServices.get(service)
+  if (other) problems.push({ path: pointer('service', 'verifyService'), reason: `"${service}" is already bound by ${other}` })
+  if (problems.length === 0) {
+    codes.set(entry.code, name)
+    if (service) verifyServices.set(service, name)
+  }
+  return problems
+}

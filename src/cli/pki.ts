@@ -1,0 +1,182 @@
+// `tongban pki …`: the dev PKI. `init` creates whatever is missing under certs/ for the node
+// and the systems in config/systems.json; `issue` (re-)issues one system's certificate.
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { loadConfig } from '../config/index.js'
+import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../pki/dev-pki.js'
+
+export interface Io {
+  out: (text: string) => void
+  err: (text: string) => void
+}
+
+const stdio: Io = {
+  out: (text) => process.stdout.write(text + '\n'),
+  err: (text) => process.stderr.write(text + '\n'),
+}
+
+const OK = 0
+const FAILURE = 1
+const USAGE = 2
+
+const HELP = `Usage: tongban pki <command>
+
+Commands:
+  init    create the dev PKI (root CA, node certificate, client certificates)
+  issue   issue or re-issue one departmental system's client certificate
+
+Run \`tongban pki <command> --help\` for its options.`
+
+const INIT_HELP = `Usage: tongban pki init [--dir certs] [--hostname name]... [--force] [--json]
+
+Creates what is missing of the dev PKI: the root CA, this node's certificate (node id from
+config/node.json or TONGBAN_NODE_ID) and a client certificate with PKCS#12 for every system
+in config/systems.json. Existing files are kept unless --force.
+
+  --dir DIR            certificate directory (default: certs, or TONGBAN_PKI_DIR)
+  --hostname NAME      extra DNS name or IP for the node certificate (repeatable);
+                       localhost, 127.0.0.1, ::1 and the public URL's host are always in
+  --p12-password PW    password of new .p12 files (default: ${DEV_P12_PASSWORD})
+  --force              start over: new CA, every certificate re-issued
+  --json               print the paths as JSON`
+
+const ISSUE_HELP = `Usage: tongban pki issue <clientId> [--department-code CODE --department-name NAME --region REGION] [--dir certs]
+
+Issues (or re-issues, replacing the files) the client certificate of one system under the
+dev CA. The department and region default to the system's entry in config/systems.json.
+
+  --department-code CODE  统一社会信用代码 of the department (goes into OU)
+  --department-name NAME  department name (goes into O)
+  --region REGION         GB/T 2260 region code, six digits
+  --dir DIR               certificate directory (default: certs, or TONGBAN_PKI_DIR)
+  --p12-password PW       password of the .p12 file (default: ${DEV_P12_PASSWORD})`
+
+class UsageError extends Error {}
+
+export async function run(args: string[], io: Io = stdio): Promise<number> {
+  const [command, ...rest] = args
+  try {
+    switch (command) {
+      case 'init':
+        return await init(rest, io)
+      case 'issue':
+        return await issue(rest, io)
+      case '--help':
+      case '-h':
+        io.out(HELP)
+        return OK
+      case undefined:
+        throw new UsageError('missing command')
+      default:
+        throw new UsageError(`unknown command: pki ${command}`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`tongban pki: ${(err as Error).message}\n`)
+      io.err(command === 'init' ? INIT_HELP : command === 'issue' ? ISSUE_HELP : HELP)
+      return USAGE
+    }
+    io.err(`tongban pki ${command}: ${(err as Error).message}`)
+    return FAILURE
+  }
+}
+
+async function init(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: 'string' },
+      hostname: { type: 'string', multiple: true },
+      'p12-password': { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.out(INIT_HELP)
+    return OK
+  }
+  const config = loadConfig()
+  // In JSON mode stdout carries only the JSON.
+  const log = values.json ? io.err : io.out
+  const paths = await ensureDevPki({
+    dir: values.dir ?? config.pki.dir,
+    nodeId: config.node.id,
+    nodeName: config.node.name,
+    systems: readSystems(config.files.systemsFile),
+    hostnames: [publicHost(config.node.publicUrl), ...(values.hostname ?? [])],
+    p12Password: values['p12-password'],
+    force: values.force,
+    log,
+  })
+  if (values.json) {
+    io.out(JSON.stringify(paths, null, 2))
+  } else {
+    const relative = path.relative(process.cwd(), paths.dir)
+    const where = relative.startsWith('..') ? paths.dir : relative || '.'
+    const clients = Object.keys(paths.clients).length
+    io.out(
+      paths.created.length
+        ? `dev PKI in ${where}: ${paths.created.length} files written (CA, node ${config.node.id}, ${clients} clients)`
+        : `dev PKI in ${where} is complete; nothing to do`,
+    )
+    if (!values['p12-password']) io.out(`.p12 password: ${DEV_P12_PASSWORD}`)
+  }
+  return OK
+}
+
+async function issue(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'department-code': { type: 'string' },
+      'department-name': { type: 'string' },
+      region: { type: 'string' },
+      dir: { type: 'string' },
+      'p12-password': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.out(ISSUE_HELP)
+    return OK
+  }
+  if (positionals.length !== 1) throw new UsageError('expected exactly one client id')
+  const clientId = positionals[0]
+  const config = loadConfig()
+  const listed = readSystems(config.files.systemsFile).find((s) => s.clientId === clientId)
+  const code = values['department-code'] ?? listed?.department.code
+  const name = values['department-name'] ?? listed?.department.name
+  const region = values.region ?? listed?.region
+  if (!code || !name || !region) {
+    throw new UsageError(`${clientId} is not in ${config.files.systemsFile}: give --department-code, --department-name and --region`)
+  }
+  if (!/^\d{6}$/.test(region)) throw new UsageError(`--region: expected a six-digit GB/T 2260 code, got ${region}`)
+
+  const files = await issueClientCertificate({
+    dir: values.dir ?? config.pki.dir,
+    system: { clientId, department: { code, name }, region },
+    p12Password: values['p12-password'],
+  })
+  io.out(`issued ${clientId}:\n  ${files.cert}\n  ${files.key}\n  ${files.p12}`)
+  return OK
+}
+
+function readSystems(file: string): SystemSubject[] {
+  let systems: unknown
+  try {
+    systems = JSON.parse(readFileSync(file, 'utf8')).systems
+  } catch (err) {
+    throw new Error(`cannot read the systems of ${file}: ${(err as Error).message}`)
+  }
+  if (!Array.isArray(systems)) throw new Error(`${file} has no "systems" list`)
+  return systems
+}
+
+// URL.hostname keeps IPv6 brackets; the certificate wants the bare address.
+function publicHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')
+}
