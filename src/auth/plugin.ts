@@ -44,7 +44,7 @@ export default fp(
     await app.register(formbody)
     await app.register(fastifyJwt, {
       secret: { private: identity.keyPem, public: identity.certPem },
-      sign: { algorithm: 'RS256', iss: config.node.id, aud: config.node.id, kid: identity.kid, expiresIn: config.token.ttlSeconds * 1000 },
+      sign: { algorithm: 'RS256', iss: config.node.id, aud: config.node.id, kid: identity.kid, expiresIn: config.token.ttlSeconds },
       // The verified-token cache takes RSA verification off the hot path (PERFORMANCE.md).
       verify: { algorithms: ['RS256'], allowedIss: config.node.id, allowedAud: config.node.id, cache: true, cacheTTL: 60_000 },
     })

@@ -1,0 +1,180 @@
+// Checkpoint signature suites (DESIGN.md §5). Keys are parsed once per signer: a node signs
+// once per audit batch, and verifiers check one signature per response.
+//
+// Keys accepted:
+// - RS256, PS256: an RSA private key PEM (PKCS#1 or PKCS#8) to sign; a certificate PEM or
+//   a public key PEM to verify.
+// - SM2-SM3: to sign, a PEM private key on the SM2 curve (PKCS#8 "PRIVATE KEY" or SEC1
+//   "EC PRIVATE KEY", as `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:SM2`
+//   writes) or the private scalar as 64 hex digits; to verify, a certificate PEM, a public
+//   key PEM, or the uncompressed point as hex (04‖x‖y, the 04 optional). Signatures are raw
+//   r‖s (64 bytes), SM3 over Z‖M with the default user id 1234567812345678 (GM/T 0003).
+import {
+  X509Certificate,
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign as rsaSign,
+  verify as rsaVerify,
+  type KeyObject,
+} from 'node:crypto'
+import { createRequire } from 'node:module'
+
+export type SuiteName = 'RS256' | 'PS256' | 'SM2-SM3'
+
+export const SUITES: readonly SuiteName[] = ['RS256', 'PS256', 'SM2-SM3']
+
+export const isSuiteName = (s: unknown): s is SuiteName => SUITES.includes(s as SuiteName)
+
+export interface Signer {
+  alg: SuiteName
+  sign(data: Buffer): Buffer
+}
+
+export function createSigner(alg: SuiteName, privateKeyPem: string): Signer {
+  switch (alg) {
+    case 'RS256': {
+      const key = rsaKey(createPrivateKey(privateKeyPem), alg)
+      return { alg, sign: (data) => rsaSign('sha256', data, key) }
+    }
+    case 'PS256': {
+      const opts = { key: rsaKey(createPrivateKey(privateKeyPem), alg), ...PSS }
+      return { alg, sign: (data) => rsaSign('sha256', data, opts) }
+    }
+    case 'SM2-SM3': {
+      const privateKey = sm2PrivateHex(privateKeyPem)
+      const publicKey = sm2.getPublicKeyFromPrivateKey(privateKey)
+      return {
+        alg,
+        sign: (data) =>
+          Buffer.from(sm2.doSignature(Array.from(data), privateKey, { hash: true, publicKey, pointPool: [sm2Nonce()] }), 'hex'),
+      }
+    }
+    default:
+      throw new Error(`unsupported signature suite: ${String(alg)}`)
+  }
+}
+
+/** True only when `sig` is a valid `alg` signature over `data`; any bad input is false. */
+export function verifySignature(alg: SuiteName, certOrPublicKeyPem: string, data: Buffer, sig: Buffer): boolean {
+  try {
+    switch (alg) {
+      case 'RS256':
+        return rsaVerify('sha256', data, rsaKey(publicKeyOf(certOrPublicKeyPem), alg), sig)
+      case 'PS256':
+        return rsaVerify('sha256', data, { key: rsaKey(publicKeyOf(certOrPublicKeyPem), alg), ...PSS }, sig)
+      case 'SM2-SM3':
+        return sig.length === 64 &&
+          sm2.doVerifySignature(Array.from(data), sig.toString('hex'), sm2PublicHex(certOrPublicKeyPem), { hash: true })
+      default:
+        return false
+    }
+  } catch {
+    return false
+  }
+}
+
+/** A fresh SM2 key pair as hex: privateKey 64 digits, publicKey 04‖x‖y (130 digits). */
+export function generateSm2KeyPair(): { privateKey: string; publicKey: string } {
+  return sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
+}
+
+// JWS convention for PS256 (RFC 7518 §3.5): MGF1 with SHA-256, salt as long as the hash.
+const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+
+// Refuses a non-RSA key, so an RS256 checkpoint cannot be checked as some other algorithm.
+function rsaKey(key: KeyObject, alg: 'RS256' | 'PS256'): KeyObject {
+  const type = key.asymmetricKeyType
+  if (type === 'rsa' || (alg === 'PS256' && type === 'rsa-pss')) return key
+  throw new Error(`${alg}: not an RSA key`)
+}
+
+function publicKeyOf(pem: string): KeyObject {
+  return pem.includes('-----BEGIN CERTIFICATE-----') ? new X509Certificate(pem).publicKey : createPublicKey(pem)
+}
+
+// --- SM2 via sm-crypto (Node's built-in SM2 signing is not the standard one, nodejs/node#53761).
+
+interface Sm2 {
+  generateKeyPairHex(seedHex: string, radix: 16): { privateKey: string; publicKey: string }
+  getPublicKeyFromPrivateKey(privateKey: string): string
+  doSignature(msg: number[], privateKey: string, opts: { hash: true; publicKey: string; pointPool: object[] }): string
+  doVerifySignature(msg: number[], sigHex: string, publicKey: string, opts: { hash: true }): boolean
+}
+
+const cjs = createRequire(import.meta.url)
+const { sm2 } = cjs('sm-crypto') as { sm2: Sm2 }
+// The jsbn that sm-crypto itself loads: nonces must be instances of the class it computes with.
+const { BigInteger } = createRequire(cjs.resolve('sm-crypto'))('jsbn') as {
+  BigInteger: new (hex: string, radix: 16) => object
+}
+
+// sm-crypto draws nonces from jsbn's SecureRandom, which outside a browser is seeded from
+// Math.random; a predictable nonce gives the private key away. So every signature gets a
+// nonce from node:crypto through doSignature's pointPool: 320 random bits reduced mod n-1
+// (as FIPS 186-4 B.5.1 does) leave no usable bias.
+function sm2Nonce(): object {
+  const { privateKey: k, publicKey: kG } = sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
+  return { k: new BigInteger(k, 16), x1: new BigInteger(kG.slice(2, 66), 16) }
+}
+
+const HEX_PRIVATE = /^[0-9a-fA-F]{64}$/
+const HEX_PUBLIC = /^(04)?([0-9a-fA-F]{128})$/
+
+function sm2PrivateHex(key: string): string {
+  const k = key.trim()
+  if (HEX_PRIVATE.test(k)) return k.toLowerCase()
+  // Node parses SM2 keys but cannot sign with them the standard way: only lift out the scalar.
+  // (PKCS#8 export is safe; SEC1 export of an SM2 key aborts the process in Node 20.)
+  const der = createPrivateKey(k).export({ type: 'pkcs8', format: 'der' })
+  const [, algId, wrapped] = children(der, readTlv(der, 0))
+  if (!wrapped || !isSm2(der, algId)) throw new Error('SM2-SM3: not an SM2 private key')
+  const [, d] = children(der, readTlv(der, wrapped.start))
+  if (!d || d.tag !== 0x04) throw new Error('SM2-SM3: malformed private key')
+  return der.subarray(d.start, d.end).toString('hex').padStart(64, '0')
+}
+
+function sm2PublicHex(key: string): string {
+  const m = HEX_PUBLIC.exec(key.trim())
+  if (m) return `04${m[2].toLowerCase()}`
+  const der = publicKeyOf(key).export({ type: 'spki', format: 'der' })
+  const [algId, bits] = children(der, readTlv(der, 0))
+  if (!bits || bits.tag !== 0x03 || !isSm2(der, algId)) throw new Error('SM2-SM3: not an SM2 public key')
+  return der.subarray(bits.start + 1, bits.end).toString('hex')
+}
+
+// Just enough DER to find SM2 key material in PKCS#8 and SubjectPublicKeyInfo.
+interface Tlv {
+  tag: number
+  start: number
+  end: number
+}
+
+function readTlv(der: Buffer, at: number): Tlv {
+  if (at + 2 > der.length) throw new Error('der: truncated')
+  let len = der[at + 1]
+  let start = at + 2
+  if (len & 0x80) {
+    const n = len & 0x7f
+    if (n < 1 || n > 3 || start + n > der.length) throw new Error('der: bad length')
+    len = der.readUIntBE(start, n)
+    start += n
+  }
+  if (start + len > der.length) throw new Error('der: truncated')
+  return { tag: der[at], start, end: start + len }
+}
+
+function children(der: Buffer, parent: Tlv): Tlv[] {
+  const out: Tlv[] = []
+  for (let at = parent.start; at < parent.end; at = out[out.length - 1].end) out.push(readTlv(der, at))
+  return out
+}
+
+// OID 1.2.156.10197.1.301 (the SM2 curve), as the body of a DER OBJECT IDENTIFIER.
+const SM2_OID = Buffer.from('2a811ccf5501822d', 'hex')
+
+function isSm2(der: Buffer, algId: Tlv | undefined): boolean {
+  if (!algId || algId.tag !== 0x30) return false
+  return children(der, algId).some((c) => c.tag === 0x06 && der.subarray(c.start, c.end).equals(SM2_OID))
+}
