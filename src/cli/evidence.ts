@@ -43,7 +43,9 @@ export async function run(args: string[]): Promise<number> {
     return 0
   }
   if (positionals.length !== 1 || positionals[0] !== 'verify') return usageError('expected the subcommand "verify"')
-  if (!values.header || !values.body || !values.cert?.length) return usageError('--header, --body and --cert are required')
+  if (!values.header || !values.body || !values.cert?.length) {
+    return usageError('--header, --body and --cert are required')
+  }
 
   let header: string, body: Buffer, certificates: string[], caCertificate: string | undefined
   try {
@@ -61,9 +63,8 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(out)}\n`)
   } else if (result.ok) {
     const { record, index, size, checkpoint: cp } = result.evidence
-    process.stdout.write(
-      `valid: request ${record.requestId} is leaf ${index} of ${size} in checkpoint ${cp.node}/${cp.chain}#${cp.seq} (${cp.alg})\n`,
-    )
+    const where = `checkpoint ${cp.node}/${cp.chain}#${cp.seq} (${cp.alg})`
+    process.stdout.write(`valid: request ${record.requestId} is leaf ${index} of ${size} in ${where}\n`)
   } else {
     process.stdout.write(`invalid: ${result.reason}${result.detail ? ` (${result.detail})` : ''}\n`)
   }

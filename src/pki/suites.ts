@@ -45,11 +45,9 @@ export function createSigner(alg: SuiteName, privateKeyPem: string): Signer {
     case 'SM2-SM3': {
       const privateKey = sm2PrivateHex(privateKeyPem)
       const publicKey = sm2.getPublicKeyFromPrivateKey(privateKey)
-      return {
-        alg,
-        sign: (data) =>
-          Buffer.from(sm2.doSignature(Array.from(data), privateKey, { hash: true, publicKey, pointPool: [sm2Nonce()] }), 'hex'),
-      }
+      const sign = (data: Buffer) =>
+        sm2.doSignature(Array.from(data), privateKey, { hash: true, publicKey, pointPool: [sm2Nonce()] })
+      return { alg, sign: (data) => Buffer.from(sign(data), 'hex') }
     }
     default:
       throw new Error(`unsupported signature suite: ${String(alg)}`)

@@ -1,0 +1,91 @@
+// RFC 9162 (Certificate Transparency v2) Merkle tree: unpadded, split at the largest power
+// of two below the size. Built bottom-up once per batch; inclusion paths are read off the
+// stored levels.
+import { createHash } from 'node:crypto'
+
+const LEAF = Buffer.from([0x00])
+const NODE = Buffer.from([0x01])
+const EMPTY_ROOT = createHash('sha256').digest()
+// Sizes and indices are shifted with 32-bit operators below.
+const MAX_SIZE = 0xffffffff
+
+/** SHA-256(0x00 ‖ data); a string is hashed as its UTF-8 bytes. */
+export function leafHash(data: Buffer | string): Buffer {
+  return createHash('sha256').update(LEAF).update(data).digest()
+}
+
+/** SHA-256(0x01 ‖ left ‖ right). */
+export function nodeHash(left: Buffer, right: Buffer): Buffer {
+  return createHash('sha256').update(NODE).update(left).update(right).digest()
+}
+
+export interface MerkleTree {
+  root: Buffer
+  size: number
+  /** RFC 9162 §2.1.3.1 PATH, bottom-up. The buffers are the tree's own: do not mutate. */
+  path(index: number): Buffer[]
+}
+
+/**
+ * Builds the tree over leaf hashes. Pairing neighbours level by level and carrying an odd
+ * last node up unchanged gives exactly the RFC 9162 tree: the carried node is the right
+ * subtree that the power-of-two split leaves smaller.
+ */
+export function buildTree(leaves: Buffer[]): MerkleTree {
+  const size = leaves.length
+  if (size > MAX_SIZE) throw new RangeError('merkle: too many leaves')
+  const levels: Buffer[][] = [leaves]
+  for (let level = leaves; level.length > 1; ) {
+    const up: Buffer[] = new Array(Math.ceil(level.length / 2))
+    for (let i = 0; i + 1 < level.length; i += 2) up[i >> 1] = nodeHash(level[i], level[i + 1])
+    if (level.length & 1) up[up.length - 1] = level[level.length - 1]
+    levels.push(up)
+    level = up
+  }
+  const root = size === 0 ? EMPTY_ROOT : levels[levels.length - 1][0]
+
+  return {
+    root,
+    size,
+    path(index: number): Buffer[] {
+      if (!Number.isInteger(index) || index < 0 || index >= size) {
+        throw new RangeError(`merkle: index ${index} out of range for size ${size}`)
+      }
+      const out: Buffer[] = []
+      // A node without a sibling was carried up and contributes nothing at that level.
+      for (let l = 0, i = index; l < levels.length - 1; l++, i >>>= 1) {
+        const sibling = i ^ 1
+        if (sibling < levels[l].length) out.push(levels[l][sibling])
+      }
+      return out
+    },
+  }
+}
+
+/**
+ * RFC 9162 §2.1.3.2: folds an inclusion path from a leaf hash up to the root it implies.
+ * Returns null when the path cannot belong to a tree of that size at that index.
+ */
+export function rootFromPath(leaf: Buffer, index: number, size: number, path: Buffer[]): Buffer | null {
+  if (!Number.isInteger(index) || !Number.isInteger(size) || size > MAX_SIZE) return null
+  if (index < 0 || index >= size) return null
+  let fn = index
+  let sn = size - 1
+  let r = leaf
+  for (const p of path) {
+    if (sn === 0) return null
+    if (fn & 1 || fn === sn) {
+      r = nodeHash(p, r)
+      // Skip the levels where this node was carried up without a sibling.
+      while (!(fn & 1) && fn !== 0) {
+        fn >>>= 1
+        sn >>>= 1
+      }
+    } else {
+      r = nodeHash(r, p)
+    }
+    fn >>>= 1
+    sn >>>= 1
+  }
+  return sn === 0 ? r : null
+}
