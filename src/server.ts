@@ -23,6 +23,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(1)
     }, 30_000)
     timer.unref()
+    // Node closes idle keep-alive connections only once, when close() starts; connections
+    // that finish their request later would hold the process until their keep-alive
+    // timeout. Sweep them as they become idle.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+    sweep.unref()
     try {
       await app.close()
       process.exit(0)
