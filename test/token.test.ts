@@ -1,5 +1,5 @@
 // POST /v1/oauth/token (client credentials + private_key_jwt) and access-token checks.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createSigner } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import { startNode, clientKey, context } from './helpers/harness.js'
@@ -24,7 +24,7 @@ const claimsFor = (clientId: string, over: Record<string, unknown> = {}) => ({
   iss: clientId, sub: clientId, aud: tokenUrl, jti: randomUUID(), exp: Math.floor(Date.now() / 1000) + 60, ...over,
 })
 
-async function expectRefused(t: Tap.Test, res: Awaited<ReturnType<typeof requestToken>>, status: number, code: string) {
+async function expectRefused(t: Test, res: Awaited<ReturnType<typeof requestToken>>, status: number, code: string) {
   t.equal(res.statusCode, status, code)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
   t.equal(res.json().code, code)

@@ -3,11 +3,13 @@ import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { createPool, type Db } from './postgres.js'
 import { createRedis } from './redis.js'
+import { InvalidationBus } from './pubsub.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
     redis: Redis
+    bus: InvalidationBus
   }
 }
 
@@ -17,9 +19,13 @@ export default fp(
     const redis = createRedis(app.config.redis)
     // Start even if Redis is down: readiness says so, and calls that need it fail closed.
     await redis.connect().catch((e) => app.log.warn({ err: e }, 'Redis not reachable at start'))
+    const bus = new InvalidationBus(redis, app.config.redis.url, app.config.redis.prefix)
+    await bus.start()
     app.decorate('db', db)
     app.decorate('redis', redis)
+    app.decorate('bus', bus)
     app.addHook('onClose', async () => {
+      bus.close()
       redis.disconnect()
       await db.end()
     })
