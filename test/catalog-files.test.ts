@@ -11,6 +11,7 @@ const catalog = join(root, 'catalog')
 
 const identity = () => JSON.parse(readFileSync(join(catalog, '101001-00001.json'), 'utf8'))
 const property = () => JSON.parse(readFileSync(join(catalog, '103002-00001.json'), 'utf8'))
+const propertyDetail = () => JSON.parse(readFileSync(join(catalog, '103002-00002.json'), 'utf8'))
 
 /** A temp directory (removed after the test) holding `files`; objects are written as JSON. */
 function fixture(t: Test, files: Record<string, unknown>): string {
@@ -25,7 +26,12 @@ t.test('the shipped catalogue validates', async (t) => {
   t.same(errors, [])
   t.same(
     entries.map((e) => [e.code, e.sharing.type]),
-    [['101001/00001', 'unconditional'], ['103002/00001', 'conditional'], ['301002/00001', 'none']],
+    [
+      ['101001/00001', 'unconditional'],
+      ['103002/00001', 'unconditional'],
+      ['103002/00002', 'conditional'],
+      ['301002/00001', 'none'],
+    ],
   )
 })
 
@@ -80,7 +86,7 @@ t.test('sharing attributes required by share type', async (t) => {
   none.items[0].shareType = 'none'
   t.same(validateCatalogEntry(none, schemas).map((e) => [e.path, e.reason]), [['/sharing/legalBasis', 'is required']])
 
-  const conditional = property()
+  const conditional = propertyDetail()
   delete conditional.sharing.condition
   t.same(validateCatalogEntry(conditional, schemas).map((e) => e.path), ['/sharing/condition'])
 
@@ -96,29 +102,72 @@ t.test('sharing attributes required by share type', async (t) => {
   t.same(validateCatalogEntry(withdrawn, schemas), [])
 })
 
-t.test('item share types must agree with the resource', async (t) => {
-  const unconditional = identity()
-  unconditional.items.push({ name: 'photo', title: '照片', type: 'string', shareType: 'conditional' })
-  const [stricter] = validateCatalogEntry(unconditional, schemas)
-  t.equal(stricter.path, '/items/1/shareType')
-  t.match(stricter.reason, /unconditional resource is shared in full/)
-
-  const notShared = identity()
+t.test('share types: a none resource releases nothing', async (t) => {
+  const notShared = property()
   notShared.sharing = { type: 'none', legalBasis: '测试' }
-  const [looser] = validateCatalogEntry(notShared, schemas)
-  t.equal(looser.path, '/items/0/shareType')
-  t.match(looser.reason, /make the item none/)
+  notShared.items[2].shareType = 'none'
+  t.same(validateCatalogEntry(notShared, schemas).map((e) => [e.path, e.reason]), [
+    ['/items/0/shareType', 'is unconditional, but nothing of a resource that is not shared may be released: make the item none'],
+    ['/items/1/shareType', 'is conditional, but nothing of a resource that is not shared may be released: make the item none'],
+  ])
+  for (const item of notShared.items) item.shareType = 'none'
+  t.same(validateCatalogEntry(notShared, schemas), [])
+})
 
-  // A conditional resource may hold unconditional items (served without a grant)…
-  t.same(validateCatalogEntry(property(), schemas), [])
-  const partlyNone = property()
-  partlyNone.items[2].shareType = 'none'
-  t.same(validateCatalogEntry(partlyNone, schemas), [])
-  // …but one whose items are all unconditional is really unconditional.
-  const allOpen = property()
-  for (const item of allOpen.items) item.shareType = 'unconditional'
-  t.same(validateCatalogEntry(allOpen, schemas).map((e) => [e.path, e.reason]), [
-    ['/sharing/type', 'must be unconditional: every item is unconditional, and a conditional resource needs a conditional item or a mix'],
+t.test('share types: an unconditional resource needs an unconditional item', async (t) => {
+  // The shipped example: open to every department, with items that need a grant naming them.
+  const entry = property()
+  t.same(entry.sharing, { type: 'unconditional', method: 'api' })
+  t.same(entry.items.map((i: { shareType: string }) => i.shareType), ['unconditional', 'conditional', 'conditional'])
+  t.same(validateCatalogEntry(entry, schemas), [])
+
+  const allKinds = property() // none items are allowed too: they are never returned
+  allKinds.items[2].shareType = 'none'
+  t.same(validateCatalogEntry(allKinds, schemas), [])
+  const fullyOpen = identity()
+  t.same(validateCatalogEntry(fullyOpen, schemas), [])
+
+  const grantOnly = property()
+  grantOnly.items[0].shareType = 'conditional'
+  t.same(validateCatalogEntry(grantOnly, schemas).map((e) => [e.path, e.reason]), [
+    ['/sharing/type', 'is unconditional, but no item is: an unconditional resource needs at least one unconditional item, released to every department (make an item unconditional, or the resource conditional)'],
+  ])
+
+  const nothing = property()
+  for (const item of nothing.items) item.shareType = 'none'
+  t.same(validateCatalogEntry(nothing, schemas).map((e) => [e.path, e.reason]), [
+    ['/sharing/type', 'is unconditional, but no item is: an unconditional resource needs at least one unconditional item, released to every department (make an item unconditional, or the resource none)'],
+  ])
+})
+
+t.test('share types: a conditional resource needs a conditional item', async (t) => {
+  // The shipped example: a grant opens the resource; hasProperty goes to every holder unnamed.
+  const entry = propertyDetail()
+  t.equal(entry.sharing.type, 'conditional')
+  t.same(entry.items.map((i: { shareType: string }) => i.shareType), ['unconditional', 'conditional'])
+  t.same(validateCatalogEntry(entry, schemas), [])
+
+  const allConditional = propertyDetail()
+  allConditional.items[0].shareType = 'conditional'
+  t.same(validateCatalogEntry(allConditional, schemas), [])
+  const withNone = propertyDetail()
+  withNone.items[0].shareType = 'none'
+  t.same(validateCatalogEntry(withNone, schemas), [])
+
+  const open = propertyDetail() // nothing would need the grant
+  open.items[1].shareType = 'unconditional'
+  t.same(validateCatalogEntry(open, schemas).map((e) => [e.path, e.reason]), [
+    ['/sharing/type', 'is conditional, but no item is: a conditional resource needs at least one conditional item, released only under a grant naming it (make an item conditional, or the resource unconditional)'],
+  ])
+  open.items[0].shareType = 'none' // a none item beside the unconditional one changes nothing
+  t.same(validateCatalogEntry(open, schemas).map((e) => [e.path, e.reason]), [
+    ['/sharing/type', 'is conditional, but no item is: a conditional resource needs at least one conditional item, released only under a grant naming it (make an item conditional, or the resource unconditional)'],
+  ])
+
+  const closed = propertyDetail()
+  for (const item of closed.items) item.shareType = 'none'
+  t.same(validateCatalogEntry(closed, schemas).map((e) => [e.path, e.reason]), [
+    ['/sharing/type', 'is conditional, but no item is: a conditional resource needs at least one conditional item, released only under a grant naming it (make an item conditional, or the resource none)'],
   ])
 })
 
@@ -222,7 +271,7 @@ t.test('cli: tongban catalog validate', async (t) => {
   }
   let io = capture()
   t.equal(await run(['validate', catalog, '--schemas', schemas], io), 0)
-  t.same(io.lines, ['3 valid entries'])
+  t.same(io.lines, ['4 valid entries'])
 
   const entry = identity()
   entry.sharing = { type: 'none' }
@@ -245,8 +294,10 @@ t.test('cli: tongban catalog validate', async (t) => {
   t.equal(await run(['validate', dir, '--bogus'], io), 2)
   t.equal(await run(['frobnicate'], io), 2)
   t.equal(await run(['toString'], io), 2)
-  t.equal(await run(['import', dir], io), 2)
-  t.match(io.errs.at(-1), /not available/)
+  t.equal(await run(['import'], io), 2)
+  // import validates first: an invalid directory fails before the database is touched
+  t.equal(await run(['import', dir], io), 1)
+  t.equal(io.errs.at(-1), 'tongban catalog import: 2 error(s); nothing imported')
   t.equal(await run(['validate', dir, '--schemas', join(dir, 'none')], io), 2)
   t.equal(await run(['--help'], io), 0)
 })

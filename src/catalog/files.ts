@@ -157,28 +157,38 @@ function checkItemNames(items: CatalogItem[]): Problem[] {
   return problems
 }
 
-// 国发〔2016〕51号: a resource open in full to every department is unconditional, one never
-// shared is none, anything in between (only some departments, or only part to all) is
-// conditional. So the resource's type follows from its items; see the schema description.
+// 国发〔2016〕51号 as the project reads it (see the schema's top-level description). The
+// resource's type decides who may call it at all; each item's type decides what a caller
+// receives:
+//   none          nobody calls it, so every item is none;
+//   unconditional any registered department calls it: unconditional items are returned to
+//                 all, conditional items only under a grant naming them, none items never;
+//                 it needs an unconditional item, or nothing would be open to all;
+//   conditional   only under an active grant for the resource: unconditional items go to
+//                 every grant holder without being named, conditional items only when named,
+//                 none items never; it needs a conditional item, or no grant would be needed.
 function checkShareTypes(entry: CatalogEntry): Problem[] {
   const type = entry.sharing.type
   const items = entry.items
-  if (type === 'conditional') {
-    const uniform = items.every((i) => i.shareType === items[0].shareType) ? items[0].shareType : undefined
-    if (uniform === 'conditional' || uniform === undefined) return []
-    return [{
-      path: pointer('sharing', 'type'),
-      reason: `must be ${uniform}: every item is ${uniform}, and a conditional resource needs a conditional item or a mix`,
-    }]
+  if (type === 'none') {
+    return items.flatMap((item, i) =>
+      item.shareType === 'none' ? [] : [{
+        path: pointer('items', String(i), 'shareType'),
+        reason: `is ${item.shareType}, but nothing of a resource that is not shared may be released: make the item none`,
+      }],
+    )
   }
-  return items.flatMap((item, i) =>
-    item.shareType === type ? [] : [{
-      path: pointer('items', String(i), 'shareType'),
-      reason: type === 'unconditional'
-        ? `is ${item.shareType}, but an unconditional resource is shared in full: make the item unconditional or the resource conditional`
-        : `is ${item.shareType}, but nothing of a resource that is not shared may be released: make the item none`,
-    }],
-  )
+  if (items.some((i) => i.shareType === type)) return []
+  // No item carries the resource's own type: say which type the items do support.
+  const other = type === 'unconditional' ? 'conditional' : 'unconditional'
+  const instead = items.some((i) => i.shareType === other) ? other : 'none'
+  const why = type === 'unconditional'
+    ? 'an unconditional resource needs at least one unconditional item, released to every department'
+    : 'a conditional resource needs at least one conditional item, released only under a grant naming it'
+  return [{
+    path: pointer('sharing', 'type'),
+    reason: `is ${type}, but no item is: ${why} (make an item ${type}, or the resource ${instead})`,
+  }]
 }
 
 function checkOperation(items: CatalogItem[], op: OperationBinding, at: string, schemasDir: string): Problem[] {
