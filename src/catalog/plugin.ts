@@ -1,9 +1,12 @@
-// The resolve step's data (the catalogue, in memory) and the routes to browse it.
+// The resolve step's data (the catalogue, in memory, reloaded on every replica when it
+// changes), the routes to browse it and, in admin-routes.ts, to administer it.
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problem.js'
 import { problemResponses } from '../problem-schema.js'
-import { CatalogRepository, type CatalogResource } from './repository.js'
+import { CatalogRepository } from './repository.js'
+import { entrySchema, viewFor } from './views.js'
+import { CATALOG_TOPIC, catalogAdminRoutes } from './admin-routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,40 +14,20 @@ declare module 'fastify' {
   }
 }
 
-// What a consumer needs to know to call a resource; the upstream binding stays inside.
-const publicView = (r: CatalogResource) => {
-  const { service, ...rest } = r
-  return {
-    ...rest,
-    ...(service
-      ? {
-          service: {
-            verifyService: service.verifyService,
-            operations: Object.fromEntries(
-              Object.entries(service.operations).map(([name, op]) => [name, { requestSchema: op.requestSchema, responseSchema: op.responseSchema }]),
-            ),
-          },
-        }
-      : {}),
-  }
-}
-
-const entrySchema = {
-  type: 'object',
-  additionalProperties: true,
-  properties: {
-    code: { type: 'string', examples: ['101001/00001'] },
-    version: { type: 'integer' },
-    status: { type: 'string', enum: ['active', 'retired'] },
-    name: { type: 'string' },
-  },
-}
-
 export default fp(
   async function catalog(app) {
     const repo = new CatalogRepository(app.db)
     await repo.load()
     app.decorate('catalog', repo)
+    // A write on any replica is published on the bus; bursts of changes coalesce into one
+    // reload at a time (plus one queued), and a bus reconnect reloads too.
+    app.bus.subscribe(CATALOG_TOPIC, () => {
+      repo.reload().catch((err) => app.log.error({ err }, 'catalogue reload failed'))
+    })
+    // Safety net for a missed message (a publish lost while Redis was away).
+    const refresh = setInterval(() => repo.reload().catch(() => {}), 60_000)
+    refresh.unref()
+    app.addHook('onClose', async () => clearInterval(refresh))
 
     const authenticated = [app.authenticate]
     app.get('/v1/catalog/resources', {
@@ -55,14 +38,15 @@ export default fp(
         security: [{ bearer: [] }],
         response: { 200: { type: 'object', properties: { resources: { type: 'array', items: entrySchema } } }, ...problemResponses(401) },
       },
-    }, async () => ({ resources: repo.list().map(publicView) }))
+    }, async (request) => ({ resources: repo.list().map((r) => viewFor(request, r)) }))
 
     type Params = { code?: string; category?: string; seq?: string }
-    const getOne = async (request: FastifyRequest<{ Params: Params }>) => {
+    const getOne = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const p = request.params
       const r = repo.get(p.code ?? `${p.category}/${p.seq}`)
       if (!r) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
-      return publicView(r)
+      reply.header('etag', `"${r.version}"`)
+      return viewFor(request, r)
     }
     const one = {
       onRequest: authenticated,
@@ -75,6 +59,8 @@ export default fp(
     }
     app.get<{ Params: Params }>('/v1/catalog/resources/:code', one, getOne)
     app.get<{ Params: Params }>('/v1/catalog/resources/:category/:seq', one, getOne)
+
+    await catalogAdminRoutes(app, repo)
   },
-  { name: 'catalog', dependencies: ['stores', 'auth'] },
+  { name: 'catalog', dependencies: ['stores', 'audit', 'auth'] },
 )

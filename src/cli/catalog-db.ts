@@ -9,18 +9,27 @@ import { loadCatalogDir } from '../catalog/files.js'
 import { importCatalog } from '../catalog/import.js'
 import type { Io } from './catalog.js'
 
-const IMPORT_HELP = `Usage: tongban catalog import <dir> [--json]
+const IMPORT_HELP = `Usage: tongban catalog import <dir> [--force] [--json]
 
 Validates every *.json entry in <dir> and loads them into this node's database: new codes
 are added, changed entries become a new version (the old one stays readable), unchanged
-entries are left alone. Nothing is written if any file is invalid.`
+entries are left alone. Nothing is written if any file is invalid. A resource changed or
+retired through the admin API since is skipped unless --force.`
 
 const LIST_HELP = `Usage: tongban catalog list [--json]
 
 Lists the newest version of every resource in this node's database.`
 
 const parse = (args: string[], positionals: boolean) =>
-  parseArgs({ args, allowPositionals: positionals, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } })
+  parseArgs({
+    args,
+    allowPositionals: positionals,
+    options: {
+      json: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
 
 export async function importCommand(args: string[], io: Io): Promise<number> {
   let parsed
@@ -42,9 +51,12 @@ export async function importCommand(args: string[], io: Io): Promise<number> {
   await migrate(config.postgres.url, config.postgres.schema)
   const db = createPool(config.postgres, 'tongban-cli')
   try {
-    const r = await importCatalog(db, entries, `cli:${process.env.USER ?? 'operator'}`)
+    const r = await importCatalog(db, entries, `cli:${process.env.USER ?? 'operator'}`, { force: parsed.values.force })
     if (parsed.values.json) io.out(JSON.stringify(r))
-    else io.out(`imported ${entries.length} entries: ${r.added.length} added, ${r.updated.length} updated, ${r.unchanged.length} unchanged`)
+    else {
+      io.out(`imported ${entries.length} entries: ${r.added.length} added, ${r.updated.length} updated, ${r.unchanged.length} unchanged, ${r.skipped.length} skipped`)
+      if (r.skipped.length) io.out(`skipped (managed through the admin API; --force overrides): ${r.skipped.join(', ')}`)
+    }
     return 0
   } finally {
     await db.end()

@@ -28,7 +28,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.json) console.log(JSON.stringify(result))
     else {
       const c = result.catalog
-      console.log(`prepared node ${config.node.id} (schema ${config.postgres.schema}): ${result.systems} systems; catalogue ${c.added.length} added, ${c.updated.length} updated, ${c.unchanged.length} unchanged`)
+      console.log(`prepared node ${config.node.id} (schema ${config.postgres.schema}): ${result.systems} systems; catalogue ${c.added.length} added, ${c.updated.length} updated, ${c.unchanged.length} unchanged, ${c.skipped.length} left to the catalogue admins`)
     }
     return 0
   } catch (e) {

@@ -39,7 +39,7 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
   const db = createPool(config.postgres, 'tongban-prepare')
   try {
     const systems = await seedSystems(db, config.files.systemsFile, join(config.pki.dir, 'clients'))
-    const catalog = await importCatalog(db, entries, 'tongban prepare')
+    const catalog = await importCatalog(db, entries, 'prepare')
     return { migrations, systems, catalog }
   } finally {
     await db.end()
