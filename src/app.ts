@@ -12,6 +12,7 @@ import nodeIdentity from './pki/plugin.js'
 import audit from './audit/plugin.js'
 import auth from './auth/plugin.js'
 import catalog from './catalog/plugin.js'
+import policy from './policy/plugin.js'
 import exchange from './exchange/plugin.js'
 import health from './ops/health.js'
 
@@ -76,6 +77,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(audit)
   await app.register(auth)
   await app.register(catalog)
+  await app.register(policy)
   await app.register(exchange)
   await app.register(health)
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

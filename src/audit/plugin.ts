@@ -20,6 +20,7 @@ export interface AuditContext {
   operator?: string
   subject?: string
   reason?: string
+  grant?: string
   consumer?: { department: string; system: string; region: string }
 }
 
@@ -63,6 +64,7 @@ function buildRecord(app: { config: { node: { id: string } } }, request: Fastify
   if (decision !== 'allowed') record.reason = a.reason ?? `HTTP_${reply.statusCode}`
   if (a.subject) record.subject = a.subject
   if (a.operator) record.operator = a.operator
+  if (a.grant) record.grant = a.grant
   return record
 }
 

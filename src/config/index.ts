@@ -19,6 +19,7 @@ export interface Config {
   audit: { keyFile: string; alg: 'RS256' | 'PS256'; batchMaxSize: number; batchWindowMs: number }
   token: { ttlSeconds: number; assertionMaxLifetimeSeconds: number }
   files: { catalogDir: string; schemasDir: string; systemsFile: string; purposesFile: string }
+  policy: { decisionWorkingDays: number; reminderWorkingDays: number; holidaysFile: string; rateLimitPerSecond: number }
   upstreams: Record<string, string>
   logLevel: string
 }
@@ -113,6 +114,12 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
       schemasDir: resolve(root, env.TONGBAN_SCHEMAS_DIR ?? f.files?.schemasDir ?? 'schemas'),
       systemsFile: resolve(root, env.TONGBAN_SYSTEMS_FILE ?? f.files?.systemsFile ?? 'config/systems.json'),
       purposesFile: resolve(root, env.TONGBAN_PURPOSES_FILE ?? f.files?.purposesFile ?? 'config/purposes.json'),
+    },
+    policy: {
+      decisionWorkingDays: int(env, 'TONGBAN_DECISION_WORKING_DAYS') ?? f.policy?.decisionWorkingDays ?? 10,
+      reminderWorkingDays: int(env, 'TONGBAN_REMINDER_WORKING_DAYS') ?? f.policy?.reminderWorkingDays ?? 2,
+      holidaysFile: resolve(root, env.TONGBAN_HOLIDAYS_FILE ?? f.policy?.holidaysFile ?? 'config/holidays.json'),
+      rateLimitPerSecond: int(env, 'TONGBAN_RATE_LIMIT') ?? f.policy?.rateLimitPerSecond ?? 2000,
     },
     upstreams: { ...(f.upstreams ?? {}), ...upstreamsFromEnv(env) },
     logLevel: env.TONGBAN_LOG_LEVEL ?? env.LOG_LEVEL ?? f.logLevel ?? 'info',

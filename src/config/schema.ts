@@ -5,7 +5,7 @@ const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://' }
 
 export const configSchema = {
   type: 'object',
-  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'upstreams'],
+  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'policy', 'upstreams'],
   properties: {
     node: {
       type: 'object',
@@ -46,6 +46,14 @@ export const configSchema = {
       },
     },
     token: { type: 'object', properties: { ttlSeconds: { type: 'integer', minimum: 30, maximum: 86400 } } },
+    policy: {
+      type: 'object',
+      properties: {
+        decisionWorkingDays: { type: 'integer', minimum: 1, maximum: 60 },
+        reminderWorkingDays: { type: 'integer', minimum: 0, maximum: 30 },
+        rateLimitPerSecond: { type: 'integer', minimum: 0, description: '0 switches per-system rate limiting off' },
+      },
+    },
     upstreams: { type: 'object', additionalProperties: url },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },

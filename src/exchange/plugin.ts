@@ -10,8 +10,6 @@ import { contextHeadersSchema, readContext } from './context.js'
 import { domainFormats } from './formats.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
-import { authorize } from '../policy/authorize.js'
-import { loadPurposes } from '../policy/purposes.js'
 import { loadSchemaFile } from '../catalog/files.js'
 import type { CatalogResource } from '../catalog/repository.js'
 
@@ -21,8 +19,7 @@ const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unknown>) =>
 
 export default fp(
   async function exchange(app: FastifyInstance) {
-    const { config, catalog } = app
-    const purposes = loadPurposes(config.files.purposesFile)
+    const { config, catalog, purposes } = app
     const upstreams = new Upstreams()
     app.addHook('onClose', () => upstreams.close())
 
@@ -54,7 +51,8 @@ export default fp(
       const subjectValue = binding.subjectField ? body?.[binding.subjectField] : undefined
       if (typeof subjectValue === 'string') request.audit.subject = app.hashSubject(subjectValue)
 
-      const { items } = authorize(resource, request.principal!)
+      const { items, grantId } = await app.policy.authorize(resource, request.principal!, request.audit.purpose!)
+      if (grantId) request.audit.grant = grantId
       const upstream = resource.service.upstream
       const baseUrl = config.upstreams[upstream.name]
       if (!baseUrl) throw new Problem(502, 'UPSTREAM_NOT_CONFIGURED', `upstream ${upstream.name} has no address on this node`, { hop: upstream.name })
@@ -158,5 +156,5 @@ export default fp(
       },
     }, async () => ({ purposes: [...purposes.values()] }))
   },
-  { name: 'exchange', dependencies: ['auth', 'audit', 'catalog'] },
+  { name: 'exchange', dependencies: ['auth', 'audit', 'catalog', 'policy'] },
 )

@@ -1,30 +1,96 @@
-// The authorize step: share type per resource and per item (DESIGN.md §2). Returns the
-// items the caller may receive; refuses with a stable code otherwise.
+// The authorize step (DESIGN.md §2): share type per resource and per item, the grant for
+// conditional access (department, system, purpose, validity), then quota and rate limit in
+// one Redis round trip. Returns the items the caller may receive, or refuses with a code.
+import type { Redis } from 'ioredis'
 import { Problem } from '../problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
+import type { GrantCache } from './grants.js'
+import { admit } from './quota.js'
 
 export interface Authorization {
   items: ReadonlySet<string>
+  grantId?: string
 }
 
-const unconditionalItems = new WeakMap<CatalogResource, ReadonlySet<string>>()
+export interface PolicyDeps {
+  grants: GrantCache
+  redis: Redis
+  ratePerSecond: number
+  log: { warn(obj: object, msg: string): void }
+}
 
-export function authorize(resource: CatalogResource, _principal: Principal): Authorization {
+// Items by share type, computed once per catalogue version.
+const itemsByType = new WeakMap<CatalogResource, { unconditional: string[]; conditional: Set<string> }>()
+const itemsOf = (r: CatalogResource) => {
+  let v = itemsByType.get(r)
+  if (!v) {
+    v = {
+      unconditional: r.items.filter((i) => i.shareType === 'unconditional').map((i) => i.name),
+      conditional: new Set(r.items.filter((i) => i.shareType === 'conditional').map((i) => i.name)),
+    }
+    itemsByType.set(r, v)
+  }
+  return v
+}
+
+const NO_GRANT: Record<string, [string, string]> = {
+  none: ['POLICY_NO_GRANT', 'an approved grant is required (有条件共享): apply with POST /v1/applications'],
+  purpose: ['POLICY_PURPOSE_NOT_GRANTED', 'the grant does not cover this purpose'],
+  expired: ['POLICY_GRANT_EXPIRED', 'the grant has expired'],
+  'not-yet-valid': ['POLICY_GRANT_NOT_YET_VALID', 'the grant is not valid yet'],
+  revoked: ['POLICY_GRANT_REVOKED', 'the grant has been revoked'],
+}
+
+export async function authorize(
+  deps: PolicyDeps,
+  resource: CatalogResource,
+  principal: Principal,
+  purpose: string,
+): Promise<Authorization> {
   if (resource.status === 'retired') {
     throw new Problem(410, 'RESOURCE_RETIRED', `resource ${resource.code} has been retired`)
   }
-  switch (resource.sharing.type) {
-    case 'none':
-      throw new Problem(403, 'POLICY_SHARE_NONE', `resource ${resource.code} is not shared (不予共享): ${resource.sharing.legalBasis ?? ''}`.trim())
-    case 'conditional':
-      // Grants (有条件共享) arrive with the sharing-rules work; until then nothing conditional is released.
-      throw new Problem(403, 'POLICY_NO_GRANT', `resource ${resource.code} is shared on condition; an approved grant is required`)
+  if (resource.sharing.type === 'none') {
+    throw new Problem(403, 'POLICY_SHARE_NONE', `resource ${resource.code} is not shared (不予共享): ${resource.sharing.legalBasis ?? ''}`.trim())
   }
-  let items = unconditionalItems.get(resource)
-  if (!items) {
-    items = new Set(resource.items.filter((i) => i.shareType === 'unconditional').map((i) => i.name))
-    unconditionalItems.set(resource, items)
+  const { unconditional, conditional } = itemsOf(resource)
+  // A grant is looked for whenever it could add something: always for conditional
+  // resources, for unconditional ones only when they have conditional items.
+  const m = conditional.size > 0 ? deps.grants.match(principal.department, principal.system, resource.code, purpose) : null
+  const grant = m?.grant ?? null
+  if (resource.sharing.type === 'conditional' && !grant) {
+    const [code, detail] = NO_GRANT[m && 'why' in m ? m.why : 'none']
+    throw new Problem(403, code, detail)
   }
-  return { items }
+
+  let admission
+  try {
+    admission = await admit(deps.redis, {
+      grantId: grant?.id,
+      dailyQuota: grant?.dailyQuota,
+      system: principal.system,
+      ratePerSecond: deps.ratePerSecond,
+    })
+  } catch (e) {
+    // Nothing released under a grant goes uncounted: without Redis, grant use fails closed.
+    if (grant) throw new Problem(503, 'QUOTA_UNAVAILABLE', 'the quota store (Redis) is unavailable; conditional data cannot be released')
+    deps.log.warn({ err: e }, 'rate limiting skipped: Redis unavailable')
+    admission = { ok: true as const, count: 0 }
+  }
+  if (!admission.ok) {
+    switch (admission.why) {
+      case 'quota':
+        throw new Problem(429, 'QUOTA_EXCEEDED', `the daily quota of grant ${grant!.id} (${grant!.dailyQuota}) is used up`)
+      case 'revoked':
+        throw new Problem(403, 'POLICY_GRANT_REVOKED', 'the grant has been revoked')
+      case 'rate':
+        throw new Problem(429, 'RATE_LIMITED', `more than ${deps.ratePerSecond} queries per second from this system`)
+    }
+  }
+
+  if (!grant) return { items: new Set(unconditional) }
+  const items = new Set(unconditional)
+  for (const name of grant.items) if (conditional.has(name)) items.add(name)
+  return { items, grantId: grant.id }
 }

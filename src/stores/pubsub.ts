@@ -25,10 +25,12 @@ export class InvalidationBus {
     await this.sub.connect().catch(() => {})
   }
 
-  async subscribe(topic: string, handler: Handler): Promise<void> {
+  /** Registers a handler. Never waits for Redis: while it is down the subscription is
+   *  queued, and on (re)connect every handler is told to reload. */
+  subscribe(topic: string, handler: Handler): void {
     const channel = this.prefix + topic
     this.handlers.set(channel, [...(this.handlers.get(channel) ?? []), handler])
-    await this.sub.subscribe(channel).catch(() => {})
+    this.sub.subscribe(channel).catch(() => {})
   }
 
   /** Publishes a change; the caller's own replica is notified too. */

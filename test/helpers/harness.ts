@@ -11,6 +11,7 @@ import { buildApp } from '../../src/app.js'
 import { prepare } from '../../src/cli/prepare.js'
 import { signClientAssertion, CLIENT_ASSERTION_TYPE } from '../../src/client/assertion.js'
 import { buildIdentityProvider } from '../../providers/identity/app.js'
+import { buildPropertyProvider } from '../../providers/property/app.js'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const PG_URL = process.env.TONGBAN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -34,10 +35,13 @@ export function uniqueName(tag: string): string {
   return `t_${tag}_${process.pid}_${randomBytes(3).toString('hex')}`.toLowerCase()
 }
 
-export async function startNode(opts: { tag?: string; env?: Record<string, string>; providerDelayMs?: number; schema?: string } = {}): Promise<Harness> {
+export async function startNode(opts: { tag?: string; env?: Record<string, string>; providerDelayMs?: number; schema?: string; keepSchema?: boolean } = {}): Promise<Harness> {
   const provider = buildIdentityProvider({ delayMs: opts.providerDelayMs })
   await provider.listen({ port: 0, host: '127.0.0.1' })
   const providerUrl = `http://127.0.0.1:${(provider.server.address() as { port: number }).port}`
+  const property = buildPropertyProvider()
+  await property.listen({ port: 0, host: '127.0.0.1' })
+  const propertyUrl = `http://127.0.0.1:${(property.server.address() as { port: number }).port}`
   const schema = opts.schema ?? uniqueName(opts.tag ?? 'node')
   const env: Record<string, string> = {
     TONGBAN_PG_URL: PG_URL,
@@ -45,6 +49,7 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
     TONGBAN_PG_SCHEMA: schema,
     TONGBAN_REDIS_PREFIX: `${schema}:`,
     TONGBAN_UPSTREAM_MPS_IDENTITY: providerUrl,
+    TONGBAN_UPSTREAM_NR_PROPERTY: propertyUrl,
     TONGBAN_REPLICA_ID: `${schema}-r1`,
     TONGBAN_PORT: '0',
     TONGBAN_PUBLIC_URL: 'https://tongban.test',
@@ -81,11 +86,19 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
       return (await db.query(sql, params)).rows
     },
     async close() {
+      const step = (m: string) => process.env.DEBUG_CLOSE && console.error(`close ${schema}: ${m}`)
+      step('app')
       await app.close()
+      step('providers')
       await provider.close()
-      await dropSchema(db, schema)
+      await property.close()
+      step('schema')
+      if (!opts.keepSchema) {
+        await dropSchema(db, schema)
+        await clearRedis(config.redis.prefix)
+      }
       await db.end()
-      await clearRedis(`${schema}:`)
+      step('done')
     },
   }
 }

@@ -1,0 +1,163 @@
+// BullMQ for one gateway node (DESIGN §7): the `deadlines` queue (application reminders and
+// escalations, grant expiry) and the worker that runs its jobs.
+//
+// Connections: BullMQ gets its own ioredis connections, never the app's client (that one has
+// a keyPrefix, which BullMQ refuses, and fails fast for the request path). Keys are
+// namespaced with BullMQ's own `prefix` option (`<prefix>:deadlines:…`), so nodes and test
+// runs sharing one Redis never collide.
+// - The queue's connection (used by request handlers to schedule and cancel jobs) fails fast:
+//   no offline queue, one retry per command; the scheduling calls also bound their wait
+//   (see deadlines.ts), so a request never hangs on BullMQ.
+// - The worker's connection has `maxRetriesPerRequest: null`, as BullMQ requires for
+//   blocking commands; it reconnects for ever in the background.
+import { Queue, Worker } from 'bullmq'
+import type { DefaultJobOptions } from 'bullmq'
+import type { RedisOptions } from 'ioredis'
+import { DEADLINES_QUEUE, deadlineProcessor } from './deadlines.js'
+import type { DeadlineHandlers, DeadlineJobData } from './deadlines.js'
+
+/** The subset of a pino / Fastify logger used here. */
+export interface JobsLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface JobsOptions {
+  redisUrl: string
+  /** BullMQ key prefix, e.g. `tongban:<schema>`; no trailing ':'. */
+  prefix: string
+  handlers: DeadlineHandlers
+  log: JobsLogger
+  /** Jobs run at once by this replica's worker (default 4). */
+  concurrency?: number
+  /** Overrides of the default job options (tests use a shorter backoff). */
+  defaultJobOptions?: DefaultJobOptions
+  /** close() waits this long (ms) for running jobs before dropping the connections (default 10000). */
+  closeTimeoutMs?: number
+}
+
+export interface Jobs {
+  deadlines: Queue<DeadlineJobData, void, string>
+  worker: Worker<DeadlineJobData, void, string>
+  /** Stop taking jobs, wait for running ones, close the connections. Idempotent. */
+  close(): Promise<void>
+}
+
+const DAY_S = 86_400
+
+/** attempts 5 with exponential backoff from 1 s (1, 2, 4, 8 s); bounded retention. */
+export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 30 * DAY_S, count: 10_000 },
+  removeOnFail: { age: 90 * DAY_S, count: 10_000 },
+}
+
+const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/
+
+export function createJobs(opts: JobsOptions): Jobs {
+  const { redisUrl, prefix, handlers, log } = opts
+  if (!PREFIX.test(prefix) || prefix.endsWith(':')) {
+    throw new Error(`jobs: prefix ${JSON.stringify(prefix)} must be 1-100 of A-Z a-z 0-9 . _ : - and not end with ':'`)
+  }
+  const base: RedisOptions = { connectTimeout: 2000 }
+
+  // Throttle connection-error logs (per role): a Redis outage must not flood the log.
+  const lastErrorLog = new Map<string, number>()
+  const onRedisError = (role: string) => (err: Error) => {
+    const now = Date.now()
+    if (now - (lastErrorLog.get(role) ?? 0) < 10_000) return
+    lastErrorLog.set(role, now)
+    log.warn({ err, role }, 'jobs: Redis connection error')
+  }
+
+  // Connection options, not clients: each Queue and Worker then owns dedicated ioredis
+  // connections (the worker a second one for its blocking commands) and BullMQ closes them
+  // itself, also when close() comes while they are still connecting.
+  const queueConnection = {
+    ...base,
+    url: redisUrl,
+    // Offline queueing stays on: with it off BullMQ's own connection emits an unhandled
+    // error on close. Scheduling calls are bounded by their own timeouts (deadlines.ts).
+    maxRetriesPerRequest: 1,
+    connectionName: `${prefix}:queue`,
+  }
+  const workerConnection = {
+    ...base,
+    url: redisUrl,
+    maxRetriesPerRequest: null,
+    connectionName: `${prefix}:worker`,
+  }
+
+  const deadlines = new Queue<DeadlineJobData, void, string>(DEADLINES_QUEUE, {
+    connection: queueConnection,
+    prefix,
+    defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...opts.defaultJobOptions },
+  })
+  deadlines.on('error', onRedisError('queue'))
+
+  const worker = new Worker<DeadlineJobData, void, string>(DEADLINES_QUEUE, deadlineProcessor(handlers), {
+    connection: workerConnection,
+    prefix,
+    concurrency: opts.concurrency ?? 4,
+    // Started below once connected: with autorun, a close() during the first connection
+    // attempt can leave BullMQ's stalled-job timer (30 s) holding the process open.
+    autorun: false,
+  })
+  worker.on('error', onRedisError('worker'))
+  let closing: Promise<void> | undefined
+  worker.waitUntilReady().then(
+    () => {
+      if (!closing) worker.run().catch((err) => log.error({ err }, 'jobs: worker stopped'))
+    },
+    (err) => {
+      if (!closing) log.error({ err }, 'jobs: worker could not connect')
+    },
+  )
+  worker.on('failed', (job, err) => {
+    if (!job) return
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
+    log[final ? 'error' : 'warn'](
+      { err, job: { id: job.id, name: job.name, data: job.data, attemptsMade: job.attemptsMade } },
+      final ? 'jobs: job failed for good' : 'jobs: job failed, will retry',
+    )
+  })
+  worker.on('completed', (job) => log.info({ job: { id: job.id, name: job.name, data: job.data } }, 'jobs: job done'))
+
+  // The connections that have come up, to judge at close() whether Redis is reachable and
+  // to drop whatever is still open at the end (an ioredis client that lost Redis reconnects
+  // for ever and keeps the process alive; a QUIT queued on it never completes).
+  type Client = { status: string; disconnect(): void }
+  const clients: Client[] = []
+  const track = (p: Promise<unknown>) => p.then((c) => void clients.push(c as Client), () => {})
+  track(deadlines.waitUntilReady())
+  track(worker.waitUntilReady())
+  // BullMQ keeps the worker's blocking connection protected; it is reached here only to close it.
+  const blocking = (worker as unknown as { blockingConnection?: { client: Promise<unknown> } }).blockingConnection
+  if (blocking) track(blocking.client)
+
+  // With Redis reachable, close() lets running jobs finish (up to closeTimeoutMs). With Redis
+  // gone it closes at once: nothing could be recorded anyway. A job that has not finished is
+  // not lost: its lock expires and another replica (or this one after a restart) runs it
+  // again as a stalled job — which is why handlers are idempotent.
+  const close = () =>
+    (closing ??= (async () => {
+      const healthy = clients.length === (blocking ? 3 : 2) && clients.every((c) => c.status === 'ready')
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), opts.closeTimeoutMs ?? 10_000)
+      })
+      const done = Promise.allSettled([worker.close(!healthy), deadlines.close()])
+      const outcome = await Promise.race([done, gaveUp])
+      clearTimeout(timer)
+      if (outcome === 'timeout') {
+        log.warn({}, 'jobs: close timed out waiting for running jobs; dropping the connections')
+      } else {
+        for (const r of outcome) if (r.status === 'rejected') log.warn({ err: r.reason }, 'jobs: error while closing')
+      }
+      for (const c of clients) if (c.status !== 'end') c.disconnect()
+    })())
+
+  return { deadlines, worker, close }
+}

@@ -1,0 +1,242 @@
+// Applications for conditional data and their decisions, in PostgreSQL. Every state change
+// is a conditional UPDATE (so a repeated job or a double click changes nothing) plus an
+// event row saying who, when and why.
+import { monotonicFactory } from 'ulid'
+import type { PoolClient } from 'pg'
+import type { Db } from '../stores/postgres.js'
+import { grantFromRow, type Grant } from './grants.js'
+
+const ulid = monotonicFactory()
+
+export interface Application {
+  id: string
+  consumerDepartment: string
+  consumerSystem: string
+  systemOnly: boolean
+  resource: string
+  providerDepartment: string
+  items: string[]
+  purposes: string[]
+  basis: string
+  validFrom: string
+  validTo: string
+  dailyQuota: number
+  status: 'pending' | 'approved' | 'rejected' | 'withdrawn'
+  dueAt: string
+  remindedAt: string | null
+  escalatedAt: string | null
+  decidedAt: string | null
+  decidedBy: string | null
+  decisionReason: string | null
+  createdAt: string
+  grantId?: string | null
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export const applicationFromRow = (r: any): Application => ({
+  id: r.id,
+  consumerDepartment: r.consumer_department,
+  consumerSystem: r.consumer_system,
+  systemOnly: r.system_only,
+  resource: r.resource,
+  providerDepartment: r.provider_department,
+  items: r.items,
+  purposes: r.purposes,
+  basis: r.basis,
+  validFrom: iso(r.valid_from)!,
+  validTo: iso(r.valid_to)!,
+  dailyQuota: r.daily_quota,
+  status: r.status,
+  dueAt: iso(r.due_at)!,
+  remindedAt: iso(r.reminded_at),
+  escalatedAt: iso(r.escalated_at),
+  decidedAt: iso(r.decided_at),
+  decidedBy: r.decided_by,
+  decisionReason: r.decision_reason,
+  createdAt: iso(r.created_at)!,
+  grantId: r.grant_id ?? null,
+})
+
+async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await db.connect()
+  try {
+    await c.query('BEGIN')
+    const out = await fn(c)
+    await c.query('COMMIT')
+    return out
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {})
+    throw e
+  } finally {
+    c.release()
+  }
+}
+
+const event = (c: PoolClient, id: string, actor: string, action: string, detail: object = {}) =>
+  c.query('INSERT INTO application_events (application_id, actor, action, detail) VALUES ($1, $2, $3, $4)', [id, actor, action, detail])
+
+export interface NewApplication {
+  consumerDepartment: string
+  consumerSystem: string
+  systemOnly: boolean
+  resource: string
+  providerDepartment: string
+  items: string[]
+  purposes: string[]
+  basis: string
+  validFrom: Date
+  validTo: Date
+  dailyQuota: number
+  dueAt: Date
+}
+
+export async function createApplication(db: Db, a: NewApplication): Promise<Application> {
+  const id = ulid()
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `INSERT INTO applications (id, consumer_department, consumer_system, system_only, resource, provider_department,
+         items, purposes, basis, valid_from, valid_to, daily_quota, due_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
+      [id, a.consumerDepartment, a.consumerSystem, a.systemOnly, a.resource, a.providerDepartment, a.items, a.purposes,
+        a.basis, a.validFrom, a.validTo, a.dailyQuota, a.dueAt],
+    )
+    await event(c, id, a.consumerSystem, 'submitted', { items: a.items, purposes: a.purposes, dueAt: a.dueAt })
+    return applicationFromRow(rows[0])
+  })
+}
+
+const SELECT_WITH_GRANT = 'SELECT a.*, g.id AS grant_id FROM applications a LEFT JOIN grants g ON g.application_id = a.id'
+
+export async function getApplication(db: Db, id: string): Promise<Application | null> {
+  const { rows } = await db.query(`${SELECT_WITH_GRANT} WHERE a.id = $1`, [id])
+  return rows[0] ? applicationFromRow(rows[0]) : null
+}
+
+export async function listApplications(
+  db: Db,
+  f: { consumerDepartment?: string; providerDepartment?: string; status?: string; limit: number },
+): Promise<Application[]> {
+  const where: string[] = []
+  const params: unknown[] = []
+  if (f.consumerDepartment) where.push(`a.consumer_department = $${params.push(f.consumerDepartment)}`)
+  if (f.providerDepartment) where.push(`a.provider_department = $${params.push(f.providerDepartment)}`)
+  if (f.status) where.push(`a.status = $${params.push(f.status)}`)
+  const { rows } = await db.query(
+    `${SELECT_WITH_GRANT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.created_at DESC, a.id DESC LIMIT $${params.push(f.limit)}`,
+    params,
+  )
+  return rows.map(applicationFromRow)
+}
+
+export async function applicationEvents(db: Db, id: string) {
+  const { rows } = await db.query('SELECT at, actor, action, detail FROM application_events WHERE application_id = $1 ORDER BY id', [id])
+  return rows.map((r) => ({ at: r.at.toISOString(), actor: r.actor, action: r.action, detail: r.detail }))
+}
+
+export interface Approval {
+  items: string[]
+  validFrom: Date
+  validTo: Date
+  dailyQuota: number
+  reason?: string
+}
+
+/** Approves a pending application and creates its grant; null if it was not pending. */
+export async function approveApplication(db: Db, id: string, actor: string, a: Approval): Promise<{ application: Application; grant: Grant } | null> {
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `UPDATE applications SET status = 'approved', decided_at = now(), decided_by = $2, decision_reason = $3
+       WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [id, actor, a.reason ?? null],
+    )
+    if (!rows[0]) return null
+    const app = applicationFromRow(rows[0])
+    const g = await c.query(
+      `INSERT INTO grants (id, application_id, consumer_department, consumer_system, resource, provider_department,
+         items, purposes, valid_from, valid_to, daily_quota)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+      [ulid(), id, app.consumerDepartment, app.systemOnly ? app.consumerSystem : null, app.resource, app.providerDepartment,
+        a.items, app.purposes, a.validFrom, a.validTo, a.dailyQuota],
+    )
+    const grant = grantFromRow(g.rows[0])
+    await event(c, id, actor, 'approved', { grant: grant.id, items: a.items, validFrom: a.validFrom, validTo: a.validTo, dailyQuota: a.dailyQuota, reason: a.reason })
+    return { application: { ...app, grantId: grant.id }, grant }
+  })
+}
+
+export async function rejectApplication(db: Db, id: string, actor: string, reason: string): Promise<Application | null> {
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `UPDATE applications SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3
+       WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [id, actor, reason],
+    )
+    if (!rows[0]) return null
+    await event(c, id, actor, 'rejected', { reason })
+    return applicationFromRow(rows[0])
+  })
+}
+
+/** Job side: marks a reminder or an escalation once; false if already done or decided. */
+export async function markDeadlineEvent(db: Db, id: string, kind: 'reminded' | 'escalated'): Promise<boolean> {
+  const column = kind === 'reminded' ? 'reminded_at' : 'escalated_at'
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `UPDATE applications SET ${column} = now() WHERE id = $1 AND status = 'pending' AND ${column} IS NULL RETURNING due_at, provider_department`,
+      [id],
+    )
+    if (!rows[0]) return false
+    await event(c, id, 'tongban-deadlines', kind === 'reminded' ? 'reminder-sent' : 'escalated', {
+      dueAt: rows[0].due_at, provider: rows[0].provider_department,
+    })
+    return true
+  })
+}
+
+export async function listGrants(db: Db, f: { consumerDepartment?: string; providerDepartment?: string; status?: string; limit: number }): Promise<Grant[]> {
+  const where: string[] = []
+  const params: unknown[] = []
+  if (f.consumerDepartment && f.providerDepartment) {
+    where.push(`(consumer_department = $${params.push(f.consumerDepartment)} OR provider_department = $${params.push(f.providerDepartment)})`)
+  } else if (f.consumerDepartment) where.push(`consumer_department = $${params.push(f.consumerDepartment)}`)
+  else if (f.providerDepartment) where.push(`provider_department = $${params.push(f.providerDepartment)}`)
+  if (f.status) where.push(`status = $${params.push(f.status)}`)
+  const { rows } = await db.query(
+    `SELECT * FROM grants ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT $${params.push(f.limit)}`,
+    params,
+  )
+  return rows.map(grantFromRow)
+}
+
+export async function getGrant(db: Db, id: string): Promise<Grant | null> {
+  const { rows } = await db.query('SELECT * FROM grants WHERE id = $1', [id])
+  return rows[0] ? grantFromRow(rows[0]) : null
+}
+
+/** Revokes an active grant; null if it was not active. */
+export async function revokeGrant(db: Db, id: string, actor: string, reason: string): Promise<Grant | null> {
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `UPDATE grants SET status = 'revoked', revoked_at = now(), revoked_by = $2, revoke_reason = $3
+       WHERE id = $1 AND status = 'active' RETURNING *`,
+      [id, actor, reason],
+    )
+    if (!rows[0]) return null
+    await event(c, rows[0].application_id, actor, 'grant-revoked', { grant: id, reason })
+    return grantFromRow(rows[0])
+  })
+}
+
+/** Job side: an expired grant is marked so (validity is already enforced by the clock). */
+export async function expireGrant(db: Db, id: string): Promise<boolean> {
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `UPDATE grants SET status = 'expired' WHERE id = $1 AND status = 'active' AND valid_to <= now() RETURNING application_id`,
+      [id],
+    )
+    if (!rows[0]) return false
+    await event(c, rows[0].application_id, 'tongban-deadlines', 'grant-expired', { grant: id })
+    return true
+  })
+}

@@ -1,0 +1,111 @@
+// Sharing rules: the grant cache (reloaded on every replica when any replica changes a
+// grant), the admission script in Redis, the deadline and expiry jobs, and the routes for
+// applications and grants. Exposes `app.policy.authorize` to the exchange pipeline.
+import fp from 'fastify-plugin'
+import { Problem } from '../problem.js'
+import type { CatalogResource } from '../catalog/repository.js'
+import type { Principal } from '../auth/principal.js'
+import { GrantCache } from './grants.js'
+import { authorize, type Authorization } from './authorize.js'
+import { defineAdmission, revokedKey } from './quota.js'
+import { loadPurposes, type Purpose } from './purposes.js'
+import { addWorkingDays, loadCalendar } from './calendar.js'
+import { expireGrant, markDeadlineEvent } from './applications.js'
+import { policyRoutes } from './routes.js'
+import { createJobs, type Jobs } from '../jobs/queues.js'
+import { cancelApplicationDeadline, cancelGrantExpiry, scheduleApplicationDeadline, scheduleGrantExpiry } from '../jobs/deadlines.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    purposes: Map<string, Purpose>
+    grants: GrantCache
+    jobs: Jobs
+    policy: { authorize(resource: CatalogResource, principal: Principal, purpose: string): Promise<Authorization> }
+  }
+}
+
+export default fp(
+  async function policy(app) {
+    const { config } = app
+    const purposes = loadPurposes(config.files.purposesFile)
+    const calendar = loadCalendar(config.policy.holidaysFile)
+    const grants = new GrantCache(app.db)
+    await grants.load()
+    app.bus.subscribe('grants', () => {
+      grants.load().catch((e) => app.log.error({ err: e }, 'grant cache reload failed'))
+    })
+    // Safety net for a missed message: reload now and then anyway.
+    const refresh = setInterval(() => grants.load().catch(() => {}), 30_000)
+    refresh.unref()
+    defineAdmission(app.redis)
+
+    app.decorate('purposes', purposes)
+    app.decorate('grants', grants)
+    const deps = { grants, redis: app.redis, ratePerSecond: config.policy.rateLimitPerSecond, log: app.log }
+    app.decorate('policy', { authorize: (r: CatalogResource, p: Principal, purpose: string) => authorize(deps, r, p, purpose) })
+
+    const jobs = createJobs({
+      redisUrl: config.redis.url,
+      prefix: `${config.redis.prefix}bull`,
+      log: app.log,
+      handlers: {
+        onReminder: async (id: string) => {
+          if (await markDeadlineEvent(app.db, id, 'reminded')) app.log.warn({ application: id }, 'application decision due soon')
+        },
+        onEscalation: async (id: string) => {
+          if (await markDeadlineEvent(app.db, id, 'escalated')) app.log.warn({ application: id }, 'application overdue: escalated')
+        },
+        onGrantExpired: async (id: string) => {
+          if (await expireGrant(app.db, id)) await app.bus.publish('grants', id)
+        },
+      },
+    })
+    app.decorate('jobs', jobs)
+    app.addHook('onClose', async () => {
+      clearInterval(refresh)
+      await jobs.close()
+    })
+
+    // Jobs are bookkeeping (reminders, escalation records, status): a queue outage must not
+    // lose the decision itself, so scheduling failures are logged, not thrown.
+    const quietly = (what: string, p: Promise<unknown>) => p.catch((e) => app.log.error({ err: e }, `${what} failed`))
+
+    // Due at the end of the Nth working day after submission; reminded some working days before.
+    const dueDate = (from: Date) => ({
+      dueAt: addWorkingDays(from, config.policy.decisionWorkingDays, calendar),
+      remindAt: addWorkingDays(from, Math.max(0, config.policy.decisionWorkingDays - config.policy.reminderWorkingDays), calendar),
+    })
+
+    await app.register(policyRoutes, {
+      purposes,
+      dueDate,
+      onSubmitted: async (a) => {
+        const dueAt = new Date(a.dueAt)
+        const { remindAt } = dueDate(new Date(a.createdAt))
+        await quietly('scheduling the decision deadline', scheduleApplicationDeadline(jobs.deadlines, { applicationId: a.id, dueAt, remindAt }))
+      },
+      onDecided: async (a, grant) => {
+        await quietly('cancelling the decision deadline', cancelApplicationDeadline(jobs.deadlines, a.id))
+        if (grant) {
+          await app.bus.publish('grants', grant.id).catch(() => {})
+          await grants.load()
+          await quietly('scheduling the grant expiry', scheduleGrantExpiry(jobs.deadlines, { grantId: grant.id, expiresAt: grant.validTo }))
+        }
+      },
+      markRevoked: async (g) => {
+        const ttl = Math.max(60, Math.ceil((g.validTo.getTime() - Date.now()) / 1000) + 86400)
+        try {
+          await app.redis.set(revokedKey(g.id), '1', 'EX', ttl)
+        } catch {
+          throw new Problem(503, 'REVOCATION_UNAVAILABLE', 'Redis is unavailable: the revocation could not be made binding on every replica; nothing was changed')
+        }
+      },
+      onRevoked: async (g) => {
+        await app.bus.publish('grants', g.id).catch(() => {})
+        await grants.load()
+        await quietly('cancelling the grant expiry', cancelGrantExpiry(jobs.deadlines, g.id))
+      },
+    })
+  },
+  { name: 'policy', dependencies: ['stores', 'auth', 'catalog', 'audit'] },
+)
