@@ -1,0 +1,226 @@
+// `npm start`: a working node on this machine in one command.
+//   1. dependencies installed; PostgreSQL and Redis reachable (started when local and down)
+//   2. `tongban prepare`: dev PKI, audit key, database schema, systems, catalogue
+//   3. the simulated identity provider (PROVIDER_PORT, default 7101) and the gateway
+//      (TONGBAN_PORT, default 8443), the gateway's mps-identity upstream pointed at the provider
+//   4. once /readyz answers 200: one real, signed and audited example call, with a curl
+//      command to repeat it
+// Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops both processes
+// gracefully; if either dies, the other is stopped and the exit code is non-zero.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import { join, resolve } from 'node:path'
+import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
+
+const log = (m) => console.log(`[start] ${m}`)
+const die = (m, code = 1) => {
+  console.error(`[start] ${m}`)
+  process.exit(code)
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ---- where things listen ----------------------------------------------------------------
+// The same precedence as src/config/index.ts: env, then config/node.json, then defaults.
+function portFromEnv(name) {
+  const v = process.env[name]
+  if (v === undefined || v === '') return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) die(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(v)}`, 2)
+  return n
+}
+let fileConfig = {}
+const configFile = process.env.TONGBAN_CONFIG ? resolve(ROOT, process.env.TONGBAN_CONFIG) : join(ROOT, 'config/node.json')
+if (existsSync(configFile)) {
+  try {
+    fileConfig = JSON.parse(readFileSync(configFile, 'utf8'))
+  } catch (e) {
+    die(`config file ${configFile}: ${e.message}`, 2)
+  }
+}
+const gatewayHost = process.env.TONGBAN_HOST || fileConfig.http?.host || '127.0.0.1'
+const gatewayPort = portFromEnv('TONGBAN_PORT') ?? portFromEnv('PORT') ?? fileConfig.http?.port ?? 8443
+const providerPort = portFromEnv('PROVIDER_PORT') ?? 7101
+const clientHost = ['0.0.0.0', '::', ''].includes(gatewayHost) ? '127.0.0.1' : gatewayHost
+const urlHost = (h) => (h.includes(':') ? `[${h}]` : h)
+const gatewayUrl = `http://${urlHost(clientHost)}:${gatewayPort}`
+const providerUrl = `http://127.0.0.1:${providerPort}`
+const upstream = process.env.TONGBAN_UPSTREAM_MPS_IDENTITY || providerUrl
+
+const gatewayEnv = { ...process.env, TONGBAN_UPSTREAM_MPS_IDENTITY: upstream }
+const providerEnv = { ...process.env, PORT: String(providerPort), HOST: '127.0.0.1' }
+
+/** Resolves null when host:port can be bound, else the error code (EADDRINUSE, EACCES, …). */
+const bindProblem = (host, port) =>
+  new Promise((done) => {
+    const srv = net.createServer()
+    srv.once('error', (e) => done(e.code ?? e.message))
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => done(null)))
+  })
+
+async function whatListens(url) {
+  try {
+    const res = await fetch(`${url}/v1/node`, { signal: AbortSignal.timeout(1500) })
+    if (res.ok) {
+      const n = await res.json()
+      if (n?.id) return ` — it is a Tongban gateway already (node ${n.id}, replica ${n.replica ?? '?'})`
+    }
+  } catch {}
+  return ''
+}
+
+async function checkPort(name, host, port, envName, url) {
+  const problem = await bindProblem(host, port)
+  if (!problem) return
+  if (problem === 'EADDRINUSE') {
+    die(
+      `the ${name} port ${port} on ${host} is already in use${await whatListens(url)}.\n` +
+        `  Stop what listens there (see: ss -ltnp 'sport = :${port}'), or choose another port: ${envName}=${port + 1} npm start`,
+    )
+  }
+  die(`cannot listen on ${host}:${port} for the ${name} (${problem}); choose another port with ${envName}`)
+}
+
+// ---- children ---------------------------------------------------------------------------
+const children = new Map() // name -> ChildProcess, while running
+let held = null // child output held back while the example call prints
+let stopping = false
+let firstSignalAt = 0
+let exitCode = 0
+
+function pipeLines(stream, name, out) {
+  let rest = ''
+  stream.on('data', (chunk) => {
+    const lines = (rest + chunk.toString('utf8')).split('\n')
+    rest = lines.pop()
+    for (const line of lines) emit(out, `${name} | ${line}\n`)
+  })
+  stream.on('end', () => rest && emit(out, `${name} | ${rest}\n`))
+}
+const emit = (out, text) => (held ? held.push([out, text]) : out.write(text))
+const release = () => {
+  const h = held ?? []
+  held = null
+  for (const [out, text] of h) out.write(text)
+}
+
+function startChild(name, args, env) {
+  // Own process group: a terminal's Ctrl-C reaches only us, and we pass it on exactly once
+  // (the gateway's second SIGINT would skip its graceful shutdown).
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.set(name, child)
+  pipeLines(child.stdout, name, process.stdout)
+  pipeLines(child.stderr, name, process.stderr)
+  child.exited = new Promise((done) => {
+    child.on('exit', (code, signal) => {
+      children.delete(name)
+      done({ code, signal })
+      onChildExit(name, code, signal)
+    })
+  })
+  child.on('error', (e) => log(`${name}: ${e.message}`))
+  return child
+}
+
+function onChildExit(name, code, signal) {
+  release()
+  if (!stopping) {
+    log(`the ${name} exited unexpectedly (${signal ?? `exit code ${code}`}); stopping the rest`)
+    exitCode = code || 1
+    stopAll('SIGTERM')
+  } else {
+    log(`the ${name} stopped (${signal ?? `exit code ${code}`})`)
+    if (code !== 0 && !exitCode) exitCode = code ?? 1
+  }
+  if (children.size === 0) process.exit(exitCode)
+}
+
+function stopAll(signal) {
+  if (stopping) {
+    // A second request more than 3 s later: the user insists.
+    if (Date.now() - firstSignalAt > 3000) {
+      log('stopping now (SIGKILL)')
+      for (const c of children.values()) c.kill('SIGKILL')
+    }
+    return
+  }
+  stopping = true
+  firstSignalAt = Date.now()
+  if (children.size === 0) process.exit(exitCode)
+  for (const c of children.values()) c.kill(signal)
+}
+
+for (const s of ['SIGINT', 'SIGTERM']) {
+  process.on(s, () => {
+    if (!stopping) log(`${s}: stopping the gateway and the provider (in-flight requests finish, the last audit batch is sealed)`)
+    stopAll(s)
+  })
+}
+process.on('exit', () => {
+  for (const c of children.values()) c.kill('SIGTERM')
+})
+
+/** Polls url until it answers 200; rejects when the child exits first or time runs out. */
+async function waitReady(name, child, url, seconds) {
+  let exited = false
+  child.exited.then(() => (exited = true))
+  const until = Date.now() + seconds * 1000
+  let last = 'no answer'
+  while (Date.now() < until) {
+    if (exited || stopping) return false
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
+      if (res.ok) return true
+      last = `${res.status} ${(await res.text()).slice(0, 200)}`
+    } catch (e) {
+      last = e.cause?.code ?? e.message
+    }
+    await sleep(300)
+  }
+  log(`the ${name} is not ready after ${seconds} s (${url}: ${last}); stopping`)
+  exitCode = 1
+  stopAll('SIGTERM')
+  return false
+}
+
+// ---- go ---------------------------------------------------------------------------------
+try {
+  ensureDependencies({ log })
+  await ensureServices({ log })
+} catch (e) {
+  die(e.message)
+}
+
+await checkPort('gateway', gatewayHost, gatewayPort, 'TONGBAN_PORT', gatewayUrl)
+await checkPort('identity provider', '127.0.0.1', providerPort, 'PROVIDER_PORT', providerUrl)
+
+log('preparing the node: node --import tsx src/cli/main.ts prepare')
+const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'prepare'], { cwd: ROOT, env: gatewayEnv, stdio: 'inherit' })
+if (prep.error || prep.status !== 0) die(`prepare failed (${prep.error?.message ?? `exit ${prep.status ?? prep.signal}`}); nothing was started`)
+
+log(`starting the simulated identity provider on ${providerUrl}`)
+const provider = startChild('provider', ['providers/identity/main.ts'], providerEnv)
+if (!(await waitReady('identity provider', provider, `${providerUrl}/healthz`, 30))) await new Promise(() => {})
+
+log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
+const gateway = startChild('gateway', ['src/server.ts'], gatewayEnv)
+if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
+
+// Hold the servers' log lines while the summary prints, so it reads in one piece.
+held = []
+const bar = '─'.repeat(78)
+console.log(`\n${bar}`)
+console.log(`Tongban is running.`)
+console.log(`  gateway            ${gatewayUrl}`)
+console.log(`  API docs           ${gatewayUrl}/docs   (OpenAPI: ${gatewayUrl}/openapi.json)`)
+console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-known/jwks.json`)
+console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)
+console.log(bar)
+const example = await new Promise((done) => {
+  const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/example-call.ts', '--url', gatewayUrl], { cwd: ROOT, env: gatewayEnv, stdio: ['ignore', 'inherit', 'inherit'] })
+  c.on('error', (e) => done({ code: 1, error: e }))
+  c.on('exit', (code) => done({ code }))
+})
+if (example.code !== 0) console.log(`\n[start] the example call did not succeed (see above); the gateway keeps running.`)
+console.log(`${bar}\nPress Ctrl-C to stop both.\n`)
+release()
