@@ -1,23 +1,13 @@
 // SIGTERM during load on a real gateway process: in-flight requests finish, the last
 // batch is sealed, the process exits 0, and every 200 the clients saw has its record.
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import net from 'node:net'
 import { request } from 'undici'
-import { startNode, context, ROOT } from './helpers/harness.js'
+import { startNode, context } from './helpers/harness.js'
+import { spawnGateway } from './helpers/gateway-process.js'
 import { person } from '../providers/population.js'
 import { decodeEvidence } from '../src/audit/evidence.js'
 import { leafHash } from '../src/audit/merkle.js'
 import { jcs } from '../src/audit/jcs.js'
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 t.test('SIGTERM under load loses no audit record and exits 0', async (t) => {
   // The harness prepares the schema and gives us tokens; the gateway under test is a
@@ -25,21 +15,8 @@ t.test('SIGTERM under load loses no audit record and exits 0', async (t) => {
   const h = await startNode({ tag: 'shutdown', providerDelayMs: 1500 })
   t.teardown(() => h.close())
   const token = await h.token('jn-civil-affairs')
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...h.env, TONGBAN_PORT: String(port), TONGBAN_REPLICA_ID: `${h.schema}-proc`, TONGBAN_LOG_LEVEL: process.env.CHILD_LOG ?? 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr.on('data', (d) => (stderr += d))
-  child.stdout.on('data', (d) => (stderr += d))
-  const base = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
-    const ok = await request(`${base}/healthz`).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  const gw = await spawnGateway(h, 'proc')
+  const base = gw.base
 
   const p = person(7)
   const fire = () =>
@@ -52,11 +29,10 @@ t.test('SIGTERM under load loses no audit record and exits 0', async (t) => {
   const inflight = Array.from({ length: 40 }, fire)
   // SIGTERM while all 40 wait on the slow upstream (accepted, authenticated, in flight).
   await new Promise((r) => setTimeout(r, 700))
-  child.kill('SIGTERM')
-  const [code] = await once(child, 'exit')
+  const code = await gw.stop('SIGTERM')
   const answers = await Promise.all(inflight)
 
-  t.equal(code, 0, `exit code 0 ${stderr.slice(0, 500)}`)
+  t.equal(code, 0, `exit code 0 ${gw.output().slice(0, 500)}`)
   const ok = answers.filter((a) => a.status === 200)
   t.equal(ok.length, 40, 'every request in flight at SIGTERM was answered')
   for (const a of ok) {

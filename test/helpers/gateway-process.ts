@@ -1,0 +1,52 @@
+// A gateway as a real OS process (src/server.ts), sharing a test node's database schema
+// and Redis prefix: what replicas behind a load balancer are.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import { request } from 'undici'
+import { ROOT, type Harness } from './harness.js'
+
+export interface GatewayProcess {
+  base: string
+  child: ChildProcess
+  output(): string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+
+export async function spawnGateway(h: Harness, replica: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...h.env, TONGBAN_PORT: String(port), TONGBAN_REPLICA_ID: `${h.schema}-${replica}`, TONGBAN_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const base = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 150; i++) {
+    const ready = await request(`${base}/readyz`).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
+    if (ready) break
+    if (child.exitCode !== null) throw new Error(`gateway ${replica} exited: ${out}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    base,
+    child,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode
+      child.kill(signal)
+      const [code] = await once(child, 'exit')
+      return code
+    },
+  }
+}
