@@ -1,8 +1,9 @@
 // `npm start`: a working node on this machine in one command.
 //   1. dependencies installed; PostgreSQL and Redis reachable (started when local and down)
 //   2. `tongban prepare`: dev PKI, audit key, database schema, systems, catalogue
-//   3. the simulated identity provider (PROVIDER_PORT, default 7101) and the gateway
-//      (TONGBAN_PORT, default 8443), the gateway's mps-identity upstream pointed at the provider
+//   3. the simulated identity provider (PROVIDER_PORT, default 7101), the simulated
+//      real-estate registry (PROPERTY_PORT, default 7102) and the gateway (TONGBAN_PORT,
+//      default 8443), its mps-identity and nr-property upstreams pointed at them
 //   4. once /readyz answers 200: one real, signed and audited example call, with a curl
 //      command to repeat it
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops both processes
@@ -46,9 +47,13 @@ const urlHost = (h) => (h.includes(':') ? `[${h}]` : h)
 const gatewayUrl = `http://${urlHost(clientHost)}:${gatewayPort}`
 const providerUrl = `http://127.0.0.1:${providerPort}`
 const upstream = process.env.TONGBAN_UPSTREAM_MPS_IDENTITY || providerUrl
+const propertyPort = portFromEnv('PROPERTY_PORT') ?? 7102
+const propertyUrl = `http://127.0.0.1:${propertyPort}`
+const propertyUpstream = process.env.TONGBAN_UPSTREAM_NR_PROPERTY || propertyUrl
 
-const gatewayEnv = { ...process.env, TONGBAN_UPSTREAM_MPS_IDENTITY: upstream }
+const gatewayEnv = { ...process.env, TONGBAN_UPSTREAM_MPS_IDENTITY: upstream, TONGBAN_UPSTREAM_NR_PROPERTY: propertyUpstream }
 const providerEnv = { ...process.env, PORT: String(providerPort), HOST: '127.0.0.1' }
+const propertyEnv = { ...process.env, PORT: String(propertyPort), HOST: '127.0.0.1' }
 
 /** Resolves null when host:port can be bound, else the error code (EADDRINUSE, EACCES, …). */
 const bindProblem = (host, port) =>
@@ -152,7 +157,7 @@ function stopAll(signal) {
 
 for (const s of ['SIGINT', 'SIGTERM']) {
   process.on(s, () => {
-    if (!stopping) log(`${s}: stopping the gateway and the provider (in-flight requests finish, the last audit batch is sealed)`)
+    if (!stopping) log(`${s}: stopping the gateway and the providers (in-flight requests finish, the last audit batch is sealed)`)
     stopAll(s)
   })
 }
@@ -193,6 +198,7 @@ try {
 
 await checkPort('gateway', gatewayHost, gatewayPort, 'TONGBAN_PORT', gatewayUrl)
 await checkPort('identity provider', '127.0.0.1', providerPort, 'PROVIDER_PORT', providerUrl)
+await checkPort('real-estate registry', '127.0.0.1', propertyPort, 'PROPERTY_PORT', propertyUrl)
 
 log('preparing the node: node --import tsx src/cli/main.ts prepare')
 const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'prepare'], { cwd: ROOT, env: gatewayEnv, stdio: 'inherit' })
@@ -201,6 +207,9 @@ if (prep.error || prep.status !== 0) die(`prepare failed (${prep.error?.message 
 log(`starting the simulated identity provider on ${providerUrl}`)
 const provider = startChild('provider', ['providers/identity/main.ts'], providerEnv)
 if (!(await waitReady('identity provider', provider, `${providerUrl}/healthz`, 30))) await new Promise(() => {})
+log(`starting the simulated real-estate registry on ${propertyUrl}`)
+const property = startChild('property', ['providers/property/main.ts'], propertyEnv)
+if (!(await waitReady('real-estate registry', property, `${propertyUrl}/healthz`, 30))) await new Promise(() => {})
 
 log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
 const gateway = startChild('gateway', ['src/server.ts'], gatewayEnv)
@@ -215,6 +224,7 @@ console.log(`  gateway            ${gatewayUrl}`)
 console.log(`  API docs           ${gatewayUrl}/docs   (OpenAPI: ${gatewayUrl}/openapi.json)`)
 console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-known/jwks.json`)
 console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)
+console.log(`  property registry  ${propertyUrl}   (simulated 自然资源 real-estate registry, same population)`)
 console.log(bar)
 const example = await new Promise((done) => {
   const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/example-call.ts', '--url', gatewayUrl], { cwd: ROOT, env: gatewayEnv, stdio: ['ignore', 'inherit', 'inherit'] })
@@ -222,5 +232,5 @@ const example = await new Promise((done) => {
   c.on('exit', (code) => done({ code }))
 })
 if (example.code !== 0) console.log(`\n[start] the example call did not succeed (see above); the gateway keeps running.`)
-console.log(`${bar}\nPress Ctrl-C to stop both.\n`)
+console.log(`${bar}\nPress Ctrl-C to stop them all.\n`)
 release()
