@@ -4,7 +4,7 @@
 // 503 AUDIT_UNAVAILABLE (no unaudited data release, DESIGN.md §2).
 import fp from 'fastify-plugin'
 import { readFileSync } from 'node:fs'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Principal } from '../auth/principal.js'
 import { Sealer } from './sealer.js'
 import { digest, encodeEvidence, type AuditRecord } from './evidence.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
@@ -42,26 +42,37 @@ const EMPTY_DIGEST = digest('')
 
 const decisionOf = (status: number) => (status < 400 ? 'allowed' : status < 500 ? 'denied' : 'failed')
 
-function buildRecord(app: { config: { node: { id: string } } }, request: FastifyRequest, reply: FastifyReply, body: string): AuditRecord {
-  const a = request.audit
-  const spec = request.routeOptions.config.audit!
-  const p = request.principal
-  const consumer = p ? { department: p.department, system: p.system, region: p.region } : a.consumer ?? null
-  const decision = decisionOf(reply.statusCode)
+export interface RecordInput {
+  node: string
+  requestId: string
+  principal: Principal | null
+  audit: AuditContext
+  status: number
+  requestBytes?: Buffer | string
+  responseBody: string
+  /** Route defaults for resource and operation. */
+  defaults?: { resource?: string; operation?: string }
+}
+
+/** The audit record of one answer: what the onSend hook seals, and what batch jobs seal. */
+export function buildAuditRecord(i: RecordInput): AuditRecord {
+  const a = i.audit
+  const p = i.principal
+  const decision = decisionOf(i.status)
   const record: AuditRecord = {
-    requestId: request.id,
+    requestId: i.requestId,
     time: new Date().toISOString(),
-    node: app.config.node.id,
-    consumer,
-    resource: a.resource ?? spec.resource ?? null,
-    operation: a.operation ?? spec.operation ?? null,
+    node: i.node,
+    consumer: p ? { department: p.department, system: p.system, region: p.region } : a.consumer ?? null,
+    resource: a.resource ?? i.defaults?.resource ?? null,
+    operation: a.operation ?? i.defaults?.operation ?? null,
     purpose: a.purpose ?? null,
     caseId: a.caseId ?? null,
     decision,
-    requestDigest: request.rawBody ? digest(request.rawBody) : EMPTY_DIGEST,
-    responseDigest: digest(body),
+    requestDigest: i.requestBytes ? digest(i.requestBytes) : EMPTY_DIGEST,
+    responseDigest: digest(i.responseBody),
   } as AuditRecord
-  if (decision !== 'allowed') record.reason = a.reason ?? `HTTP_${reply.statusCode}`
+  if (decision !== 'allowed') record.reason = a.reason ?? `HTTP_${i.status}`
   if (a.subject) record.subject = a.subject
   if (a.operator) record.operator = a.operator
   if (a.grant) record.grant = a.grant
@@ -91,7 +102,16 @@ export default fp(
       if (!request.routeOptions.config?.audit) return payload
       const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : ''
       try {
-        const evidence = await sealer.seal(buildRecord(app, request, reply, body))
+        const evidence = await sealer.seal(buildAuditRecord({
+          node: config.node.id,
+          requestId: request.id,
+          principal: request.principal,
+          audit: request.audit,
+          status: reply.statusCode,
+          requestBytes: request.rawBody,
+          responseBody: body,
+          defaults: request.routeOptions.config.audit,
+        }))
         if (request.routeOptions.config.audit.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
         return payload
       } catch (e) {

@@ -3,37 +3,27 @@
 // Each runs the pipeline of DESIGN.md §3; sealing happens in the audit plugin's onSend.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Ajv, type ValidateFunction } from 'ajv'
 import { Problem } from '../problem.js'
 import { problemResponses } from '../problem-schema.js'
 import { contextHeadersSchema, readContext } from './context.js'
-import { domainFormats } from './formats.js'
-import { filterItems } from './filter.js'
-import { Upstreams } from './upstream.js'
+import { QueryEngine, stripId } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'
 import type { CatalogResource } from '../catalog/repository.js'
 
 const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 502, 503, 504)
 
-const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unknown>) => rest
+declare module 'fastify' {
+  interface FastifyInstance {
+    exchange: QueryEngine
+  }
+}
 
 export default fp(
   async function exchange(app: FastifyInstance) {
     const { config, catalog, purposes } = app
-    const upstreams = new Upstreams()
-    app.addHook('onClose', () => upstreams.close())
-
-    // Schemas of generic resource operations, compiled once per file.
-    const ajv = new Ajv({ allErrors: true, strict: false, formats: domainFormats })
-    const compiled = new Map<string, ValidateFunction>()
-    const validatorFor = (rel: string) => {
-      let v = compiled.get(rel)
-      if (!v) {
-        v = ajv.compile(stripId(loadSchemaFile(config.files.schemasDir, rel)))
-        compiled.set(rel, v)
-      }
-      return v
-    }
+    const engine = new QueryEngine({ config, hashSubject: app.hashSubject, authorize: app.policy.authorize })
+    app.decorate('exchange', engine)
+    app.addHook('onClose', () => engine.close())
 
     const consumerOnly = [app.authenticate, app.requireRole('consumer')]
 
@@ -43,35 +33,8 @@ export default fp(
       readContext(request, purposes)
     }
 
-    async function runQuery(request: FastifyRequest, resource: CatalogResource, operation: string, body: any) {
-      const binding = resource.service?.operations[operation]
-      request.audit.resource = resource.code
-      request.audit.operation = operation
-      if (!binding || !resource.service) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${operation}`)
-      const subjectValue = binding.subjectField ? body?.[binding.subjectField] : undefined
-      if (typeof subjectValue === 'string') request.audit.subject = app.hashSubject(subjectValue)
-
-      const { items, grantId } = await app.policy.authorize(resource, request.principal!, request.audit.purpose!)
-      if (grantId) request.audit.grant = grantId
-      const upstream = resource.service.upstream
-      const baseUrl = config.upstreams[upstream.name]
-      if (!baseUrl) throw new Problem(502, 'UPSTREAM_NOT_CONFIGURED', `upstream ${upstream.name} has no address on this node`, { hop: upstream.name })
-      const answer = await upstreams.call({
-        baseUrl,
-        binding: upstream,
-        body: JSON.stringify(body),
-        headers: {
-          'tongban-request-id': request.id,
-          'tongban-purpose': request.audit.purpose!,
-          'tongban-case-id': request.audit.caseId!,
-          'tongban-consumer': request.principal!.department,
-        },
-        idempotent: binding.idempotent,
-      })
-      const check = validatorFor(binding.responseSchema)
-      if (!check(answer)) throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${upstream.name} answered outside its schema`, { hop: upstream.name })
-      return filterItems(answer, items)
-    }
+    const runQuery = (request: FastifyRequest, resource: CatalogResource, operation: string, body: unknown) =>
+      engine.run({ requestId: request.id, principal: request.principal!, audit: request.audit }, resource, operation, body)
 
     // POST /v1/verify/{service}: the resource is chosen for the caller's region.
     for (const service of catalog.verifyServices()) {
@@ -113,13 +76,7 @@ export default fp(
       const code = p.code ?? `${p.category}/${p.seq}`
       const resource = catalog.get(code)
       if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
-      const binding = resource.service?.operations[p.operation]
-      if (binding) {
-        const validate = validatorFor(binding.requestSchema)
-        if (!validate(request.body)) {
-          throw Object.assign(new Error('body does not match the schema'), { validation: validate.errors, validationContext: 'body' })
-        }
-      }
+      engine.validateRequest(resource, p.operation, request.body)
       return runQuery(request, resource, p.operation, request.body)
     }
     const resourceRoute = {
