@@ -35,7 +35,7 @@ export function uniqueName(tag: string): string {
   return `t_${tag}_${process.pid}_${randomBytes(3).toString('hex')}`.toLowerCase()
 }
 
-export async function startNode(opts: { tag?: string; env?: Record<string, string>; providerDelayMs?: number; schema?: string; keepSchema?: boolean } = {}): Promise<Harness> {
+export async function startNode(opts: { tag?: string; env?: Record<string, string>; providerDelayMs?: number; schema?: string; keepSchema?: boolean; logger?: object } = {}): Promise<Harness> {
   const provider = buildIdentityProvider({ delayMs: opts.providerDelayMs })
   await provider.listen({ port: 0, host: '127.0.0.1' })
   const providerUrl = `http://127.0.0.1:${(provider.server.address() as { port: number }).port}`
@@ -58,7 +58,7 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
   }
   const config = loadConfig(env, ROOT)
   await prepare(config)
-  const app = await buildApp(config, process.env.TEST_LOG ? {} : { logger: false })
+  const app = await buildApp(config, opts.logger ? { logger: opts.logger } : process.env.TEST_LOG ? {} : { logger: false })
   await app.ready()
   const db = new pg.Pool({ connectionString: PG_URL, options: `-c search_path=${schema}`, max: 2 })
   const tokenUrl = `${config.node.publicUrl}/v1/oauth/token`
