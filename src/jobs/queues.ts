@@ -5,11 +5,12 @@
 // a keyPrefix, which BullMQ refuses, and fails fast for the request path). Keys are
 // namespaced with BullMQ's own `prefix` option (`<prefix>:deadlines:…`), so nodes and test
 // runs sharing one Redis never collide.
-// - The queue's connection (used by request handlers to schedule and cancel jobs) fails fast:
-//   no offline queue, one retry per command; the scheduling calls also bound their wait
-//   (see deadlines.ts), so a request never hangs on BullMQ.
+// - The queue's connection (used by request handlers to schedule and cancel jobs) retries a
+//   command once; the scheduling calls bound their wait (timeoutMs, default 2 s, see
+//   deadlines.ts) and reject with JobsUnavailableError, so a request never hangs on BullMQ.
 // - The worker's connection has `maxRetriesPerRequest: null`, as BullMQ requires for
 //   blocking commands; it reconnects for ever in the background.
+import type { EventEmitter } from 'node:events'
 import { Queue, Worker } from 'bullmq'
 import type { DefaultJobOptions } from 'bullmq'
 import type { RedisOptions } from 'ioredis'
@@ -52,6 +53,15 @@ export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
   backoff: { type: 'exponential', delay: 1000 },
   removeOnComplete: { age: 30 * DAY_S, count: 10_000 },
   removeOnFail: { age: 90 * DAY_S, count: 10_000 },
+}
+
+/** What close() needs of an ioredis client (through BullMQ's wrapper, which forwards to it). */
+type RedisLike = { status: string; disconnect(): void }
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> => {
+  let timer: NodeJS.Timeout | undefined
+  const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))
+  return Promise.race([p, gaveUp]).finally(() => clearTimeout(timer))
 }
 
 const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/
@@ -125,38 +135,49 @@ export function createJobs(opts: JobsOptions): Jobs {
   })
   worker.on('completed', (job) => log.info({ job: { id: job.id, name: job.name, data: job.data } }, 'jobs: job done'))
 
-  // The connections that have come up, to judge at close() whether Redis is reachable and
-  // to drop whatever is still open at the end (an ioredis client that lost Redis reconnects
-  // for ever and keeps the process alive; a QUIT queued on it never completes).
-  type Client = { status: string; disconnect(): void }
-  const clients: Client[] = []
-  const track = (p: Promise<unknown>) => p.then((c) => void clients.push(c as Client), () => {})
-  track(deadlines.waitUntilReady())
-  track(worker.waitUntilReady())
-  // BullMQ keeps the worker's blocking connection protected; it is reached here only to close it.
+  // The connections that have come up, to judge at close() whether Redis is reachable.
+  const clients = new Map<'queue' | 'worker' | 'blocking', RedisLike>()
+  const track = (role: 'queue' | 'worker' | 'blocking', p: Promise<unknown>) =>
+    p.then((c) => void clients.set(role, c as RedisLike), () => {})
+  track('queue', deadlines.client)
+  track('worker', worker.client)
+  // BullMQ keeps the worker's blocking connection protected; it is reached only to close it.
   const blocking = (worker as unknown as { blockingConnection?: { client: Promise<unknown> } }).blockingConnection
-  if (blocking) track(blocking.client)
+  if (blocking) track('blocking', blocking.client)
 
-  // With Redis reachable, close() lets running jobs finish (up to closeTimeoutMs). With Redis
-  // gone it closes at once: nothing could be recorded anyway. A job that has not finished is
-  // not lost: its lock expires and another replica (or this one after a restart) runs it
-  // again as a stalled job — which is why handlers are idempotent.
+  // With Redis reachable, close() lets running jobs finish, up to closeTimeoutMs. With Redis
+  // known to be gone it does not wait for them (nothing could be recorded). A job that has
+  // not finished is not lost: its lock expires and another replica (or this one after a
+  // restart) runs it again as a stalled job, which is why handlers are idempotent.
+  //
+  // When close() gives up (Redis lost during shutdown), it drops the queue's and the blocking
+  // connections but leaves the worker's main connection alone: BullMQ is still trying to
+  // record the last jobs' results on it and retries them without pause while closing, so
+  // ending that connection would spin the CPU. BullMQ finishes closing by itself if Redis
+  // comes back; a process that is shutting down should simply exit after close() returns.
   const close = () =>
     (closing ??= (async () => {
-      const healthy = clients.length === (blocking ? 3 : 2) && clients.every((c) => c.status === 'ready')
-      let timer: NodeJS.Timeout | undefined
-      const gaveUp = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), opts.closeTimeoutMs ?? 10_000)
-      })
+      const healthy = clients.size === (blocking ? 3 : 2) && [...clients.values()].every((c) => c.status === 'ready')
       const done = Promise.allSettled([worker.close(!healthy), deadlines.close()])
-      const outcome = await Promise.race([done, gaveUp])
-      clearTimeout(timer)
+      const outcome = await within(done, opts.closeTimeoutMs ?? 10_000)
+      // BullMQ 5 removes all listeners from its connection wrappers on close, yet a wrapper
+      // closed while still connecting later emits its failed initialisation as 'error' — with
+      // no listener, a crash. Keep one listener on each so that late error is dropped.
+      for (const owner of [deadlines, worker] as unknown as Record<string, unknown>[]) {
+        for (const key of ['connection', 'blockingConnection']) {
+          const conn = owner[key] as EventEmitter | undefined
+          if (conn && typeof conn.on === 'function' && conn.listenerCount('error') === 0) conn.on('error', () => {})
+        }
+      }
       if (outcome === 'timeout') {
-        log.warn({}, 'jobs: close timed out waiting for running jobs; dropping the connections')
+        log.warn({}, 'jobs: close timed out (Redis unreachable?); the process should exit')
+        for (const role of ['queue', 'blocking'] as const) {
+          const c = clients.get(role)
+          if (c && c.status !== 'end') c.disconnect()
+        }
       } else {
         for (const r of outcome) if (r.status === 'rejected') log.warn({ err: r.reason }, 'jobs: error while closing')
       }
-      for (const c of clients) if (c.status !== 'end') c.disconnect()
     })())
 
   return { deadlines, worker, close }
