@@ -2,12 +2,16 @@
 //   1. dependencies installed; PostgreSQL and Redis reachable (started when local and down)
 //   2. `tongban prepare`: dev PKI, audit key, database schema, systems, catalogue
 //   3. the simulated identity provider (PROVIDER_PORT, default 7101), the simulated
-//      real-estate registry (PROPERTY_PORT, default 7102) and the gateway (TONGBAN_PORT,
-//      default 8443), its mps-identity and nr-property upstreams pointed at them
+//      real-estate registry (PROPERTY_PORT, default 7102), tax bureau (TAX_PORT, 7103),
+//      certificate register (DEGREE_PORT, 7104), social insurance agency
+//      (SOCIAL_SECURITY_PORT, 7105) and Nanjing real-estate registry (NJ_PROPERTY_PORT, 7106),
+//      and the gateway (TONGBAN_PORT, default 8443), its mps-identity, nr-property,
+//      tax-certificates, edu-credentials, hrss-social-security and nj-property upstreams
+//      pointed at them
 //   4. once /readyz answers 200: one real, signed and audited example call, with a curl
 //      command to repeat it
-// Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops both processes
-// gracefully; if either dies, the other is stopped and the exit code is non-zero.
+// Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
+// gracefully; if one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -50,8 +54,25 @@ const upstream = process.env.TONGBAN_UPSTREAM_MPS_IDENTITY || providerUrl
 const propertyPort = portFromEnv('PROPERTY_PORT') ?? 7102
 const propertyUrl = `http://127.0.0.1:${propertyPort}`
 const propertyUpstream = process.env.TONGBAN_UPSTREAM_NR_PROPERTY || propertyUrl
+// The other departments' simulated services: [label, child name, entry, port env, default
+// port, upstream env, what it is].
+const departments = [
+  ['tax bureau', 'tax', 'providers/tax/main.ts', 'TAX_PORT', 7103, 'TONGBAN_UPSTREAM_TAX_CERTIFICATES', 'simulated 税务 tax-paid records, enterprises and persons'],
+  ['degree register', 'degree', 'providers/degree/main.ts', 'DEGREE_PORT', 7104, 'TONGBAN_UPSTREAM_EDU_CREDENTIALS', 'simulated 学历证书 register, as 学信网 answers'],
+  ['social insurance', 'social-security', 'providers/social-security/main.ts', 'SOCIAL_SECURITY_PORT', 7105, 'TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', 'simulated 人社 pension contributions'],
+  ['Nanjing registry', 'nj-property', 'providers/nanjing-property/main.ts', 'NJ_PROPERTY_PORT', 7106, 'TONGBAN_UPSTREAM_NJ_PROPERTY', 'simulated 南京市不动产登记中心, for Nanjing callers'],
+].map(([label, name, entry, portEnv, fallback, upstreamEnv, about]) => {
+  const port = portFromEnv(portEnv) ?? fallback
+  const url = `http://127.0.0.1:${port}`
+  return { label, name, entry, portEnv, port, url, upstreamEnv, upstream: process.env[upstreamEnv] || url, about }
+})
 
-const gatewayEnv = { ...process.env, TONGBAN_UPSTREAM_MPS_IDENTITY: upstream, TONGBAN_UPSTREAM_NR_PROPERTY: propertyUpstream }
+const gatewayEnv = {
+  ...process.env,
+  TONGBAN_UPSTREAM_MPS_IDENTITY: upstream,
+  TONGBAN_UPSTREAM_NR_PROPERTY: propertyUpstream,
+  ...Object.fromEntries(departments.map((d) => [d.upstreamEnv, d.upstream])),
+}
 const providerEnv = { ...process.env, PORT: String(providerPort), HOST: '127.0.0.1' }
 const propertyEnv = { ...process.env, PORT: String(propertyPort), HOST: '127.0.0.1' }
 
@@ -199,6 +220,7 @@ try {
 await checkPort('gateway', gatewayHost, gatewayPort, 'TONGBAN_PORT', gatewayUrl)
 await checkPort('identity provider', '127.0.0.1', providerPort, 'PROVIDER_PORT', providerUrl)
 await checkPort('real-estate registry', '127.0.0.1', propertyPort, 'PROPERTY_PORT', propertyUrl)
+for (const d of departments) await checkPort(d.label, '127.0.0.1', d.port, d.portEnv, d.url)
 
 log('preparing the node: node --import tsx src/cli/main.ts prepare')
 const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'prepare'], { cwd: ROOT, env: gatewayEnv, stdio: 'inherit' })
@@ -210,6 +232,11 @@ if (!(await waitReady('identity provider', provider, `${providerUrl}/healthz`, 3
 log(`starting the simulated real-estate registry on ${propertyUrl}`)
 const property = startChild('property', ['providers/property/main.ts'], propertyEnv)
 if (!(await waitReady('real-estate registry', property, `${propertyUrl}/healthz`, 30))) await new Promise(() => {})
+for (const d of departments) {
+  log(`starting the ${d.about} on ${d.url}`)
+  const child = startChild(d.name, [d.entry], { ...process.env, PORT: String(d.port), HOST: '127.0.0.1' })
+  if (!(await waitReady(d.label, child, `${d.url}/healthz`, 30))) await new Promise(() => {})
+}
 
 log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
 const gateway = startChild('gateway', ['src/server.ts'], gatewayEnv)
@@ -225,6 +252,7 @@ console.log(`  API docs           ${gatewayUrl}/docs   (OpenAPI: ${gatewayUrl}/o
 console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-known/jwks.json`)
 console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)
 console.log(`  property registry  ${propertyUrl}   (simulated 自然资源 real-estate registry, same population)`)
+for (const d of departments) console.log(`  ${d.label.padEnd(19)}${d.url}   (${d.about})`)
 console.log(bar)
 const example = await new Promise((done) => {
   const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/example-call.ts', '--url', gatewayUrl], { cwd: ROOT, env: gatewayEnv, stdio: ['ignore', 'inherit', 'inherit'] })

@@ -30,7 +30,23 @@ t.test('the shipped catalogue validates', async (t) => {
       ['101001/00001', 'unconditional'],
       ['103002/00001', 'unconditional'],
       ['103002/00002', 'conditional'],
+      ['103002/00003', 'unconditional'],
       ['301002/00001', 'none'],
+      ['305001/00001', 'unconditional'],
+      ['306001/00001', 'unconditional'],
+      ['307001/00001', 'unconditional'],
+    ],
+  )
+  // The five verification services, property twice: the province's registry and Nanjing's.
+  t.same(
+    entries.filter((e) => e.service?.verifyService).map((e) => [e.service!.verifyService, e.provider.region, e.code]),
+    [
+      ['identity', '320000', '101001/00001'],
+      ['property', '320000', '103002/00001'],
+      ['property', '320100', '103002/00003'],
+      ['tax', '320000', '305001/00001'],
+      ['degree', '320000', '306001/00001'],
+      ['social-security', '320000', '307001/00001'],
     ],
   )
 })
@@ -241,12 +257,37 @@ t.test('file name, duplicate code and verify service across files', async (t) =>
   const { entries, errors } = await loadCatalogDir(dir, schemas)
   t.same(entries.map((e) => e.code), ['101001/00001'])
   t.same(only(errors, '101001-00002.json').map((e) => [e.path, e.reason]), [
-    ['/service/verifyService', '"identity" is already bound by 101001-00001.json'],
+    ['/service/verifyService', '"identity" is already bound by 101001-00001.json for provider region 320000'],
   ])
   t.same(only(errors, 'copy.json').map((e) => [e.path, e.reason]), [
     ['/code', '"101001/00001" does not match the file name: expected 101001-00001.json'],
     ['/code', '"101001/00001" is already used by 101001-00001.json'],
-    ['/service/verifyService', '"identity" is already bound by 101001-00001.json'],
+    ['/service/verifyService', '"identity" is already bound by 101001-00001.json for provider region 320000'],
+  ])
+})
+
+t.test('a verify service: one resource per provider region, all with the same schemas', async (t) => {
+  const city = (region: string, code: string) => ({ ...property(), code, provider: { name: '南京市不动产登记中心', code: '12320100466003417C', region } })
+  // A city registry next to the provincial one: both load (the caller's region decides).
+  let dir = fixture(t, { '103002-00001.json': property(), '103002-00003.json': city('320100', '103002/00003') })
+  let loaded = await loadCatalogDir(dir, schemas)
+  t.same(loaded.errors, [])
+  t.same(loaded.entries.map((e) => e.code), ['103002/00001', '103002/00003'])
+  // Two for the same region would make the choice arbitrary.
+  dir = fixture(t, { '103002-00001.json': property(), '103002-00003.json': city('320100', '103002/00003'), '103002-00004.json': city('320100', '103002/00004') })
+  loaded = await loadCatalogDir(dir, schemas)
+  t.same(loaded.entries.map((e) => e.code), ['103002/00001', '103002/00003'])
+  t.same(loaded.errors.map((e) => [e.file.slice(dir.length + 1), e.path, e.reason]), [
+    ['103002-00004.json', '/service/verifyService', '"property" is already bound by 103002-00003.json for provider region 320100'],
+  ])
+  // The route has one request and one response schema: a city resource may not differ.
+  const other = city('320500', '103002/00005')
+  other.service = { ...other.service, operations: { verify: { ...other.service.operations.verify, requestSchema: 'property/detail.request.schema.json', responseSchema: 'verify/property.response.schema.json' } } }
+  dir = fixture(t, { '103002-00001.json': property(), '103002-00005.json': other })
+  loaded = await loadCatalogDir(dir, schemas)
+  t.same(loaded.entries.map((e) => e.code), ['103002/00001'])
+  t.same(loaded.errors.map((e) => [e.path, e.reason]), [
+    ['/service/operations/verify/requestSchema', 'is property/detail.request.schema.json, but "property" is answered with verify/property.request.schema.json (103002-00001.json): every resource of a verify service uses the same schemas'],
   ])
 })
 
@@ -271,7 +312,7 @@ t.test('cli: tongban catalog validate', async (t) => {
   }
   let io = capture()
   t.equal(await run(['validate', catalog, '--schemas', schemas], io), 0)
-  t.same(io.lines, ['4 valid entries'])
+  t.same(io.lines, ['8 valid entries'])
 
   const entry = identity()
   entry.sharing = { type: 'none' }

@@ -189,13 +189,13 @@ t.test('loadNodeIdentity', async (t) => {
 
 t.test('a system added later gets a certificate; the others are untouched', async (t) => {
   const before = snapshot(dir)
-  const added = { clientId: 'js-tax', department: { code: '11320000MB0000099X', name: '国家税务总局江苏省税务局' }, region: '320000' }
+  const added = { clientId: 'js-market-regulation', department: { code: '11320000MB0000099X', name: '江苏省市场监督管理局' }, region: '320000' }
   const after = await ensureDevPki({ ...opts, systems: [...systems, added] })
-  const files = after.clients['js-tax']
+  const files = after.clients['js-market-regulation']
   t.same(after.created.sort(), [files.cert, files.key, files.p12].sort())
   const now = snapshot(dir)
   for (const [file, mtime] of Object.entries(before)) t.equal(now[file], mtime, `${file} untouched`)
-  t.equal(readClientIdFromCert(readFileSync(files.cert, 'utf8')), 'js-tax')
+  t.equal(readClientIdFromCert(readFileSync(files.cert, 'utf8')), 'js-market-regulation')
   t.ok(x509(files.cert).checkIssued(ca))
 })
 

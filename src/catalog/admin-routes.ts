@@ -215,16 +215,17 @@ export async function catalogAdminRoutes(app: FastifyInstance, repo: CatalogRepo
     reply.header('etag', etag(resource))
     return viewFor(request, resource)
   }
-  const versionRoute = {
+  // Every path parameter is named in the schema, or the OpenAPI document is invalid.
+  const versionRoute = (codeParams: Record<string, object>) => ({
     onRequest: [app.authenticate],
     schema: {
       tags: ['catalog'],
       summary: 'One version of a catalogue resource, as it was',
       security: [{ bearer: [] }],
-      params: { type: 'object', properties: { n: { type: 'string', pattern: '^[1-9][0-9]{0,8}$', description: 'version number' } } },
+      params: { type: 'object', properties: { ...codeParams, n: { type: 'string', pattern: '^[1-9][0-9]{0,8}$', description: 'version number' } } },
       response: { 200: entrySchema, ...problemResponses(400, 401, 404) },
     },
-  }
-  app.get<{ Params: VersionParams }>('/v1/catalog/resources/:code/versions/:n', versionRoute, oneVersion)
-  app.get<{ Params: VersionParams }>('/v1/catalog/resources/:category/:seq/versions/:n', versionRoute, oneVersion)
+  })
+  app.get<{ Params: VersionParams }>('/v1/catalog/resources/:code/versions/:n', versionRoute({ code: { type: 'string', description: 'resource code, percent-encoded (101001%2F00001)' } }), oneVersion)
+  app.get<{ Params: VersionParams }>('/v1/catalog/resources/:category/:seq/versions/:n', versionRoute({ category: { type: 'string' }, seq: { type: 'string' } }), oneVersion)
 }

@@ -256,8 +256,7 @@ export async function loadCatalogDir(
     .sort()
   const entries: CatalogEntry[] = []
   const errors: CatalogFileError[] = []
-  const codes = new Map<string, string>()
-  const verifyServices = new Map<string, string>()
+  const claims: Claims = { codes: new Map(), verifyServices: new Map(), verifySchemas: new Map() }
   for (const name of names) {
     const file = join(dir, name)
     let data: unknown
@@ -270,7 +269,7 @@ export async function loadCatalogDir(
     const found = validateCatalogEntry(data, schemasDir, file)
     if (found.length === 0) {
       const entry = data as CatalogEntry
-      found.push(...checkAcrossFiles(entry, name, codes, verifyServices).map((x) => ({ file, ...x })))
+      found.push(...checkAcrossFiles(entry, name, claims).map((x) => ({ file, ...x })))
       if (found.length === 0) entries.push(entry)
     }
     errors.push(...found)
@@ -278,28 +277,59 @@ export async function loadCatalogDir(
   return { entries, errors }
 }
 
+/** What the entries seen so far claim: codes, and verify services per provider region. */
+interface Claims {
+  codes: Map<string, string>
+  /** `${verifyService} ${provider region}` → file. */
+  verifyServices: Map<string, string>
+  /** verifyService → the first file binding it and its verify schemas. */
+  verifySchemas: Map<string, { file: string; requestSchema: string; responseSchema: string }>
+}
+
 /**
  * File name and uniqueness rules. Only an entry that passes them claims its code and verify
  * service, so a stray copy never makes the rightful file look like the duplicate.
+ *
+ * A verify service may be answered by several resources, one per provider region (a city's
+ * own real-estate registry next to the provincial one): `POST /v1/verify/{service}` picks the
+ * one nearest the caller's region (CatalogRepository.forVerifyService). Two resources of the
+ * same region would make that choice arbitrary, so they are refused; and as the route has
+ * one request and one response schema, every resource of a service must use the same ones.
  */
-function checkAcrossFiles(
-  entry: CatalogEntry,
-  name: string,
-  codes: Map<string, string>,
-  verifyServices: Map<string, string>,
-): Problem[] {
+function checkAcrossFiles(entry: CatalogEntry, name: string, claims: Claims): Problem[] {
   const problems: Problem[] = []
   if (name !== catalogFileName(entry.code)) {
     problems.push({ path: pointer('code'), reason: `"${entry.code}" does not match the file name: expected ${catalogFileName(entry.code)}` })
   }
-  const holder = codes.get(entry.code)
+  const holder = claims.codes.get(entry.code)
   if (holder) problems.push({ path: pointer('code'), reason: `"${entry.code}" is already used by ${holder}` })
   const service = entry.service?.verifyService
-  const other = service && verifyServices.get(service)
-  if (other) problems.push({ path: pointer('service', 'verifyService'), reason: `"${service}" is already bound by ${other}` })
+  const verify = entry.service?.operations.verify
+  const key = service && `${service} ${entry.provider.region}`
+  const other = key && claims.verifyServices.get(key)
+  if (other) {
+    problems.push({
+      path: pointer('service', 'verifyService'),
+      reason: `"${service}" is already bound by ${other} for provider region ${entry.provider.region}`,
+    })
+  }
+  const first = service ? claims.verifySchemas.get(service) : undefined
+  if (first && verify) {
+    for (const which of ['requestSchema', 'responseSchema'] as const) {
+      if (verify[which] !== first[which]) {
+        problems.push({
+          path: pointer('service', 'operations', 'verify', which),
+          reason: `is ${verify[which]}, but "${service}" is answered with ${first[which]} (${first.file}): every resource of a verify service uses the same schemas`,
+        })
+      }
+    }
+  }
   if (problems.length === 0) {
-    codes.set(entry.code, name)
-    if (service) verifyServices.set(service, name)
+    claims.codes.set(entry.code, name)
+    if (key && verify) {
+      claims.verifyServices.set(key, name)
+      if (!first) claims.verifySchemas.set(service!, { file: name, requestSchema: verify.requestSchema, responseSchema: verify.responseSchema })
+    }
   }
   return problems
 }

@@ -231,7 +231,8 @@ function checkCurrent(code: string, latest: Latest | undefined, expected: Versio
 }
 
 // The file loader's rule, for entries registered through the API: one resource of the
-// catalogue (retired ones aside) answers a verify service.
+// catalogue (retired ones aside) answers a verify service per provider region (a city's own
+// registry may answer it next to the provincial one; forVerifyService picks the nearest).
 async function assertVerifyServiceFree(client: PoolClient, entry: CatalogEntry): Promise<void> {
   const service = entry.service?.verifyService
   if (!service) return
@@ -240,12 +241,13 @@ async function assertVerifyServiceFree(client: PoolClient, entry: CatalogEntry):
        SELECT DISTINCT ON (code) code, status, entry FROM catalog_resources ORDER BY code, version DESC
      ) latest
      WHERE status = 'active' AND code <> $1 AND entry->'service'->>'verifyService' = $2
+       AND entry->'provider'->>'region' = $3
      LIMIT 1`,
-    [entry.code, service],
+    [entry.code, service, entry.provider.region],
   )
   if (rows[0]) {
-    throw new Problem(409, 'CATALOG_VERIFY_SERVICE_BOUND', `verify service "${service}" is already answered by resource ${rows[0].code}`, {
-      errors: [{ pointer: '/service/verifyService', detail: `"${service}" is already bound by ${rows[0].code}` }],
+    throw new Problem(409, 'CATALOG_VERIFY_SERVICE_BOUND', `verify service "${service}" is already answered by resource ${rows[0].code} for provider region ${entry.provider.region}`, {
+      errors: [{ pointer: '/service/verifyService', detail: `"${service}" is already bound by ${rows[0].code} for provider region ${entry.provider.region}` }],
     })
   }
 }

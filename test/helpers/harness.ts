@@ -12,6 +12,10 @@ import { prepare } from '../../src/cli/prepare.js'
 import { signClientAssertion, CLIENT_ASSERTION_TYPE } from '../../src/client/assertion.js'
 import { buildIdentityProvider } from '../../providers/identity/app.js'
 import { buildPropertyProvider } from '../../providers/property/app.js'
+import { buildTaxProvider } from '../../providers/tax/app.js'
+import { buildDegreeProvider } from '../../providers/degree/app.js'
+import { buildSocialSecurityProvider } from '../../providers/social-security/app.js'
+import { buildNanjingPropertyProvider } from '../../providers/nanjing-property/app.js'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const PG_URL = process.env.TONGBAN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -42,6 +46,14 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
   const property = buildPropertyProvider()
   await property.listen({ port: 0, host: '127.0.0.1' })
   const propertyUrl = `http://127.0.0.1:${(property.server.address() as { port: number }).port}`
+  // The other departments' simulated services, each on its own loopback port.
+  const departments = [buildTaxProvider(), buildDegreeProvider(), buildSocialSecurityProvider(), buildNanjingPropertyProvider()]
+  const [taxUrl, degreeUrl, socialSecurityUrl, njPropertyUrl] = await Promise.all(
+    departments.map(async (d) => {
+      await d.listen({ port: 0, host: '127.0.0.1' })
+      return `http://127.0.0.1:${(d.server.address() as { port: number }).port}`
+    }),
+  )
   const schema = opts.schema ?? uniqueName(opts.tag ?? 'node')
   const env: Record<string, string> = {
     TONGBAN_PG_URL: PG_URL,
@@ -50,6 +62,10 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
     TONGBAN_REDIS_PREFIX: `${schema}:`,
     TONGBAN_UPSTREAM_MPS_IDENTITY: providerUrl,
     TONGBAN_UPSTREAM_NR_PROPERTY: propertyUrl,
+    TONGBAN_UPSTREAM_TAX_CERTIFICATES: taxUrl,
+    TONGBAN_UPSTREAM_EDU_CREDENTIALS: degreeUrl,
+    TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY: socialSecurityUrl,
+    TONGBAN_UPSTREAM_NJ_PROPERTY: njPropertyUrl,
     TONGBAN_REPLICA_ID: `${schema}-r1`,
     TONGBAN_PORT: '0',
     TONGBAN_PUBLIC_URL: 'https://tongban.test',
@@ -92,6 +108,7 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
       step('providers')
       await provider.close()
       await property.close()
+      await Promise.all(departments.map((d) => d.close()))
       step('schema')
       if (!opts.keepSchema) {
         await dropSchema(db, schema)
