@@ -5,12 +5,14 @@ import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { Ajv } from 'ajv'
 import { configSchema } from './schema.js'
+import { TiersConfigError, readParent, readTiersConfig, topologyProblems, type TiersConfig } from '../tiers/topology.js'
 
 export type Tier = 'national' | 'province' | 'city' | 'county'
 
 export interface Config {
   root: string
-  node: { id: string; name: string; region: string; tier: Tier; publicUrl: string }
+  /** parent: the parent node's id in the tier tree (src/tiers), null for a root or a stand-alone node. */
+  node: { id: string; name: string; region: string; tier: Tier; publicUrl: string; parent: string | null }
   replicaId: string
   http: { host: string; port: number; bodyLimit: number }
   postgres: { url: string; schema: string; poolSize: number; queryTimeoutMs: number }
@@ -21,7 +23,31 @@ export interface Config {
   files: { catalogDir: string; schemasDir: string; systemsFile: string; purposesFile: string }
   policy: { decisionWorkingDays: number; reminderWorkingDays: number; holidaysFile: string; rateLimitPerSecond: number }
   upstreams: Record<string, string>
+  metrics: { token: string | null }
+  batch: BatchConfig
+  /** Four tiers (src/tiers/topology.ts): topology, node listener, relay limits, catalogue sync. */
+  tiers: TiersConfig
   logLevel: string
+}
+
+/** Bulk verification (src/batch): limits of a submission and of the workers of this replica. */
+export interface BatchConfig {
+  /** Run the batch worker in this process (TONGBAN_BATCH_WORKER=0 for API-only replicas). */
+  worker: boolean
+  maxItems: number
+  maxBytes: number
+  chunkSize: number
+  /** Chunk jobs run at once by this replica's worker. */
+  jobConcurrency: number
+  /** Items in flight at once per upstream, per replica (overridable per upstream in limits). */
+  upstreamConcurrency: number
+  /** Items per second per upstream across all replicas (Redis counter); 0 = unlimited. */
+  upstreamRatePerSecond: number
+  limits: Record<string, { concurrency?: number; ratePerSecond?: number }>
+  /** BullMQ lock of a running chunk job: how soon a killed worker's chunk is taken over. */
+  lockMs: number
+  /** Finished batches (and their results) are deleted after this many days. */
+  retentionDays: number
 }
 
 export class ConfigError extends Error {}
@@ -34,6 +60,14 @@ const int = (env: Env, name: string): number | undefined => {
   const n = Number(v)
   if (!Number.isInteger(n)) throw new ConfigError(`${name}: expected an integer, got ${JSON.stringify(v)}`)
   return n
+}
+
+const bool = (env: Env, name: string): boolean | undefined => {
+  const v = env[name]
+  if (v === undefined || v === '') return undefined
+  if (/^(1|true|yes|on)$/i.test(v)) return true
+  if (/^(0|false|no|off)$/i.test(v)) return false
+  throw new ConfigError(`${name}: expected 1/0 (true/false), got ${JSON.stringify(v)}`)
 }
 
 const json = (env: Env, name: string): unknown => {
@@ -80,6 +114,7 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
       region: env.TONGBAN_NODE_REGION ?? fn.region ?? nodeId,
       tier: env.TONGBAN_NODE_TIER ?? fn.tier ?? 'province',
       publicUrl: env.TONGBAN_PUBLIC_URL ?? fn.publicUrl ?? `http://${host}:${port}`,
+      parent: readParent(env, f),
     },
     replicaId: env.TONGBAN_REPLICA_ID ?? f.replicaId ?? `${hostname()}-${port}`,
     http: { host, port, bodyLimit: int(env, 'TONGBAN_BODY_LIMIT') ?? f.http?.bodyLimit ?? 64 * 1024 },
@@ -122,6 +157,20 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
       rateLimitPerSecond: int(env, 'TONGBAN_RATE_LIMIT') ?? f.policy?.rateLimitPerSecond ?? 2000,
     },
     upstreams: { ...(f.upstreams ?? {}), ...upstreamsFromEnv(env) },
+    metrics: { token: env.TONGBAN_METRICS_TOKEN || f.metrics?.token || null },
+    batch: {
+      worker: bool(env, 'TONGBAN_BATCH_WORKER') ?? f.batch?.worker ?? true,
+      maxItems: int(env, 'TONGBAN_BATCH_MAX_ITEMS') ?? f.batch?.maxItems ?? 100_000,
+      maxBytes: int(env, 'TONGBAN_BATCH_MAX_BYTES') ?? f.batch?.maxBytes ?? 32 * 1024 * 1024,
+      chunkSize: int(env, 'TONGBAN_BATCH_CHUNK') ?? f.batch?.chunkSize ?? 100,
+      jobConcurrency: int(env, 'TONGBAN_BATCH_JOB_CONCURRENCY') ?? f.batch?.jobConcurrency ?? 4,
+      upstreamConcurrency: int(env, 'TONGBAN_BATCH_UPSTREAM_CONCURRENCY') ?? f.batch?.upstreamConcurrency ?? 16,
+      upstreamRatePerSecond: int(env, 'TONGBAN_BATCH_UPSTREAM_RATE') ?? f.batch?.upstreamRatePerSecond ?? 500,
+      limits: (json(env, 'TONGBAN_BATCH_LIMITS') as BatchConfig['limits'] | undefined) ?? f.batch?.limits ?? {},
+      lockMs: int(env, 'TONGBAN_BATCH_LOCK_MS') ?? f.batch?.lockMs ?? 30_000,
+      retentionDays: int(env, 'TONGBAN_BATCH_RETENTION_DAYS') ?? f.batch?.retentionDays ?? 7,
+    },
+    tiers: tiersSection(env, f, root, host),
     logLevel: env.TONGBAN_LOG_LEVEL ?? env.LOG_LEVEL ?? f.logLevel ?? 'info',
   }
   const validate = new Ajv({ allErrors: true }).compile(configSchema)
@@ -129,5 +178,17 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
     const msgs = validate.errors!.map((e) => `${e.instancePath || '/'} ${e.message}`)
     throw new ConfigError(`invalid configuration:\n  ${msgs.join('\n  ')}`)
   }
+  // Four tiers: an impossible tree (a county under another city, a cycle, a wrong prefix) stops here.
+  const topology = topologyProblems(raw.node as Config['node'], raw.tiers as TiersConfig)
+  if (topology.length) throw new ConfigError(`invalid topology:\n  ${topology.join('\n  ')}`)
   return raw as Config
+}
+
+const tiersSection = (env: Env, f: Record<string, any>, root: string, host: string): unknown => {
+  try {
+    return readTiersConfig(env, f, root, host)
+  } catch (e) {
+    if (e instanceof TiersConfigError) throw new ConfigError(e.message)
+    throw e
+  }
 }

@@ -1,11 +1,13 @@
 // JSON Schema of the resolved configuration (see README, Configuration, for the env names).
+import { tiersConfigSchema } from '../tiers/topology.js'
+
 const str = { type: 'string', minLength: 1 }
 const region = { type: 'string', pattern: '^[1-9][0-9]{5}$' }
 const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://' }
 
 export const configSchema = {
   type: 'object',
-  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'policy', 'upstreams'],
+  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'policy', 'upstreams', 'metrics', 'batch'],
   properties: {
     node: {
       type: 'object',
@@ -16,6 +18,7 @@ export const configSchema = {
         region,
         tier: { enum: ['national', 'province', 'city', 'county'] },
         publicUrl: url,
+        parent: { anyOf: [{ type: 'null' }, region] },
       },
     },
     replicaId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
@@ -55,6 +58,33 @@ export const configSchema = {
       },
     },
     upstreams: { type: 'object', additionalProperties: url },
+    metrics: {
+      type: 'object',
+      properties: { token: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' }] } },
+    },
+    batch: {
+      type: 'object',
+      properties: {
+        worker: { type: 'boolean' },
+        maxItems: { type: 'integer', minimum: 1, maximum: 100_000 },
+        maxBytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024 },
+        chunkSize: { type: 'integer', minimum: 1, maximum: 1000 },
+        jobConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
+        upstreamConcurrency: { type: 'integer', minimum: 1, maximum: 512 },
+        upstreamRatePerSecond: { type: 'integer', minimum: 0 },
+        limits: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { concurrency: { type: 'integer', minimum: 1, maximum: 512 }, ratePerSecond: { type: 'integer', minimum: 0 } },
+          },
+        },
+        lockMs: { type: 'integer', minimum: 1000, maximum: 600_000 },
+        retentionDays: { type: 'integer', minimum: 1, maximum: 365 },
+      },
+    },
+    tiers: tiersConfigSchema,
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
 } as const

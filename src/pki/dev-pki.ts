@@ -126,6 +126,49 @@ export async function ensureDevPki(opts: DevPkiOptions): Promise<DevPkiPaths> {
   return { dir, ca, node, clients, created }
 }
 
+/**
+ * Four tiers: node certificates for several nodes (national, province, city, county) under
+ * the one dev CA in `dir` (created if missing), each kept when still usable. The node id goes
+ * into CN (tongban-node-<id>) and serialNumber; node-to-node mTLS and the signed consumer
+ * assertions (src/tiers) identify a node by it. The CA stays the province's dev root: in
+ * production each node presents a certificate of its own tier's CA, and the trust anchors
+ * (ca.crt.pem may hold several) are what the nodes share.
+ */
+export async function ensureNodeCertificates(opts: {
+  dir: string
+  nodes: Array<{ id: string; name: string }>
+  hostnames?: string[]
+  force?: boolean
+  log?: (msg: string) => void
+}): Promise<Record<string, { cert: string; key: string }>> {
+  const log = opts.log ?? (() => {})
+  const dir = path.resolve(opts.dir)
+  for (const n of opts.nodes) assertName('node id', n.id, NODE_ID)
+  const ca = caPaths(dir)
+  if (!(await exists(ca.cert)) || !(await exists(ca.key))) {
+    log(`creating root CA ${path.relative(dir, ca.cert)}`)
+    const pem = await createCa()
+    await writeAtomic(ca.key, pem.keyPem, true)
+    await writeAtomic(ca.cert, pem.certPem)
+  }
+  const issuer = await loadCa(dir)
+  const hostnames = ['localhost', ...(opts.hostnames ?? [])]
+  const out: Record<string, { cert: string; key: string }> = {}
+  await Promise.all(
+    opts.nodes.map(async (n) => {
+      const files = nodePaths(dir, n.id)
+      out[n.id] = files
+      const reason = opts.force ? 'forced' : await unusableBecause(files, issuer, hostnames)
+      if (!reason) return
+      log(`issuing node certificate ${path.relative(dir, files.cert)} (${reason})`)
+      const pem = await issueNodeCertificate(issuer, n.id, n.name, hostnames)
+      await writeAtomic(files.key, pem.keyPem, true)
+      await writeAtomic(files.cert, pem.certPem)
+    }),
+  )
+  return out
+}
+
 /** Issues (or re-issues) a system's certificate under the CA in `dir`; overwrites its files. */
 export async function issueClientCertificate(opts: {
   dir: string

@@ -1,0 +1,144 @@
+// Four nodes on this machine: national 100000, Jiangsu 320000, Nanjing 320100, Jiangning
+// 320115, each a gateway process of its own (src/server.ts) with its own PostgreSQL schema,
+// Redis prefix and node listener, talking mutual TLS with certificates of the dev PKI.
+//
+//   node --import tsx src/tiers/local-tree.ts        (PostgreSQL and Redis must be running:
+//                                                     `node scripts/services.mjs` starts them)
+//
+// Each node imports the entries of catalog/ whose provider sits in its own region; the
+// simulated identity and real-estate providers run in this process, and every node gets
+// them (plus any TONGBAN_UPSTREAM_* from the environment) as upstreams. Once all four are
+// ready it makes one cross-tier call — a Jiangning consumer verifying an identity — prints
+// the answer and the evidence of every hop, and stays in the foreground until Ctrl-C.
+//
+// Ports: TONGBAN_TIERS_PORT_BASE (default 8500): public API base+1…base+4 (national first),
+// node listeners base+1001…base+1004; providers base+201 (identity) and base+202 (property).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadConfig } from '../config/index.js'
+import { prepare } from '../cli/prepare.js'
+import { ensureNodeCertificates } from '../pki/dev-pki.js'
+import { fetchToken } from '../client/assertion.js'
+import { decodeEvidence, verifyEvidence } from '../audit/evidence.js'
+import { buildIdentityProvider } from '../../providers/identity/app.js'
+import { buildPropertyProvider } from '../../providers/property/app.js'
+import { person } from '../../providers/population.js'
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
+const base = Number(process.env.TONGBAN_TIERS_PORT_BASE ?? 8500)
+const log = (m: string) => console.log(`[tiers] ${m}`)
+
+const NODES = [
+  { id: '100000', tier: 'national', name: '国家政务数据共享交换平台（本地演示）', parent: null },
+  { id: '320000', tier: 'province', name: '江苏省政务数据共享交换平台', parent: '100000' },
+  { id: '320100', tier: 'city', name: '南京市政务数据共享交换平台', parent: '320000' },
+  { id: '320115', tier: 'county', name: '江宁区政务数据共享交换平台', parent: '320100' },
+] as const
+const publicPort = (i: number) => base + 1 + i
+const nodePort = (i: number) => base + 1001 + i
+const topology = NODES.map((n, i) => ({ id: n.id, tier: n.tier, region: n.id, parent: n.parent, name: n.name, nodeUrl: `https://127.0.0.1:${nodePort(i)}`, publicUrl: `http://127.0.0.1:${publicPort(i)}` }))
+
+// ---- providers, in this process ----
+const identity = buildIdentityProvider({})
+const property = buildPropertyProvider({})
+await identity.listen({ host: '127.0.0.1', port: base + 201 })
+await property.listen({ host: '127.0.0.1', port: base + 202 })
+const upstreamEnv = {
+  TONGBAN_UPSTREAM_MPS_IDENTITY: `http://127.0.0.1:${base + 201}`,
+  TONGBAN_UPSTREAM_NR_PROPERTY: `http://127.0.0.1:${base + 202}`,
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TONGBAN_UPSTREAM_'))),
+}
+
+// ---- certificates and per-node catalogues ----
+await ensureNodeCertificates({ dir: join(ROOT, 'certs'), nodes: NODES.map((n) => ({ id: n.id, name: n.name })), log })
+const work = join(ROOT, '.tongban', 'tiers')
+const entries = readdirSync(join(ROOT, 'catalog'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => ({ file: f, entry: JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8')) }))
+
+const envs = NODES.map((n, i) => {
+  const catalogDir = join(work, n.id, 'catalog')
+  rmSync(catalogDir, { recursive: true, force: true })
+  mkdirSync(catalogDir, { recursive: true })
+  const mine = entries.filter((e) => e.entry.provider?.region === n.id)
+  for (const e of mine) writeFileSync(join(catalogDir, e.file), JSON.stringify(e.entry, null, 2))
+  log(`node ${n.id} (${n.tier}): ${mine.length} catalogue entr${mine.length === 1 ? 'y' : 'ies'} of its own (${mine.map((e) => e.entry.code).join(', ') || 'none'})`)
+  return {
+    ...process.env,
+    ...upstreamEnv,
+    TONGBAN_NODE_ID: n.id,
+    TONGBAN_NODE_REGION: n.id,
+    TONGBAN_NODE_TIER: n.tier,
+    TONGBAN_NODE_NAME: n.name,
+    TONGBAN_NODE_PARENT: n.parent ?? '',
+    TONGBAN_TOPOLOGY: JSON.stringify(topology),
+    TONGBAN_PORT: String(publicPort(i)),
+    TONGBAN_PUBLIC_URL: `http://127.0.0.1:${publicPort(i)}`,
+    TONGBAN_NODE_PORT: String(nodePort(i)),
+    TONGBAN_PG_SCHEMA: `tongban_tiers_${n.id}`,
+    TONGBAN_REDIS_PREFIX: `tongban:tiers:${n.id}:`,
+    TONGBAN_REPLICA_ID: `tiers-${n.id}-r1`,
+    TONGBAN_CATALOG_DIR: catalogDir,
+    TONGBAN_LOG_LEVEL: process.env.TONGBAN_LOG_LEVEL ?? 'warn',
+  } as Record<string, string>
+})
+
+for (const env of envs) await prepare(loadConfig(env, ROOT))
+
+// ---- the four gateways ----
+const children: ChildProcess[] = []
+let stopping = false
+const stop = (code = 0) => {
+  if (stopping) return
+  stopping = true
+  for (const c of children) c.kill('SIGTERM')
+  void Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))))).then(async () => {
+    await identity.close()
+    await property.close()
+    process.exit(code)
+  })
+}
+NODES.forEach((n, i) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: envs[i], stdio: ['ignore', 'inherit', 'inherit'] })
+  child.once('exit', (code) => {
+    if (!stopping) {
+      log(`node ${n.id} exited (${code}); stopping the others`)
+      stop(1)
+    }
+  })
+  children.push(child)
+})
+for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => stop(0))
+
+for (let i = 0; i < NODES.length; i++) {
+  const url = `http://127.0.0.1:${publicPort(i)}/readyz`
+  for (let k = 0; k < 300; k++) {
+    if (await fetch(url).then((r) => r.ok, () => false)) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  log(`node ${NODES[i].id} ready: public http://127.0.0.1:${publicPort(i)}, node listener https://127.0.0.1:${nodePort(i)}`)
+}
+
+// ---- one cross-tier call ----
+const county = `http://127.0.0.1:${publicPort(3)}`
+const clientKey = readFileSync(join(ROOT, 'certs/clients/jn-civil-affairs.key.pem'), 'utf8')
+const { access_token: token } = await fetchToken(county, 'jn-civil-affairs', clientKey)
+const p = person(0)
+const res = await fetch(`${county}/v1/verify/identity`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'tongban-purpose': 'SA-01', 'tongban-case-id': 'JN-2026-0001' },
+  body: JSON.stringify({ idNumber: p.idNumber, name: p.name }),
+})
+const body = await res.text()
+log(`Jiangning consumer → POST ${county}/v1/verify/identity: ${res.status} ${body}`)
+const certs = NODES.map((n) => readFileSync(join(ROOT, 'certs/node', `${n.id}.crt.pem`), 'utf8'))
+const ca = readFileSync(join(ROOT, 'certs/ca.crt.pem'), 'utf8')
+const evidence = [res.headers.get('tongban-evidence'), ...(res.headers.get('tongban-evidence-chain') ?? '').split(',')].map((s) => s?.trim()).filter(Boolean) as string[]
+for (const header of evidence) {
+  const r = decodeEvidence(header).record
+  const v = verifyEvidence({ header, body, certificates: certs, caCertificate: ca })
+  log(`  evidence of node ${r.node}: ${r.decision}, request ${r.requestId}, ${v.ok ? 'verifies' : `does NOT verify (${v.reason})`}`)
+}
+log('running; Ctrl-C stops the four nodes')
