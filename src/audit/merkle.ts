@@ -24,6 +24,8 @@ export interface MerkleTree {
   size: number
   /** RFC 9162 §2.1.3.1 PATH, bottom-up. The buffers are the tree's own: do not mutate. */
   path(index: number): Buffer[]
+  /** The same path as lower-case hex; each node is converted once per tree, not per path. */
+  pathHex(index: number): string[]
 }
 
 /**
@@ -44,20 +46,27 @@ export function buildTree(leaves: Buffer[]): MerkleTree {
   }
   const root = size === 0 ? EMPTY_ROOT : levels[levels.length - 1][0]
 
+  const walk = <T>(index: number, at: (l: number, i: number) => T): T[] => {
+    if (!Number.isInteger(index) || index < 0 || index >= size) {
+      throw new RangeError(`merkle: index ${index} out of range for size ${size}`)
+    }
+    const out: T[] = []
+    // A node without a sibling was carried up and contributes nothing at that level.
+    for (let l = 0, i = index; l < levels.length - 1; l++, i >>>= 1) {
+      const sibling = i ^ 1
+      if (sibling < levels[l].length) out.push(at(l, sibling))
+    }
+    return out
+  }
+  let hex: string[][] | null = null
   return {
     root,
     size,
-    path(index: number): Buffer[] {
-      if (!Number.isInteger(index) || index < 0 || index >= size) {
-        throw new RangeError(`merkle: index ${index} out of range for size ${size}`)
-      }
-      const out: Buffer[] = []
-      // A node without a sibling was carried up and contributes nothing at that level.
-      for (let l = 0, i = index; l < levels.length - 1; l++, i >>>= 1) {
-        const sibling = i ^ 1
-        if (sibling < levels[l].length) out.push(levels[l][sibling])
-      }
-      return out
+    path: (index) => walk(index, (l, i) => levels[l][i]),
+    pathHex(index) {
+      hex ??= levels.map(() => [])
+      const h = hex
+      return walk(index, (l, i) => (h[l][i] ??= levels[l][i].toString('hex')))
     },
   }
 }

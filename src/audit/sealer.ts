@@ -1,12 +1,18 @@
 // Group commit of audit records (DESIGN.md §4): records that arrive within a short window
 // (or up to batchMaxSize) become one RFC 9162 Merkle tree whose root is signed once and
 // written with its records in one statement. Only then are the callers released, each with
-// its evidence. One batch commits at a time, so the chain order is the commit order; the
-// next batch fills while the previous one commits, which is what makes batches grow
-// under load.
+// its evidence. Commits happen one at a time, in chain order. What arrives during a commit
+// is the next batch, sealed as soon as that commit is done — or at once, if it fills up
+// (batchMaxSize) before: then it is hashed, signed and chained onto the batch still
+// committing (its checkpoint names that one), and written right after it (at most two in
+// flight). Sealing every window during a commit would cut latency at low load but doubles
+// the signatures per commit; under load, where the CPU is what is short, that is a loss
+// (docs/performance.md). If a commit fails, the batch chained onto it fails too, and the
+// head is read back from PostgreSQL before anything else is chained.
+import { createHash } from 'node:crypto'
 import { jcs } from './jcs.js'
 import { buildTree, leafHash } from './merkle.js'
-import { checkpointHash, type AuditRecord, type Checkpoint, type Evidence } from './evidence.js'
+import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from './evidence.js'
 import { readHead, writeBatch, type ChainHead } from './store.js'
 import type { Db } from '../stores/postgres.js'
 
@@ -34,8 +40,14 @@ const b64url = (buf: Buffer) => buf.toString('base64url')
 export class Sealer {
   private pending: Pending[] = []
   private timer: NodeJS.Timeout | null = null
-  private committing: Promise<void> | null = null
+  /** Batches sealed and not yet settled: at most two (one committing, one waiting). */
+  private inflight = 0
+  /** Settles when the most recently sealed batch has settled (and so all before it). */
+  private lastWrite: Promise<void> = Promise.resolve()
+  /** The head the next batch chains onto: the last batch sealed, committed or not. */
   private head: ChainHead | null = null
+  /** Bumped on every failure: batches sealed onto an earlier head must not be written. */
+  private epoch = 0
   private closed = false
 
   constructor(private readonly opts: SealerOptions) {}
@@ -46,7 +58,7 @@ export class Sealer {
     return new Promise((resolve, reject) => {
       this.pending.push({ record, resolve, reject })
       if (this.pending.length >= this.opts.batchMaxSize) this.kick()
-      else if (!this.timer && !this.committing) {
+      else if (!this.timer && this.inflight === 0) {
         this.timer = setTimeout(() => this.kick(), this.opts.batchWindowMs)
       }
     })
@@ -54,9 +66,11 @@ export class Sealer {
 
   /** Seals what is pending and waits for every batch in flight. */
   async flush(): Promise<void> {
-    while (this.pending.length > 0 || this.committing) {
+    while (this.pending.length > 0 || this.inflight > 0) {
       this.kick()
-      await this.committing
+      await this.lastWrite
+      // Let the settled batch's bookkeeping run before looking again.
+      await new Promise((r) => setImmediate(r))
     }
   }
 
@@ -70,57 +84,77 @@ export class Sealer {
       clearTimeout(this.timer)
       this.timer = null
     }
-    if (this.committing || this.pending.length === 0) return
+    if (this.inflight >= 2 || this.pending.length === 0) return
     const batch = this.pending.splice(0, this.opts.batchMaxSize)
-    this.committing = this.commit(batch).finally(() => {
-      this.committing = null
-      // Whatever arrived during the commit is the next batch: seal it at once.
+    this.inflight++
+    this.commit(batch).finally(() => {
+      this.inflight--
+      // Whatever arrived meanwhile is the next batch: seal it at once.
       if (this.pending.length > 0) this.kick()
     })
   }
 
   private async commit(batch: Pending[]): Promise<void> {
     const started = performance.now()
+    const previous = this.lastWrite
+    let settled!: () => void
+    this.lastWrite = new Promise<void>((r) => (settled = r))
     try {
       // After a failure the committed head is unknown (the commit may have landed before
-      // the connection broke), so it is read back before chaining anything onto it.
-      this.head ??= await readHead(this.opts.db, this.opts.chain)
+      // the connection broke), so it is read back, once the batches before have settled,
+      // before anything is chained onto it.
+      if (!this.head) {
+        await previous
+        this.head ??= await readHead(this.opts.db, this.opts.chain)
+      }
+      const epoch = this.epoch
+      const head = this.head
       const records = batch.map((p) => p.record)
-      const leafBufs = records.map((r) => leafHash(jcs(r)))
+      const json = records.map((r) => jcs(r))
+      const leafBufs = json.map((j) => leafHash(j))
       const tree = buildTree(leafBufs)
       const checkpoint: Checkpoint = {
         node: this.opts.node,
         chain: this.opts.chain,
-        seq: this.head.seq + 1,
+        seq: head.seq + 1,
         root: tree.root.toString('hex'),
         size: records.length,
-        prev: this.head.hash,
+        prev: head.hash,
         time: new Date().toISOString(),
         alg: this.opts.signer.alg,
         kid: this.opts.kid,
       }
-      const sig = b64url(this.opts.signer.sign(Buffer.from(jcs(checkpoint))))
-      const hash = checkpointHash(checkpoint)
+      const canonical = jcs(checkpoint)
+      const sig = b64url(this.opts.signer.sign(Buffer.from(canonical)))
+      // = checkpointHash(checkpoint), from the JCS text already made for the signature.
+      const hash = createHash('sha256').update(canonical).digest('hex')
       const leaves = leafBufs.map((l) => l.toString('hex'))
-      await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves })
+      // The next batch chains onto this one while it commits.
       this.head = { seq: checkpoint.seq, hash }
+      await previous
+      if (epoch !== this.epoch) throw new Error('an earlier batch of this chain was not committed')
+      await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves, recordsJson: json })
       this.opts.onBatch?.(batch.length, performance.now() - started, true)
+      registerBatch(checkpoint, sig)
       for (let i = 0; i < batch.length; i++) {
         batch[i].resolve({
           v: 1,
           record: records[i],
           index: i,
           size: records.length,
-          path: tree.path(i).map((h) => h.toString('hex')),
+          path: tree.pathHex(i),
           checkpoint,
           sig,
         })
       }
     } catch (e) {
       this.head = null
+      this.epoch++
       this.opts.onBatch?.(batch.length, performance.now() - started, false)
       const err = new AuditUnavailableError(`audit batch not durable: ${(e as Error).message}`)
       for (const p of batch) p.reject(err)
+    } finally {
+      settled()
     }
   }
 }

@@ -16,10 +16,15 @@ export interface SealedBatch {
   hash: string
   records: AuditRecord[]
   leaves: string[]
+  /** The records as JSON (the sealer passes the JCS text it hashed); made here if absent. */
+  recordsJson?: string[]
 }
 
 // The checkpoint insert only happens when `prev` names the committed head (or this is the
 // first); the records insert reads from it, so a broken chain writes nothing at all.
+// The records travel as one JSON array (the search columns are read out of it in SQL):
+// thirteen array parameters, each escaped element by element by the driver, cost more
+// per record than the rest of the write (bench/, docs/performance.md).
 const INSERT_BATCH = `
 WITH cp AS (
   INSERT INTO audit_checkpoints (chain, seq, node, root, size, prev, time, alg, kid, sig, hash, checkpoint)
@@ -31,35 +36,28 @@ WITH cp AS (
 )
 INSERT INTO audit_records (chain, seq, idx, time, request_id, consumer_department, consumer_system,
   resource, operation, purpose, case_id, decision, reason, subject, leaf, record)
-SELECT cp.chain, cp.seq, u.idx - 1, u.time, u.request_id, u.dept, u.sys, u.resource, u.operation,
-  u.purpose, u.case_id, u.decision, u.reason, u.subject, u.leaf, u.record
-FROM cp, unnest($13::timestamptz[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-  $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::jsonb[])
-  WITH ORDINALITY AS u(time, request_id, dept, sys, resource, operation, purpose, case_id, decision,
-  reason, subject, leaf, record, idx)`
+SELECT cp.chain, cp.seq, u.idx - 1, (u.r->>'time')::timestamptz, u.r->>'requestId',
+  u.r->'consumer'->>'department', u.r->'consumer'->>'system', u.r->>'resource', u.r->>'operation',
+  u.r->>'purpose', u.r->>'caseId', u.r->>'decision', u.r->>'reason', u.r->>'subject', u.leaf, u.r
+FROM cp, ROWS FROM (jsonb_array_elements($13::jsonb), unnest($14::text[])) WITH ORDINALITY AS u(r, leaf, idx)`
 
 export class ChainBrokenError extends Error {}
 
 export async function writeBatch(db: Db, b: SealedBatch): Promise<void> {
   const cp = b.checkpoint
-  const col = <T>(f: (r: AuditRecord) => T) => b.records.map(f)
-  const res = await db.query(INSERT_BATCH, [
-    cp.chain, cp.seq, cp.node, cp.root, cp.size, cp.prev, cp.time, cp.alg, cp.kid, b.sig, b.hash,
-    JSON.stringify({ ...cp, sig: b.sig }),
-    col((r) => r.time),
-    col((r) => r.requestId),
-    col((r) => r.consumer?.department ?? null),
-    col((r) => r.consumer?.system ?? null),
-    col((r) => r.resource ?? null),
-    col((r) => r.operation ?? null),
-    col((r) => r.purpose ?? null),
-    col((r) => r.caseId ?? null),
-    col((r) => r.decision),
-    col((r) => r.reason ?? null),
-    col((r) => r.subject ?? null),
-    b.leaves,
-    col((r) => JSON.stringify(r)),
-  ])
+  const json = b.recordsJson ?? b.records.map((r) => JSON.stringify(r))
+  // A named statement: each connection parses and plans it once, not once per batch
+  // (PostgreSQL shares the machine's cores with the gateway).
+  const res = await db.query({
+    name: 'tongban-audit-batch',
+    text: INSERT_BATCH,
+    values: [
+      cp.chain, cp.seq, cp.node, cp.root, cp.size, cp.prev, cp.time, cp.alg, cp.kid, b.sig, b.hash,
+      JSON.stringify({ ...cp, sig: b.sig }),
+      `[${json.join(',')}]`,
+      b.leaves,
+    ],
+  })
   if (res.rowCount !== b.records.length) {
     throw new ChainBrokenError(`checkpoint ${cp.chain}#${cp.seq} does not extend the committed chain`)
   }

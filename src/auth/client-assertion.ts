@@ -44,7 +44,9 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     return v.verify
   }
 
-  return async function checkClientAssertion(assertion: string): Promise<RegisteredSystem> {
+  /** `verified` is told the system as soon as the signature holds (before the replay check),
+   *  so that a refused replay is audited under the client that sent it. */
+  return async function checkClientAssertion(assertion: string, verified?: (s: RegisteredSystem) => void): Promise<RegisteredSystem> {
     let iss: unknown
     try {
       iss = (decode(assertion) as Record<string, unknown>).iss
@@ -55,6 +57,7 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     const system = opts.registry.get(iss)
     if (!system) throw unauthorized('AUTH_UNKNOWN_CLIENT', 'no system is registered under this client id')
     if (system.status !== 'active') throw unauthorized('AUTH_CLIENT_SUSPENDED', 'this system is suspended')
+    if (system.certRevoked) throw unauthorized('AUTH_CLIENT_CERT_REVOKED', 'the registered certificate of this system has been revoked')
 
     const t = now()
     if (Date.parse(system.cert.validTo) < t || Date.parse(system.cert.validFrom) > t) {
@@ -70,6 +73,7 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     } catch (e) {
       throw mapTokenError(e)
     }
+    verified?.(system)
     if (claims.exp * 1000 - t > opts.maxLifetimeSeconds * 1000 + CLOCK_SKEW_MS) {
       throw unauthorized('AUTH_ASSERTION_LIFETIME', `client_assertion must expire within ${opts.maxLifetimeSeconds} s`)
     }

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problem.js'
 import { clientAssertionChecker } from './client-assertion.js'
 import { conflictingRoles, tierOf, type Principal, type Role } from './principal.js'
-import { SystemRegistry } from './systems.js'
+import { SystemRegistry, type RegisteredSystem } from './systems.js'
 import { tokenRoute } from './token-route.js'
 
 declare module 'fastify' {
@@ -27,10 +27,13 @@ declare module '@fastify/jwt' {
   }
 }
 
+const revoked = () => new Problem(401, 'AUTH_CLIENT_CERT_REVOKED', 'the certificate of the system holding this token has been revoked')
+
 const JWT_ERRORS: Record<string, [string, string]> = {
   FST_JWT_NO_AUTHORIZATION_IN_HEADER: ['AUTH_TOKEN_MISSING', 'an access token is required (Authorization: Bearer …)'],
   FST_JWT_BAD_REQUEST: ['AUTH_TOKEN_MISSING', 'the Authorization header must be "Bearer <token>"'],
   FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: ['AUTH_TOKEN_EXPIRED', 'the access token has expired'],
+  FAST_JWT_INACTIVE: ['AUTH_TOKEN_NOT_YET_VALID', 'the access token is not valid yet'],
 }
 
 export default fp(
@@ -40,25 +43,62 @@ export default fp(
 
     app.decorate('systems', new SystemRegistry(app.db))
     await app.systems.load()
+    // A revoked certificate (tongban pki revoke) binds every replica at once; the periodic
+    // reload is the safety net for a missed message.
+    const reloadSystems = () => app.systems.load().catch((e) => app.log.error({ err: e }, 'system registry reload failed'))
+    app.bus.subscribe('systems', reloadSystems)
+    const refresh = setInterval(reloadSystems, 30_000)
+    refresh.unref()
+    app.addHook('onClose', async () => clearInterval(refresh))
 
     await app.register(formbody)
     await app.register(fastifyJwt, {
       secret: { private: identity.keyPem, public: identity.certPem },
       sign: { algorithm: 'RS256', iss: config.node.id, aud: config.node.id, kid: identity.kid, expiresIn: config.token.ttlSeconds },
       // The verified-token cache takes RSA verification off the hot path (PERFORMANCE.md).
-      verify: { algorithms: ['RS256'], allowedIss: config.node.id, allowedAud: config.node.id, cache: true, cacheTTL: 60_000 },
+      // Issuer and audience must be present, not only right when present (a token without
+      // `aud` was accepted before: test/token-attacks.test.ts).
+      verify: { algorithms: ['RS256'], allowedIss: config.node.id, allowedAud: config.node.id, requiredClaims: ['iss', 'aud', 'sub', 'exp'], cache: true, cacheTTL: 60_000 },
     })
 
+    // Principals of verified tokens, by the exact Authorization header, until the token
+    // expires (at most a minute, as fast-jwt's own cache). A hit skips @fastify/jwt's
+    // decoding and cache-key hashing, which cost a few per cent of the CPU per query
+    // (bench/). Anything else — absent, malformed, expired, not yet valid — takes the full
+    // verification below and gets its precise code from it.
+    const verified = new Map<string, { principal: Principal; until: number }>()
     app.decorateRequest('principal', null)
     app.decorate('authenticate', async (request: FastifyRequest) => {
+      const header = request.headers.authorization
+      const now = Date.now()
+      if (header !== undefined) {
+        const hit = verified.get(header)
+        if (hit !== undefined) {
+          if (hit.until > now) {
+            request.principal = hit.principal
+            if (app.systems.get(hit.principal.system)?.certRevoked) throw revoked()
+            return
+          }
+          verified.delete(header)
+        }
+      }
       let claims
       try {
-        claims = await request.jwtVerify<{ sub: string; dept: string; region: string; roles: Role[] }>()
+        claims = await request.jwtVerify<{ sub: string; dept: string; region: string; roles: Role[]; exp: number }>()
       } catch (e) {
         const [code, detail] = JWT_ERRORS[(e as { code?: string }).code ?? ''] ?? ['AUTH_TOKEN_INVALID', 'the access token is invalid']
         throw new Problem(401, code, detail)
       }
-      request.principal = { system: claims.sub, department: claims.dept, region: claims.region, tier: tierOf(claims.region), roles: claims.roles }
+      const principal: Principal = Object.freeze({
+        system: claims.sub, department: claims.dept, region: claims.region, tier: tierOf(claims.region), roles: Object.freeze([...claims.roles]) as Role[],
+      })
+      request.principal = principal
+      // Tokens issued before the certificate was revoked stop working too.
+      if (app.systems.get(principal.system)?.certRevoked) throw revoked()
+      if (header !== undefined && typeof claims.exp === 'number') {
+        if (verified.size >= 10_000) verified.clear()
+        verified.set(header, { principal, until: Math.min(claims.exp * 1000, now + 60_000) })
+      }
     })
     app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
       if (!request.principal?.roles.includes(role)) {
@@ -76,8 +116,11 @@ export default fp(
 
     app.register(tokenRoute, {
       issue: async (assertion: string, request: FastifyRequest) => {
-        const system = await checkAssertion(assertion)
-        request.audit.consumer = { department: system.departmentCode, system: system.clientId, region: system.region }
+        const name = (system: RegisteredSystem) => {
+          request.audit.consumer = { department: system.departmentCode, system: system.clientId, region: system.region }
+        }
+        const system = await checkAssertion(assertion, name)
+        name(system)
         const conflict = conflictingRoles(system.roles)
         if (conflict) throw new Problem(403, 'AUTH_ROLE_CONFLICT', conflict, { error: 'unauthorized_client' })
         const token = app.jwt.sign({

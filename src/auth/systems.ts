@@ -17,6 +17,8 @@ export interface RegisteredSystem {
   cert: X509Certificate
   certPem: string
   status: 'active' | 'suspended'
+  /** The registered certificate is on the revocation list (revoked_certs). */
+  certRevoked: boolean
 }
 
 interface SystemFileEntry {
@@ -58,7 +60,10 @@ export class SystemRegistry {
   constructor(private readonly db: Db) {}
 
   async load(): Promise<void> {
-    const { rows } = await this.db.query('SELECT * FROM systems')
+    const { rows } = await this.db.query(
+      `SELECT s.*, EXISTS (SELECT 1 FROM revoked_certs r WHERE r.cert_thumbprint = s.cert_thumbprint) AS cert_revoked
+       FROM systems s`,
+    )
     const next = new Map<string, RegisteredSystem>()
     for (const r of rows) {
       next.set(r.client_id, {
@@ -71,6 +76,7 @@ export class SystemRegistry {
         certPem: r.cert_pem,
         cert: new X509Certificate(r.cert_pem),
         status: r.status,
+        certRevoked: r.cert_revoked === true,
       })
     }
     this.byId = next
@@ -79,4 +85,16 @@ export class SystemRegistry {
   get(clientId: string): RegisteredSystem | undefined {
     return this.byId.get(clientId)
   }
+}
+
+/** Puts a system's registered certificate on the revocation list; false if no such system. */
+export async function revokeCertificate(db: Db, clientId: string, reason?: string): Promise<{ thumbprint: string; already: boolean } | null> {
+  const { rows } = await db.query('SELECT cert_thumbprint FROM systems WHERE client_id = $1', [clientId])
+  if (!rows[0]) return null
+  const thumbprint = rows[0].cert_thumbprint as string
+  const res = await db.query(
+    'INSERT INTO revoked_certs (cert_thumbprint, client_id, reason) VALUES ($1, $2, $3) ON CONFLICT (cert_thumbprint) DO NOTHING',
+    [thumbprint, clientId, reason ?? null],
+  )
+  return { thumbprint, already: res.rowCount === 0 }
 }

@@ -5,6 +5,9 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../pki/dev-pki.js'
+import { createPool } from '../stores/postgres.js'
+import { createRedis } from '../stores/redis.js'
+import { revokeCertificate } from '../auth/systems.js'
 
 export interface Io {
   out: (text: string) => void
@@ -25,6 +28,7 @@ const HELP = `Usage: tongban pki <command>
 Commands:
   init    create the dev PKI (root CA, node certificate, client certificates)
   issue   issue or re-issue one departmental system's client certificate
+  revoke  revoke a system's registered certificate (no more tokens, on every replica)
 
 Run \`tongban pki <command> --help\` for its options.`
 
@@ -52,6 +56,15 @@ dev CA. The department and region default to the system's entry in config/system
   --dir DIR               certificate directory (default: certs, or TONGBAN_PKI_DIR)
   --p12-password PW       password of the .p12 file (default: ${DEV_P12_PASSWORD})`
 
+const REVOKE_HELP = `Usage: tongban pki revoke <clientId> [--reason TEXT]
+
+Puts the system's registered certificate on the node's revocation list (PostgreSQL) and
+tells every replica (Redis message): the token endpoint refuses the system with
+AUTH_CLIENT_CERT_REVOKED, and tokens it already holds stop working. A certificate issued
+afterwards (\`tongban pki issue\`, then \`tongban prepare\`) is not revoked.
+
+  --reason TEXT   why (kept with the revocation)`
+
 class UsageError extends Error {}
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
@@ -62,6 +75,8 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
         return await init(rest, io)
       case 'issue':
         return await issue(rest, io)
+      case 'revoke':
+        return await revoke(rest, io)
       case '--help':
       case '-h':
         io.out(HELP)
@@ -74,7 +89,7 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`tongban pki: ${(err as Error).message}\n`)
-      io.err(command === 'init' ? INIT_HELP : command === 'issue' ? ISSUE_HELP : HELP)
+      io.err(command === 'init' ? INIT_HELP : command === 'issue' ? ISSUE_HELP : command === 'revoke' ? REVOKE_HELP : HELP)
       return USAGE
     }
     io.err(`tongban pki ${command}: ${(err as Error).message}`)
@@ -163,6 +178,43 @@ async function issue(args: string[], io: Io): Promise<number> {
   })
   io.out(`issued ${clientId}:\n  ${files.cert}\n  ${files.key}\n  ${files.p12}`)
   return OK
+}
+
+async function revoke(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
+  if (values.help) {
+    io.out(REVOKE_HELP)
+    return OK
+  }
+  if (positionals.length !== 1) throw new UsageError('expected exactly one client id')
+  const clientId = positionals[0]
+  const config = loadConfig()
+  const db = createPool(config.postgres, 'tongban-cli')
+  try {
+    const done = await revokeCertificate(db, clientId, values.reason)
+    if (!done) {
+      io.err(`tongban pki revoke: no system ${clientId} is registered on this node`)
+      return FAILURE
+    }
+    // Every replica reloads its registry on this message (and every 30 s anyway).
+    const redis = createRedis(config.redis)
+    try {
+      await redis.connect()
+      await redis.publish(`${config.redis.prefix}systems`, clientId)
+    } catch (e) {
+      io.err(`warning: Redis unreachable (${(e as Error).message}); replicas pick the revocation up within 30 s`)
+    } finally {
+      redis.disconnect()
+    }
+    io.out(`${done.already ? 'already revoked' : 'revoked'}: ${clientId} (certificate ${done.thumbprint})`)
+    return OK
+  } finally {
+    await db.end()
+  }
 }
 
 function readSystems(file: string): SystemSubject[] {

@@ -24,15 +24,21 @@ const isTimeout = (e: any) =>
 
 export class Upstreams {
   private pools = new Map<string, Pool>()
+  // Parsed base URLs: a URL parse per query showed in the profile.
+  private bases = new Map<string, { pool: Pool; prefix: string }>()
 
   private pool(baseUrl: string): { pool: Pool; prefix: string } {
+    const known = this.bases.get(baseUrl)
+    if (known) return known
     const url = new URL(baseUrl)
     let pool = this.pools.get(url.origin)
     if (!pool) {
       pool = new Pool(url.origin, { connections: 128, keepAliveTimeout: 10_000, connectTimeout: 2_000 })
       this.pools.set(url.origin, pool)
     }
-    return { pool, prefix: url.pathname.replace(/\/$/, '') }
+    const entry = { pool, prefix: url.pathname.replace(/\/$/, '') }
+    this.bases.set(baseUrl, entry)
+    return entry
   }
 
   async call(c: UpstreamCall): Promise<unknown> {
@@ -57,30 +63,43 @@ export class Upstreams {
 
   private async once(pool: Pool, prefix: string, c: UpstreamCall, timeoutMs: number): Promise<unknown> {
     const hop = c.binding.name
-    let res
+    // The whole call (headers and body) has one deadline. AbortSignal.timeout() would leave
+    // a timer and a weak reference behind for every call until the deadline, then abort the
+    // long-finished call (building a DOMException): a controller cleared at the end does not.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new DOMException('upstream deadline', 'TimeoutError')), timeoutMs)
     try {
-      res = await pool.request({
-        path: prefix + c.binding.path,
-        method: c.binding.method,
-        headers: { 'content-type': 'application/json', ...c.headers },
-        body: c.body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      })
-    } catch (e) {
-      if (isTimeout(e)) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${c.binding.timeoutMs} ms`, { hop })
-      throw new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop })
+      let res
+      try {
+        res = await pool.request({
+          path: prefix + c.binding.path,
+          method: c.binding.method,
+          headers: { 'content-type': 'application/json', ...c.headers },
+          body: c.body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          signal: deadline.signal,
+        })
+      } catch (e) {
+        if (isTimeout(e) || deadline.signal.aborted) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${c.binding.timeoutMs} ms`, { hop })
+        throw new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop })
+      }
+      let text: string
+      try {
+        text = await readLimited(res.body)
+      } catch (e) {
+        if (isTimeout(e) || deadline.signal.aborted) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
+        throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} sent a broken answer`, { hop })
+      }
+      return this.parse(res.statusCode, text, hop)
+    } finally {
+      clearTimeout(timer)
     }
-    let text: string
-    try {
-      text = await readLimited(res.body)
-    } catch (e) {
-      if (isTimeout(e)) throw new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
-      throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} sent a broken answer`, { hop })
-    }
-    if (res.statusCode >= 500) throw new Problem(502, 'UPSTREAM_ERROR', `upstream ${hop} failed (HTTP ${res.statusCode})`, { hop })
-    if (res.statusCode >= 300) throw new Problem(502, 'UPSTREAM_REJECTED', `upstream ${hop} refused the query (HTTP ${res.statusCode})`, { hop })
+  }
+
+  private parse(statusCode: number, text: string, hop: string): unknown {
+    if (statusCode >= 500) throw new Problem(502, 'UPSTREAM_ERROR', `upstream ${hop} failed (HTTP ${statusCode})`, { hop })
+    if (statusCode >= 300) throw new Problem(502, 'UPSTREAM_REJECTED', `upstream ${hop} refused the query (HTTP ${statusCode})`, { hop })
     try {
       return JSON.parse(text)
     } catch {

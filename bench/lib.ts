@@ -1,0 +1,171 @@
+// Shared pieces of the benchmark and soak scripts: processes started as the operator would
+// (upstream, bare proxy, gateway), their CPU and memory read from /proc, autocannon rounds.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { openSync, readFileSync, mkdirSync, closeSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import net from 'node:net'
+import autocannon from 'autocannon'
+import { request } from 'undici'
+
+export const ROOT = resolve(import.meta.dirname, '..')
+export const RESULTS = join(ROOT, 'bench/results')
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export const freePort = () =>
+  new Promise<number>((done) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => done(port))
+    })
+  })
+
+export interface Proc {
+  name: string
+  child: ChildProcess
+  pid: number
+  /** What the process printed after READY (JSON), if it prints one. */
+  ready: any
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * Starts `node [nodeArgs] --import tsx <script>`; stdout and stderr go to a log file under
+ * bench/results/logs (git-ignored). Waits for a `READY {json}` line, or for `waitUrl` to
+ * answer 200.
+ */
+export async function startProc(o: {
+  name: string
+  script: string
+  env?: Record<string, string>
+  nodeArgs?: string[]
+  waitUrl?: string
+  readyLine?: boolean
+  /** Run from another checkout (e.g. the last commit, to compare before and after). */
+  cwd?: string
+}): Promise<Proc> {
+  mkdirSync(join(RESULTS, 'logs'), { recursive: true })
+  const logFile = join(RESULTS, 'logs', `${o.name}.log`)
+  const fd = openSync(logFile, 'w')
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--import', 'tsx', o.script], {
+    cwd: o.cwd ?? ROOT,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', o.readyLine ? 'pipe' : fd, fd],
+  })
+  closeSync(fd)
+  let ready: any = null
+  if (o.readyLine) {
+    ready = await new Promise((done, fail) => {
+      let buf = ''
+      const onData = (d: Buffer) => {
+        buf += d
+        const m = /READY (\{.*\})/.exec(buf)
+        if (m) {
+          child.stdout!.off('data', onData)
+          child.stdout!.resume()
+          done(JSON.parse(m[1]))
+        }
+      }
+      child.stdout!.on('data', onData)
+      child.once('exit', (code) => fail(new Error(`${o.name} exited (${code}) before it was ready; see ${logFile}`)))
+    })
+  }
+  if (o.waitUrl) {
+    for (let i = 0; ; i++) {
+      const ok = await request(o.waitUrl).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
+      if (ok) break
+      if (child.exitCode !== null || i > 300) throw new Error(`${o.name} did not become ready; see ${logFile}`)
+      await sleep(100)
+    }
+  }
+  return {
+    name: o.name,
+    child,
+    pid: child.pid!,
+    ready,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      child.kill(signal)
+      const [code] = await once(child, 'exit')
+      return code
+    },
+  }
+}
+
+const TICKS = 100 // USER_HZ on Linux
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // Fields 14 and 15 of stat (utime, stime); f[0] is field 3.
+  return (Number(f[11]) + Number(f[12])) / TICKS
+}
+
+/** Resident memory now and at its peak (VmHWM), in MiB. */
+export function memory(pid: number): { rssMiB: number; peakRssMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+  return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), peakRssMiB: +(kb('VmHWM') / 1024).toFixed(1) }
+}
+
+export interface LoadSpec {
+  url: string
+  connections: number
+  durationS: number
+  body: string
+  headers: Record<string, string>
+  /** Offered load (requests/s over all connections); unlimited when absent. */
+  rate?: number
+}
+
+export interface LoadResult {
+  connections: number
+  durationS: number
+  requests: number
+  rps: number
+  ok: number
+  non2xx: number
+  errors: number
+  timeouts: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  statusCodes: Record<string, number>
+}
+
+export async function load(s: LoadSpec): Promise<LoadResult> {
+  const r: any = await autocannon({
+    url: s.url,
+    method: 'POST',
+    connections: s.connections,
+    duration: s.durationS,
+    body: s.body,
+    headers: { 'content-type': 'application/json', ...s.headers },
+    ...(s.rate ? { overallRate: s.rate } : {}),
+  })
+  const codes: Record<string, number> = {}
+  for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count
+  return {
+    connections: s.connections,
+    durationS: r.duration,
+    requests: r.requests.total,
+    rps: Math.round(r.requests.total / r.duration),
+    ok: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    statusCodes: codes,
+  }
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
