@@ -1,20 +1,26 @@
 // Composes the gateway: plugins in pipeline order (DESIGN.md §3). Each plugin serves one
 // step; the audit plugin's onSend is the seal step for every audited route.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import pino from 'pino'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { monotonicFactory } from 'ulid'
 import type { Config } from './config/index.js'
 import { domainFormats } from './exchange/formats.js'
-import problems from './problem-plugin.js'
+import { ulid } from './exchange/request-id.js'
+import problems, { sendProblem } from './problem-plugin.js'
+import { Problem } from './problem.js'
 import stores from './stores/plugin.js'
 import nodeIdentity from './pki/plugin.js'
 import audit from './audit/plugin.js'
 import auth from './auth/plugin.js'
 import catalog from './catalog/plugin.js'
 import policy from './policy/plugin.js'
+import tiers from './tiers/plugin.js'
 import exchange from './exchange/plugin.js'
 import health from './ops/health.js'
+import metrics from './ops/metrics.js'
+import { enrichOpenApi } from './ops/openapi.js'
+import batches from './batch/plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +29,6 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
-const ulid = monotonicFactory()
 
 // Personal data never reaches the logs, whatever a later log call includes.
 export const redactPaths = [
@@ -36,17 +41,55 @@ export const redactPaths = [
   '*.access_token',
 ]
 
+// The access log: one lean line per answer, written when it has gone — no headers, no
+// body, so no personal data. Fastify's own two lines per request (incoming, completed, with
+// the request's headers) were one of the largest costs per query (docs/performance.md).
+// The line has only fixed fields, so it goes through a logger without the redaction walk.
+// On audited routes the audit record already is the access log (request id, time, caller,
+// resource, decision, reason — durable and signed), so their answers are logged at debug
+// level unless they failed (5xx); every other route's at info.
+class AccessLog extends LogController {
+  constructor(private readonly lines?: pino.Logger) {
+    super()
+  }
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) return super.requestCompleted(error, request, reply)
+    const log: { info(o: object, m: string): void; debug(o: object, m: string): void; isLevelEnabled?(l: string): boolean } = this.lines ?? request.log
+    const quiet = reply.statusCode < 500 && request.routeOptions.config?.audit !== undefined
+    if (quiet && log.isLevelEnabled?.('debug') === false) return
+    const line = { reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }
+    if (quiet) log.debug(line, 'answered')
+    else log.info(line, 'answered')
+  }
+}
+
 export async function buildApp(config: Config, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+  // Buffered: one write per 4 KiB of log instead of one per line (the synchronous write
+  // per request showed in the profile). pino flushes it on exit; a kill -9 can lose the
+  // last few lines of the log — never an audit record, which is in PostgreSQL.
+  const stream = opts.logger === undefined ? pino.destination({ dest: 1, sync: false, minLength: 4096 }) : undefined
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    logger: opts.logger ?? { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' }, stream },
     bodyLimit: config.http.bodyLimit,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['tongban-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid()
     },
-    return503OnClosing: true,
+    // While closing, requests still arriving on open connections get a problem+json 503
+    // (the onRequest hook below), not Fastify's own JSON.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+    logController: new AccessLog(stream && pino({ level: config.logLevel }, stream)),
+    // URLs the router cannot even parse (bad percent-encoding, an overlong segment) get
+    // problem+json too, with the request id (found by test/fuzz.test.ts).
+    frameworkErrors: (error, request, reply) => {
+      reply.header('tongban-request-id', request.id)
+      sendProblem(request, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new Problem(414, 'INPUT_URL_TOO_LONG', 'a segment of the URL is too long')
+        : new Problem(400, 'INPUT_BAD_URL', 'the URL is not validly percent-encoded'))
+    },
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false, formats: domainFormats } },
   })
   app.decorate('config', config)
@@ -59,26 +102,50 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     request.rawBody = body as Buffer
     parseJson(request, body as unknown as string, done)
   })
-  app.addHook('onRequest', async (request, reply) => {
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('tongban-request-id', request.id)
+    if (closing) {
+      // Answered here, before the later hooks: the audit step still records the refusal.
+      request.audit = {}
+      reply.header('connection', 'close')
+      sendProblem(request, reply, new Problem(503, 'NODE_SHUTTING_DOWN', 'this node is shutting down; send the request to another replica'))
+      return
+    }
+    done()
   })
 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Tongban (通办) data-sharing exchange gateway', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'TONGBAN_METRICS_TOKEN (static; not an OAuth token)' },
+        },
+      },
     },
+    transformObject: (documentObject) => enrichOpenApi('openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject),
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(problems)
   await app.register(stores)
+  await app.register(metrics)
   await app.register(nodeIdentity)
   await app.register(audit)
   await app.register(auth)
   await app.register(catalog)
+  // Before policy and exchange: it adds the route step (relay to other tiers) to their routes.
+  await app.register(tiers)
   await app.register(policy)
   await app.register(exchange)
+  await app.register((await import('./audit/auditor-routes.js')).default)
+  await app.register(batches)
   await app.register(health)
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

@@ -7,10 +7,13 @@ import { run as prepare } from './prepare-command.js'
 
 const COMMANDS: Record<string, [(args: string[]) => Promise<number>, string]> = {
   prepare: [prepare, 'make this node ready: dev PKI, audit key, database, systems, catalogue'],
-  pki: [pki, 'dev PKI: init | issue'],
+  pki: [pki, 'dev PKI: init | issue | revoke'],
   catalog: [catalog, 'catalogue files: validate | import | list'],
   token: [token, 'get an access token for a departmental system'],
   evidence: [evidence, 'verify a response and its Tongban-Evidence offline'],
+  audit: [async (a) => (await import('./audit.js')).run(a), 'audit log: export | verify | integrity | anchor | retention'],
+  node: [async (a) => (await import('./node.js')).run(a), 'a running node: status (readiness, identity, certificate, queues)'],
+  batch: [async (a) => (await import('./batch.js')).run(a), 'bulk verification: submit | status | results | cancel'],
 }
 
 const HELP = `Usage: tongban <command> [options]
