@@ -32,7 +32,7 @@ CREATE TABLE audit_daily (
   last_time            timestamptz NOT NULL,
   CONSTRAINT audit_daily_key UNIQUE NULLS NOT DISTINCT
     (day, resource, operation, consumer_department, consumer_system, consumer_region, decision, reason)
-);
+) WITH (fillfactor = 70);  -- today's rows are updated every pass: room for HOT updates
 
 -- The same histograms for the coarser key (day, resource, operation): what the latency
 -- percentiles of an answer filtered by nothing but resource, provider, service, operation
@@ -45,7 +45,7 @@ CREATE TABLE audit_daily_latency (
   latency_ms  integer[] NOT NULL,
   latency_n   integer[] NOT NULL,
   CONSTRAINT audit_daily_latency_key UNIQUE NULLS NOT DISTINCT (day, resource, operation)
-);
+) WITH (fillfactor = 70);
 
 -- The watermark: per chain, the last batch (checkpoint seq) whose records are in
 -- audit_daily. Batches of a chain commit strictly in seq order (store.ts: a checkpoint is
