@@ -32,11 +32,17 @@ export async function spawnGateway(h: Harness, replica: string, env: Record<stri
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
   const base = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 150; i++) {
-    const ready = await request(`${base}/readyz`).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
+  // A loaded machine can take a while to start a process; never carry on with one not ready.
+  let ready = false
+  for (let i = 0; i < 600 && !ready; i++) {
+    ready = await request(`${base}/readyz`).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
     if (ready) break
     if (child.exitCode !== null) throw new Error(`gateway ${replica} exited: ${out}`)
     await new Promise((r) => setTimeout(r, 100))
+  }
+  if (!ready) {
+    child.kill('SIGKILL')
+    throw new Error(`gateway ${replica} not ready after 60 s: ${out.slice(-2000)}`)
   }
   return {
     base,
