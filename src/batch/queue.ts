@@ -119,7 +119,7 @@ export function createBatchQueue(opts: BatchQueueOptions): BatchQueue {
     worker.on('failed', (job, err) => {
       if (!job || err instanceof DelayedError || err.name === 'DelayedError') return
       const final = job.attemptsMade >= (job.opts.attempts ?? 1)
-      log[final ? 'error' : 'warn']({ err, job: { id: job.id, data: job.data, attemptsMade: job.attemptsMade } }, final ? 'batches: chunk failed for good' : 'batches: chunk failed, will retry')
+      log[final ? 'error' : 'warn']({ err, job: { id: job.id, batch: job.data.batchId, chunk: job.data.chunk, attemptsMade: job.attemptsMade } }, final ? 'batches: chunk failed for good' : 'batches: chunk failed, will retry')
     })
     const w = worker
     w.waitUntilReady().then(
