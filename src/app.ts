@@ -5,7 +5,7 @@ import pino from 'pino'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Config } from './config/index.js'
-import { domainFormats } from './exchange/formats.js'
+import { domainFormats, domainKeywords } from './exchange/formats.js'
 import { ulid } from './exchange/request-id.js'
 import problems, { sendProblem } from './problem-plugin.js'
 import { Problem } from './problem.js'
@@ -90,7 +90,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
         ? new Problem(414, 'INPUT_URL_TOO_LONG', 'a segment of the URL is too long')
         : new Problem(400, 'INPUT_BAD_URL', 'the URL is not validly percent-encoded'))
     },
-    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false, formats: domainFormats } },
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false, formats: domainFormats, keywords: domainKeywords } },
   })
   app.decorate('config', config)
 

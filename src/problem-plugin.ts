@@ -7,6 +7,7 @@ import { Problem } from './problem.js'
 import { problemSchema } from './problem-schema.js'
 import { checkIdNumber } from './exchange/validate/id-number.js'
 import { checkCreditCode } from './exchange/validate/credit-code.js'
+import { periodRefusal } from './exchange/validate/period.js'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -61,6 +62,9 @@ function fromValidation(request: FastifyRequest, e: FastifyError): Problem {
     const check = v.params?.format === 'gb11643' ? checkIdNumber(value) : v.params?.format === 'gb32100' ? checkCreditCode(value) : null
     if (check && !check.ok) return new Problem(400, check.code, `${v.instancePath.slice(1) || 'value'}: ${check.reason}`)
   }
+  // Rules across fields (a reversed period) have their own code when nothing else is wrong.
+  const period = periodRefusal(errors)
+  if (period) return new Problem(400, period.code, period.reason)
   return new Problem(400, 'INPUT_INVALID', `${where} does not match the schema`, {
     errors: errors.slice(0, 20).map((v) => ({
       pointer: v.instancePath || '/',

@@ -154,13 +154,53 @@ t.test('invalid identifiers are refused before the upstream, with their codes', 
   t.notOk(rows.some((r) => r.record.includes(company.creditCode.slice(0, 17)) || r.record.includes(p5.idNumber.slice(0, 17))), 'without the identifiers')
 })
 
-t.test('a period that ends before it starts is not answered', async (t) => {
-  // JSON Schema cannot compare two fields, so the gateway passes it on and the agency refuses
-  // it; the caller sees the agency's refusal (see the report: a domain check belongs in the
-  // gateway's validate step).
-  const res = await verify('social-security', { idNumber: p5.idNumber, name: p5.name, from: '2025-12', to: '2024-01' })
-  t.not(res.statusCode, 200)
-  t.equal(res.json().code, 'UPSTREAM_REJECTED')
+t.test('a period that ends before it starts is refused at the gateway, audited, and never sent', async (t) => {
+  const payload = { idNumber: p5.idNumber, name: p5.name, from: '2025-12', to: '2024-01' }
+  // Refused in the validate step: before, the agency's own 400 came back as 502 UPSTREAM_REJECTED.
+  const res = await verify('social-security', payload)
+  t.equal(res.statusCode, 400, res.body)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { code: 'INPUT_PERIOD_REVERSED', detail: 'from must not be after to', requestId: String })
+  t.notMatch(res.body, p5.idNumber.slice(0, 14), 'the problem does not echo the identifier')
+
+  // The same request through the catalogue route, which validates with the engine's ajv.
+  const direct = await h.app.inject({
+    method: 'POST',
+    url: `/v1/resources/${encodeURIComponent('307001/00001')}/verify`,
+    headers: { authorization: `Bearer ${tokens.jn}`, ...context() },
+    payload,
+  })
+  t.equal(direct.statusCode, 400, direct.body)
+  t.equal(direct.json().code, 'INPUT_PERIOD_REVERSED')
+
+  // Audited like the other input refusals: decision and reason, without the identifier.
+  const rows = await h.query(`SELECT decision, reason, record::text AS record FROM audit_records WHERE request_id = $1`, [res.json().requestId])
+  t.equal(rows.length, 1, 'one audit record for the refusal')
+  t.equal(rows[0].reason, 'INPUT_PERIOD_REVERSED')
+  t.not(rows[0].decision, 'allowed')
+  t.match(JSON.parse(rows[0].record), { decision: 'denied', consumer: { system: 'jn-civil-affairs' }, purpose: 'SA-01', caseId: 'JN-2026-1000' })
+  t.notOk(rows[0].record.includes(p5.idNumber.slice(0, 17)), 'without the identifier')
+
+  // The bounds: a one-month period is fine; a malformed month stays INPUT_INVALID even when
+  // it would also sort after `to`; a bad id number keeps its own code.
+  const oneMonth = await verify('social-security', { ...payload, from: '2024-06', to: '2024-06' })
+  t.equal(oneMonth.statusCode, 200, oneMonth.body)
+  const badMonth = await verify('social-security', { ...payload, from: '2025-13', to: '2024-01' })
+  t.equal(badMonth.json().code, 'INPUT_INVALID')
+  const badId = await verify('social-security', { ...payload, idNumber: p5.idNumber.slice(0, 17) + (p5.idNumber[17] === '0' ? '1' : '0') })
+  t.equal(badId.json().code, 'INPUT_INVALID_ID_NUMBER')
+})
+
+t.test('the other services have no rule across fields: tax and degree years are single fields', async (t) => {
+  // A future tax year and a certificate from a year the person was a child are well-formed
+  // questions with a "no" answer, not malformed ones: the bureau and 学信网 answer them.
+  const tax = await verify('tax', { taxpayerType: 'individual', taxpayerId: p5.idNumber, year: 2090 })
+  t.equal(tax.statusCode, 200, tax.body)
+  t.same(tax.json(), { taxPaid: false })
+  const early = p5Certificate.certificateNo.slice(0, 6) + '1995' + p5Certificate.certificateNo.slice(10)
+  const degree = await verify('degree', { certificateNo: early, name: p5.name, idNumber: p5.idNumber })
+  t.equal(degree.statusCode, 200, degree.body)
+  t.same(degree.json(), { match: false })
 })
 
 t.test('verify/property resolves to the registry nearest the caller', async (t) => {

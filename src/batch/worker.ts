@@ -19,6 +19,7 @@ import { Problem, isProblem } from '../problem.js'
 import { problemBody } from '../problem-plugin.js'
 import { checkIdNumber } from '../exchange/validate/id-number.js'
 import { checkCreditCode } from '../exchange/validate/credit-code.js'
+import { periodRefusal } from '../exchange/validate/period.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { UpstreamLimits } from './limits.js'
 import { doneIndices, getBatch, loadChunk, markRunning, statusOf, writeResults, deleteItems, type Batch, type ResultRow } from './store.js'
@@ -68,6 +69,9 @@ export function validationProblem(item: unknown, err: { validation?: Array<{ key
     const check = v.params?.format === 'gb11643' ? checkIdNumber(value) : v.params?.format === 'gb32100' ? checkCreditCode(value) : null
     if (check && !check.ok) return new Problem(400, check.code, `${v.instancePath.slice(1) || 'value'}: ${check.reason}`)
   }
+  // Rules across fields (a reversed period) have their own code when nothing else is wrong.
+  const period = periodRefusal(errors)
+  if (period) return new Problem(400, period.code, period.reason)
   return new Problem(400, 'INPUT_INVALID', 'item does not match the schema', {
     errors: errors.slice(0, 20).map((v) => ({ pointer: v.instancePath || '/', detail: v.message ?? v.keyword })),
   })

@@ -8,7 +8,7 @@ import { join, resolve, sep } from 'node:path'
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import formats from 'ajv-formats'
-import { domainFormats } from '../exchange/formats.js'
+import { domainFormats, domainKeywords } from '../exchange/formats.js'
 import type { CatalogEntry, CatalogItem, OperationBinding } from './types.js'
 
 export interface CatalogFileError {
@@ -28,7 +28,7 @@ const newAjv = (draft2020: boolean, verbose = false): Ajv => {
   // Ajv's default strict mode rejects unknown keywords and formats (typos), so the
   // gateway's own formats (gb11643, gb32100) are registered; its type and tuple checks
   // would only warn on the console, so they are off.
-  const opts = { allErrors: true, verbose, strictTypes: false, strictTuples: false, formats: domainFormats } as const
+  const opts = { allErrors: true, verbose, strictTypes: false, strictTuples: false, formats: domainFormats, keywords: domainKeywords } as const
   const ajv = draft2020 ? new Ajv2020(opts) : new Ajv(opts)
   formats.default(ajv)
   return ajv

@@ -9,7 +9,7 @@ import type { Principal } from '../auth/principal.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Authorization } from '../policy/authorize.js'
 import { loadSchemaFile } from '../catalog/files.js'
-import { domainFormats } from './formats.js'
+import { domainFormats, domainKeywords } from './formats.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
 
@@ -30,7 +30,7 @@ export const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unkno
 
 export class QueryEngine {
   readonly upstreams = new Upstreams()
-  private readonly ajv = new Ajv({ allErrors: true, strict: false, formats: domainFormats })
+  private readonly ajv = new Ajv({ allErrors: true, strict: false, formats: domainFormats, keywords: domainKeywords })
   private readonly compiled = new Map<string, ValidateFunction>()
 
   constructor(private readonly deps: QueryDeps) {}

@@ -10,6 +10,7 @@ export const PROBLEM_CODES: Record<string, [status: number, meaning: string]> = 
   INPUT_MALFORMED_JSON: [400, 'the body is not valid JSON'],
   INPUT_MALFORMED_NDJSON: [400, 'a line of an NDJSON upload is not valid JSON'],
   INPUT_INVALID_ID_NUMBER: [400, 'a GB 11643 id number fails its check character, date or province prefix'],
+  INPUT_PERIOD_REVERSED: [400, 'a period (from, to) starts after it ends: refused before anything leaves the gateway'],
   INPUT_PURPOSE_MISSING: [400, 'header Tongban-Purpose is required'],
   INPUT_PURPOSE_UNKNOWN: [400, 'the purpose code is not in GET /v1/purposes'],
   INPUT_CASE_ID_MISSING: [400, 'header Tongban-Case-Id is required'],

@@ -7,13 +7,13 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import formats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import { loadSchemaFile } from '../../src/catalog/files.js'
-import { domainFormats } from '../../src/exchange/formats.js'
+import { domainFormats, domainKeywords } from '../../src/exchange/formats.js'
 
 const schemasDir = join(fileURLToPath(new URL('../..', import.meta.url)), 'schemas')
 
 /** A validator for a schema under schemas/, with the formats the catalogue loader knows. */
 export const validator = (rel: string): ValidateFunction => {
-  const ajv = new Ajv({ allErrors: true, strictTypes: false, strictTuples: false, formats: domainFormats })
+  const ajv = new Ajv({ allErrors: true, strictTypes: false, strictTuples: false, formats: domainFormats, keywords: domainKeywords })
   formats.default(ajv)
   return ajv.compile(loadSchemaFile(schemasDir, rel))
 }
