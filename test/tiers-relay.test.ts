@@ -271,17 +271,22 @@ t.test('the owning node enforces the sharing rules; applications travel to it; i
       validTo: new Date(Date.now() + 90 * 86400_000).toISOString(), dailyQuota: 10,
     },
   })
-  t.equal(applied.statusCode, 201, 'the application is accepted by the owning node')
-  t.match(applied.json(), { consumerDepartment: JN_DEPT, consumerSystem: 'jn-civil-affairs', providerDepartment: '11320000MB0000091R', status: 'pending' })
-  t.same(verifyAll(t, applied).map((r) => [r.node, r.operation]), [[JN, 'application.submit'], [NJ, 'application.submit'], [JS, 'application.submit']])
-  const [stored] = await province.query('SELECT consumer_department FROM applications WHERE id = $1', [applied.json().id])
-  t.equal(stored?.consumer_department, JN_DEPT, 'the application is held by the owning node')
+  // Applications travel as queued messages (test/tiers-applications.test.ts has the details).
+  t.equal(applied.statusCode, 202, 'the application is recorded at the county and travels to the owning node')
+  t.match(applied.json(), { consumerDepartment: JN_DEPT, consumerSystem: 'jn-civil-affairs', status: 'pending', delivery: { state: 'forwarding' } })
+  const id = applied.json().id
+  await waitFor('the application at the owning node', async () => (await province.query('SELECT 1 FROM applications WHERE id = $1', [id])).length === 1)
+  const [stored] = await province.query('SELECT consumer_department, provider_department FROM applications WHERE id = $1', [id])
+  t.same(stored, { consumer_department: JN_DEPT, provider_department: '11320000MB0000091R' }, 'the application is held by the owning node, under the same id')
 
   const decided = await province.app.inject({
-    method: 'POST', url: `/v1/applications/${applied.json().id}/decision`,
+    method: 'POST', url: `/v1/applications/${id}/decision`,
     headers: { authorization: `Bearer ${tokens.jsNr}` }, payload: { decision: 'approve', reason: '符合条件' },
   })
   t.equal(decided.statusCode, 200, 'the owning department approves it')
+  const atCounty = async () => (await county.app.inject({ method: 'GET', url: `/v1/applications/${id}`, headers: { authorization: `Bearer ${tokens.jn}` } })).json()
+  await waitFor('the decision back at the county', async () => (await atCounty()).status === 'approved')
+  t.equal((await atCounty()).grantId, decided.json().grantId, "the county's copy names the owner's grant")
 
   const after = await query(county, tokens.jn, resource('103002/00002', 'query'), who)
   t.equal(after.statusCode, 200, 'served now')

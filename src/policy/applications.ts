@@ -14,7 +14,8 @@ export interface Application {
   consumerSystem: string
   systemOnly: boolean
   resource: string
-  providerDepartment: string
+  /** Null at the consumer's node until the owning node has answered (application across tiers). */
+  providerDepartment: string | null
   items: string[]
   purposes: string[]
   basis: string
@@ -22,7 +23,7 @@ export interface Application {
   validTo: string
   dailyQuota: number
   status: 'pending' | 'approved' | 'rejected' | 'withdrawn'
-  dueAt: string
+  dueAt: string | null
   remindedAt: string | null
   escalatedAt: string | null
   decidedAt: string | null
@@ -30,6 +31,30 @@ export interface Application {
   decisionReason: string | null
   createdAt: string
   grantId?: string | null
+  /** At the owning node: the consumer's node, where the decision goes back to (null: local). */
+  originNode: string | null
+  /** At the consumer's node: the node owning the resource (null: this node, or not known yet). */
+  ownerNode: string | null
+  /** At the consumer's node, for an application held by another node: how its submission travels. */
+  delivery: Delivery | null
+  /** What an approval granted (possibly narrowed): items, validity, daily quota. */
+  granted: Granted | null
+}
+
+export type DeliveryState = 'forwarding' | 'delivered' | 'failed' | 'refused'
+export interface Delivery {
+  state: DeliveryState
+  /** Attempts of this node's own leg, the hop it went to, and the last error seen on the way. */
+  attempts: number
+  nextHop: string | null
+  lastError: string | null
+  updatedAt: string | null
+}
+export interface Granted {
+  items: string[]
+  validFrom: string
+  validTo: string
+  dailyQuota: number
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -48,17 +73,29 @@ export const applicationFromRow = (r: any): Application => ({
   validTo: iso(r.valid_to)!,
   dailyQuota: r.daily_quota,
   status: r.status,
-  dueAt: iso(r.due_at)!,
+  dueAt: iso(r.due_at),
   remindedAt: iso(r.reminded_at),
   escalatedAt: iso(r.escalated_at),
   decidedAt: iso(r.decided_at),
   decidedBy: r.decided_by,
   decisionReason: r.decision_reason,
   createdAt: iso(r.created_at)!,
-  grantId: r.grant_id ?? null,
+  grantId: r.grant_id ?? r.remote_grant_id ?? null,
+  originNode: r.origin_node ?? null,
+  ownerNode: r.owner_node ?? null,
+  delivery: r.delivery
+    ? {
+        state: r.delivery,
+        attempts: r.m_attempts ?? 0,
+        nextHop: r.m_next_hop ?? null,
+        lastError: r.delivery_error ?? r.m_last_error ?? null,
+        updatedAt: iso(r.delivery_at),
+      }
+    : null,
+  granted: r.granted ?? null,
 })
 
-async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const c = await db.connect()
   try {
     await c.query('BEGIN')
@@ -73,7 +110,7 @@ async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Prom
   }
 }
 
-const event = (c: PoolClient, id: string, actor: string, action: string, detail: object = {}) =>
+export const event = (c: PoolClient, id: string, actor: string, action: string, detail: object = {}) =>
   c.query('INSERT INTO application_events (application_id, actor, action, detail) VALUES ($1, $2, $3, $4)', [id, actor, action, detail])
 
 export interface NewApplication {
@@ -81,32 +118,63 @@ export interface NewApplication {
   consumerSystem: string
   systemOnly: boolean
   resource: string
-  providerDepartment: string
+  providerDepartment: string | null
   items: string[]
   purposes: string[]
   basis: string
   validFrom: Date
   validTo: Date
   dailyQuota: number
-  dueAt: Date
+  dueAt: Date | null
 }
 
-export async function createApplication(db: Db, a: NewApplication): Promise<Application> {
-  const id = ulid()
+export const newApplicationId = (): string => ulid()
+
+export interface CreateOptions {
+  /** The id given by the consumer's node (an application that travelled here); default: a new one. */
+  id?: string
+  /** At the owner: the consumer's node. */
+  originNode?: string
+  /** At the consumer's node, for a resource held elsewhere: the owner if known, and 'forwarding'. */
+  ownerNode?: string | null
+  delivery?: DeliveryState
+  /** Runs in the same transaction (the outbox row of the message that carries it). */
+  inTx?: (c: PoolClient, a: Application) => Promise<void>
+}
+
+/**
+ * Records an application. With a given id it is idempotent: a second call (a redelivered
+ * message) creates nothing and answers the existing one with created = false.
+ */
+export async function createApplication(db: Db, a: NewApplication, o: CreateOptions = {}): Promise<{ application: Application; created: boolean }> {
+  const id = o.id ?? ulid()
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
       `INSERT INTO applications (id, consumer_department, consumer_system, system_only, resource, provider_department,
-         items, purposes, basis, valid_from, valid_to, daily_quota, due_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
+         items, purposes, basis, valid_from, valid_to, daily_quota, due_at, origin_node, owner_node, delivery, delivery_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CASE WHEN $16::text IS NULL THEN NULL ELSE now() END)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
       [id, a.consumerDepartment, a.consumerSystem, a.systemOnly, a.resource, a.providerDepartment, a.items, a.purposes,
-        a.basis, a.validFrom, a.validTo, a.dailyQuota, a.dueAt],
+        a.basis, a.validFrom, a.validTo, a.dailyQuota, a.dueAt, o.originNode ?? null, o.ownerNode ?? null, o.delivery ?? null],
     )
-    await event(c, id, a.consumerSystem, 'submitted', { items: a.items, purposes: a.purposes, dueAt: a.dueAt })
-    return applicationFromRow(rows[0])
+    if (!rows[0]) {
+      const { rows: existing } = await c.query(`${SELECT_WITH_GRANT} WHERE a.id = $1`, [id])
+      return { application: applicationFromRow(existing[0]), created: false }
+    }
+    const application = applicationFromRow(rows[0])
+    await event(c, id, a.consumerSystem, 'submitted', {
+      items: a.items, purposes: a.purposes, dueAt: a.dueAt,
+      ...(o.originNode ? { origin: o.originNode } : {}), ...(o.delivery ? { delivery: o.delivery, owner: o.ownerNode ?? null } : {}),
+    })
+    await o.inTx?.(c, application)
+    return { application, created: true }
   })
 }
 
-const SELECT_WITH_GRANT = 'SELECT a.*, g.id AS grant_id FROM applications a LEFT JOIN grants g ON g.application_id = a.id'
+// The submission's own outbox row (application messages) gives its attempts and last error.
+const SELECT_WITH_GRANT = `SELECT a.*, g.id AS grant_id, m.attempts AS m_attempts, m.last_error AS m_last_error, m.next_hop AS m_next_hop
+  FROM applications a LEFT JOIN grants g ON g.application_id = a.id
+  LEFT JOIN application_messages m ON a.delivery IS NOT NULL AND m.id = a.id || '.submit'`
 
 export async function getApplication(db: Db, id: string): Promise<Application | null> {
   const { rows } = await db.query(`${SELECT_WITH_GRANT} WHERE a.id = $1`, [id])
@@ -142,13 +210,17 @@ export interface Approval {
   reason?: string
 }
 
+/** Runs inside a decision's transaction: the outbox row that carries it to the consumer's node. */
+export type DecisionHook = (c: PoolClient, a: Application, grant: Grant | null) => Promise<void>
+
 /** Approves a pending application and creates its grant; null if it was not pending. */
-export async function approveApplication(db: Db, id: string, actor: string, a: Approval): Promise<{ application: Application; grant: Grant } | null> {
+export async function approveApplication(db: Db, id: string, actor: string, a: Approval, inTx?: DecisionHook): Promise<{ application: Application; grant: Grant } | null> {
   return inTransaction(db, async (c) => {
+    const granted: Granted = { items: a.items, validFrom: a.validFrom.toISOString(), validTo: a.validTo.toISOString(), dailyQuota: a.dailyQuota }
     const { rows } = await c.query(
-      `UPDATE applications SET status = 'approved', decided_at = now(), decided_by = $2, decision_reason = $3
+      `UPDATE applications SET status = 'approved', decided_at = now(), decided_by = $2, decision_reason = $3, granted = $4
        WHERE id = $1 AND status = 'pending' RETURNING *`,
-      [id, actor, a.reason ?? null],
+      [id, actor, a.reason ?? null, granted],
     )
     if (!rows[0]) return null
     const app = applicationFromRow(rows[0])
@@ -161,11 +233,13 @@ export async function approveApplication(db: Db, id: string, actor: string, a: A
     )
     const grant = grantFromRow(g.rows[0])
     await event(c, id, actor, 'approved', { grant: grant.id, items: a.items, validFrom: a.validFrom, validTo: a.validTo, dailyQuota: a.dailyQuota, reason: a.reason })
-    return { application: { ...app, grantId: grant.id }, grant }
+    const application = { ...app, grantId: grant.id }
+    await inTx?.(c, application, grant)
+    return { application, grant }
   })
 }
 
-export async function rejectApplication(db: Db, id: string, actor: string, reason: string): Promise<Application | null> {
+export async function rejectApplication(db: Db, id: string, actor: string, reason: string, inTx?: DecisionHook): Promise<Application | null> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
       `UPDATE applications SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3
@@ -174,7 +248,9 @@ export async function rejectApplication(db: Db, id: string, actor: string, reaso
     )
     if (!rows[0]) return null
     await event(c, id, actor, 'rejected', { reason })
-    return applicationFromRow(rows[0])
+    const application = applicationFromRow(rows[0])
+    await inTx?.(c, application, null)
+    return application
   })
 }
 

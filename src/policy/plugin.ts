@@ -80,6 +80,7 @@ export default fp(
       purposes,
       dueDate,
       onSubmitted: async (a) => {
+        if (!a.dueAt) return // a copy at the consumer's node: the owning node keeps the deadline
         const dueAt = new Date(a.dueAt)
         const { remindAt } = dueDate(new Date(a.createdAt))
         await quietly('scheduling the decision deadline', scheduleApplicationDeadline(jobs.deadlines, { applicationId: a.id, dueAt, remindAt }))

@@ -8,6 +8,38 @@ import type { Purpose } from './purposes.js'
 import * as store from './applications.js'
 import type { Grant } from './grants.js'
 
+/**
+ * Applications across tiers (src/tiers/application-messages.ts implements it on a node in a
+ * tree): the outbox that carries a decision back to the consumer's node.
+ */
+export interface ApplicationOutbox {
+  /** Inside the decision's transaction: writes the message for an application that came from another node. */
+  decided: store.DecisionHook
+  /** After the commit: queue what was written. Never throws. */
+  flush(): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    applicationOutbox?: ApplicationOutbox
+  }
+  interface FastifyRequest {
+    /** Set by the tiers hook on the owner's in-process call for an application that travelled here. */
+    remoteApplication: { id: string; originNode: string } | null
+  }
+}
+
+const MAX_VALIDITY_MS = 3 * 366 * 86400_000
+
+/** The period applied for: checked where the consumer applies, and again by the owner. */
+export function checkPeriod(b: { validFrom?: string; validTo: string }, now = new Date()): { validFrom: Date; validTo: Date } {
+  const validFrom = b.validFrom ? new Date(b.validFrom) : now
+  const validTo = new Date(b.validTo)
+  if (!(validTo > validFrom) || validTo <= now) throw new Problem(400, 'APPLICATION_INVALID_PERIOD', 'validTo must be after validFrom and in the future')
+  if (validTo.getTime() - validFrom.getTime() > MAX_VALIDITY_MS) throw new Problem(400, 'APPLICATION_INVALID_PERIOD', 'a grant may last at most 3 years')
+  return { validFrom, validTo }
+}
+
 export interface PolicyRouteDeps {
   purposes: Map<string, Purpose>
   dueDate(from: Date): { dueAt: Date; remindAt: Date }
@@ -18,19 +50,35 @@ export interface PolicyRouteDeps {
   onRevoked(g: Grant): Promise<void>
 }
 
-const MAX_VALIDITY_MS = 3 * 366 * 86400_000
-
 const applicationSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' }, consumerDepartment: { type: 'string' }, consumerSystem: { type: 'string' }, systemOnly: { type: 'boolean' },
-    resource: { type: 'string' }, providerDepartment: { type: 'string' },
+    resource: { type: 'string' }, providerDepartment: { type: ['string', 'null'], description: 'null until the owning node has answered' },
     items: { type: 'array', items: { type: 'string' } }, purposes: { type: 'array', items: { type: 'string' } },
     basis: { type: 'string' }, validFrom: { type: 'string' }, validTo: { type: 'string' }, dailyQuota: { type: 'integer' },
     status: { type: 'string', enum: ['pending', 'approved', 'rejected', 'withdrawn'] },
-    dueAt: { type: 'string' }, remindedAt: { type: ['string', 'null'] }, escalatedAt: { type: ['string', 'null'] },
+    dueAt: { type: ['string', 'null'] }, remindedAt: { type: ['string', 'null'] }, escalatedAt: { type: ['string', 'null'] },
     decidedAt: { type: ['string', 'null'] }, decidedBy: { type: ['string', 'null'] }, decisionReason: { type: ['string', 'null'] },
-    createdAt: { type: 'string' }, grantId: { type: ['string', 'null'] },
+    createdAt: { type: 'string' }, grantId: { type: ['string', 'null'], description: "the grant's id (at the consumer's node: the owning node's grant)" },
+    granted: {
+      type: ['object', 'null'],
+      description: 'what the approval granted, possibly narrowed',
+      properties: { items: { type: 'array', items: { type: 'string' } }, validFrom: { type: 'string' }, validTo: { type: 'string' }, dailyQuota: { type: 'integer' } },
+    },
+    originNode: { type: ['string', 'null'], description: "at the owning node: the consumer's node, where the decision goes back to" },
+    ownerNode: { type: ['string', 'null'], description: "at the consumer's node: the node that holds the resource and decides (null: this node, or not known yet)" },
+    delivery: {
+      type: ['object', 'null'],
+      description: "at the consumer's node, for a resource held by another node: how the application travels to the owner (docs/tiers.md §7)",
+      properties: {
+        state: { type: 'string', enum: ['forwarding', 'delivered', 'failed', 'refused'] },
+        attempts: { type: 'integer', description: "attempts of this node's leg" },
+        nextHop: { type: ['string', 'null'] },
+        lastError: { type: ['string', 'null'], description: 'a problem code, with the node where it arose (CODE@node)' },
+        updatedAt: { type: ['string', 'null'] },
+      },
+    },
     history: {
       type: 'array',
       items: { type: 'object', properties: { at: { type: 'string' }, actor: { type: 'string' }, action: { type: 'string' }, detail: { type: 'object', additionalProperties: true } } },
@@ -58,7 +106,8 @@ const sec = [{ bearer: [] }]
 export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) {
   const { catalog } = app
   const me = (request: FastifyRequest) => request.principal as Principal
-  const isProviderOf = (p: Principal, providerDepartment: string) => p.roles.includes('provider') && p.department === providerDepartment
+  const isProviderOf = (p: Principal, providerDepartment: string | null) => p.roles.includes('provider') && p.department === providerDepartment
+  app.decorateRequest('remoteApplication', null)
 
   app.post<{ Body: { resource: string; items: string[]; purposes: string[]; basis: string; validFrom?: string; validTo: string; dailyQuota: number; systemOnly?: boolean } }>(
     '/v1/applications',
@@ -68,6 +117,10 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       schema: {
         tags: ['sharing'],
         summary: 'Apply for a conditional resource (有条件共享申请)',
+        description:
+          '201: recorded at this node, which holds the resource. 202: the resource is held by another node; the application is recorded here ' +
+          '(delivery `forwarding`) and travels to the owning node as a queued message; its decision comes back (GET /v1/applications/{id}). ' +
+          '200: the same application id again (only on the node channel: a redelivered message).',
         security: sec,
         body: {
           type: 'object',
@@ -84,7 +137,7 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
             systemOnly: { type: 'boolean', description: 'bind the grant to the applying system only (default: the whole department)' },
           },
         },
-        response: { 201: applicationSchema, ...problemResponses(400, 401, 403, 404) },
+        response: { 200: applicationSchema, 201: applicationSchema, 202: applicationSchema, ...problemResponses(400, 401, 403, 404, 410) },
       },
     },
     async (request, reply) => {
@@ -107,12 +160,11 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       const unknown = b.purposes.find((c) => !deps.purposes.has(c))
       if (unknown) throw new Problem(400, 'INPUT_PURPOSE_UNKNOWN', `purpose ${unknown} is not in this node's list`)
       const now = new Date()
-      const validFrom = b.validFrom ? new Date(b.validFrom) : now
-      const validTo = new Date(b.validTo)
-      if (!(validTo > validFrom) || validTo <= now) throw new Problem(400, 'APPLICATION_INVALID_PERIOD', 'validTo must be after validFrom and in the future')
-      if (validTo.getTime() - validFrom.getTime() > MAX_VALIDITY_MS) throw new Problem(400, 'APPLICATION_INVALID_PERIOD', 'a grant may last at most 3 years')
+      const { validFrom, validTo } = checkPeriod(b, now)
       const { dueAt } = deps.dueDate(now)
-      const application = await store.createApplication(app.db, {
+      // An application that travelled here from the consumer's node keeps its id (idempotent).
+      const remote = request.remoteApplication
+      const { application, created } = await store.createApplication(app.db, {
         consumerDepartment: p.department,
         consumerSystem: p.system,
         systemOnly: b.systemOnly ?? false,
@@ -125,7 +177,13 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
         validTo,
         dailyQuota: b.dailyQuota,
         dueAt,
-      })
+      }, remote ? { id: remote.id, originNode: remote.originNode } : {})
+      if (!created) {
+        if (application.consumerDepartment !== p.department || application.resource !== resource.code) {
+          throw new Problem(409, 'APPLICATION_ID_TAKEN', 'another application has this id')
+        }
+        return reply.code(200).send(application)
+      }
       await deps.onSubmitted(application)
       reply.code(201)
       return application
@@ -211,12 +269,16 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       request.audit.resource = a.resource
       // A department's provider role covers its own resources only.
       if (!isProviderOf(p, a.providerDepartment)) throw new Problem(403, 'AUTH_NOT_PROVIDER', 'only the providing department decides this application')
+      // A copy at the consumer's node: the owning node decides, its decision comes back here.
+      if (a.delivery) throw new Problem(409, 'APPLICATION_HELD_ELSEWHERE', `the application is decided at node ${a.ownerNode ?? '(the owning node)'}`)
       if (a.status !== 'pending') throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', `the application is ${a.status}`)
+      const outbox = app.applicationOutbox
       const b = request.body
       if (b.decision === 'reject') {
         if (!b.reason) throw new Problem(400, 'APPLICATION_REASON_REQUIRED', 'a rejection needs a reason')
-        const rejected = await store.rejectApplication(app.db, a.id, p.system, b.reason)
+        const rejected = await store.rejectApplication(app.db, a.id, p.system, b.reason, outbox?.decided)
         if (!rejected) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
+        outbox?.flush()
         await deps.onDecided(rejected, null)
         return rejected
       }
@@ -231,8 +293,9 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       }
       const dailyQuota = b.dailyQuota ?? a.dailyQuota
       if (dailyQuota > a.dailyQuota) throw new Problem(400, 'APPLICATION_WIDENED', 'the approved quota cannot exceed the quota applied for')
-      const approved = await store.approveApplication(app.db, a.id, p.system, { items, validFrom, validTo, dailyQuota, reason: b.reason })
+      const approved = await store.approveApplication(app.db, a.id, p.system, { items, validFrom, validTo, dailyQuota, reason: b.reason }, outbox?.decided)
       if (!approved) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
+      outbox?.flush()
       await deps.onDecided(approved.application, approved.grant)
       return approved.application
     },

@@ -108,6 +108,13 @@ export interface ChainCheck {
   tgt: string
   bodyDigest: string
   now?: number
+  /**
+   * Queued messages (application-messages.ts): a hop stores what it received and forwards it
+   * later, so the links before the last may have expired by then, up to this age (s). Each
+   * was checked fresh by the hop that took it, which vouches for it by chaining its own link
+   * over it; the last link, the sender's, must always be fresh.
+   */
+  storedLinksMaxAgeS?: number
 }
 
 const invalid = (detail: string) => new Problem(401, 'NODE_ASSERTION_INVALID', `node assertion: ${detail}`)
@@ -132,7 +139,8 @@ export class AssertionVerifier {
       if (payload.iss !== node) throw invalid(`link ${i}: iss ${String(payload.iss)} is not the node its certificate names (${node})`)
       const { iat, exp } = payload as { iat: number; exp: number }
       if (!Number.isInteger(iat) || !Number.isInteger(exp) || exp - iat > 300) throw invalid(`link ${i}: bad iat/exp`)
-      if (exp < now - SKEW_S) throw invalid(`link ${i} expired`)
+      const stored = c.storedLinksMaxAgeS !== undefined && i < parts.length - 1
+      if (exp < now - (stored ? c.storedLinksMaxAgeS! : SKEW_S)) throw invalid(`link ${i} expired`)
       if (iat > now + SKEW_S) throw invalid(`link ${i} is issued in the future`)
       if (payload.rid !== c.rid) throw invalid(`link ${i} is for another request id`)
       if (typeof payload.jti !== 'string' || payload.jti.length < 8) throw invalid(`link ${i}: jti`)

@@ -16,6 +16,7 @@ import { AssertionSigner, AssertionVerifier } from './assertion.js'
 import { NodeClient } from './client.js'
 import { peerNodeOf, startNodeListener, type NodeListener } from './listener.js'
 import { Relay, type Target } from './relay.js'
+import { ApplicationMessages } from './application-messages.js'
 import { RemoteCatalog, buildSnapshot, checkSnapshot } from './remote-catalog.js'
 import { createSyncJobs, type SyncJobs } from './sync-jobs.js'
 import { Topology } from './topology.js'
@@ -144,6 +145,10 @@ export default fp(
       breaker: config.tiers.breaker,
     })
     const relay = new Relay({ app, topology, client, signer, verifier, remote })
+    // Applications for resources held elsewhere travel as queued messages; decisions come back.
+    const messages = new ApplicationMessages({ app, topology, client, signer, verifier, relay })
+    app.decorate('applicationOutbox', messages.outbox)
+    messages.register()
 
     // The route step on the consumer-facing routes registered after this plugin.
     app.addHook('onRoute', (route) => {
@@ -152,7 +157,7 @@ export default fp(
       const url = route.url ?? ''
       if (!url.startsWith('/v1/resources/') && !url.startsWith('/v1/verify/') && url !== '/v1/applications') return
       const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : []
-      route.preHandler = [...existing, relay.originHook]
+      route.preHandler = [...existing, url === '/v1/applications' ? messages.originHook : relay.originHook]
     })
 
     // Node-facing routes: they answer on the node listener only (peerNodeOf refuses the rest).

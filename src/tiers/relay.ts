@@ -296,7 +296,7 @@ export class Relay {
   }
 
   /** Seals this hop's own leg (a relay leg is audited like any answer) and sends. */
-  private async sealAndSend(request: FastifyRequest, reply: FastifyReply, status: number, contentType: string, body: string, chain: string[]): Promise<FastifyReply> {
+  async sealAndSend(request: FastifyRequest, reply: FastifyReply, status: number, contentType: string, body: string, chain: string[]): Promise<FastifyReply> {
     const { app } = this.d
     try {
       const evidence = await app.sealer.seal(
@@ -322,20 +322,29 @@ export class Relay {
     }
   }
 
-  /** The owner's side: an in-process call of its own consumer route for the remote consumer. */
-  private async runLocally(request: FastifyRequest, reply: FastifyReply, t: Target, c: ConsumerClaims): Promise<FastifyReply> {
-    const { app } = this.d
-    const token = this.tokenFor(c)
+  /** True on the owner's in-process call of its own route (runOwnRoute): not to be routed again. */
+  isInternal(request: FastifyRequest): boolean {
+    return request.headers[INTERNAL_HEADER] === this.secret
+  }
+
+  /** An in-process call of this node's own consumer route for a remote consumer (relay owner, application messages). */
+  async runOwnRoute(url: string, rid: string, c: Pick<ConsumerClaims, 'sub' | 'dept' | 'region' | 'purpose' | 'case' | 'opr'>, payload: Buffer, extra: Record<string, string> = {}) {
     const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
+      ...extra,
+      authorization: `Bearer ${this.tokenFor(c)}`,
       'content-type': 'application/json',
-      'tongban-request-id': request.id,
+      'tongban-request-id': rid,
       [INTERNAL_HEADER]: this.secret,
     }
     if (c.purpose) headers['tongban-purpose'] = c.purpose
     if (c.case) headers['tongban-case-id'] = c.case
     if (c.opr) headers['tongban-operator'] = c.opr
-    const res = await app.inject({ method: 'POST', url: localRoute(t), headers, payload: request.rawBody ?? Buffer.alloc(0) })
+    return this.d.app.inject({ method: 'POST', url, headers, payload })
+  }
+
+  /** The owner's side: an in-process call of its own consumer route for the remote consumer. */
+  private async runLocally(request: FastifyRequest, reply: FastifyReply, t: Target, c: ConsumerClaims): Promise<FastifyReply> {
+    const res = await this.runOwnRoute(localRoute(t), request.id, c, request.rawBody ?? Buffer.alloc(0))
     const evidence = res.headers['tongban-evidence']
     if (typeof evidence === 'string') reply.header('tongban-evidence', evidence)
     reply.code(res.statusCode).type(String(res.headers['content-type'] ?? 'application/json'))
@@ -349,7 +358,7 @@ export class Relay {
    * owner's own route run for them. It never leaves the process; kept a few minutes per
    * consumer so that the owner signs once, not once per relayed call.
    */
-  private tokenFor(c: ConsumerClaims): string {
+  private tokenFor(c: Pick<ConsumerClaims, 'sub' | 'dept' | 'region'>): string {
     const key = `${c.sub}|${c.dept}|${c.region}`
     const now = Date.now()
     const hit = this.tokens.get(key)
@@ -360,7 +369,7 @@ export class Relay {
     return token
   }
 
-  private async noReplay(jti: string, exp: number): Promise<void> {
+  async noReplay(jti: string, exp: number): Promise<void> {
     const ttl = Math.max(1000, (exp + 60) * 1000 - Date.now())
     let fresh: unknown
     try {

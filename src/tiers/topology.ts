@@ -39,6 +39,9 @@ export interface TiersConfig {
   /** BullMQ attempts and first backoff (ms, exponential) of a catalogue publication. */
   syncAttempts: number
   syncBackoffMs: number
+  /** BullMQ attempts and first backoff (ms, exponential) of one leg of an application message. */
+  messageAttempts: number
+  messageBackoffMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -118,7 +121,8 @@ export class TiersConfigError extends Error {}
  *   TONGBAN_TOPOLOGY_FILE      a JSON file of the same (relative to the root)
  *   TONGBAN_NODE_PORT/_HOST    the mTLS node listener (port 0: any free port)
  *   TONGBAN_HOP_TIMEOUT_MS, TONGBAN_HOP_MAX_CONCURRENT, TONGBAN_BREAKER_FAILURES,
- *   TONGBAN_BREAKER_OPEN_MS, TONGBAN_SYNC_INTERVAL_MS, TONGBAN_SYNC_ATTEMPTS, TONGBAN_SYNC_BACKOFF_MS
+ *   TONGBAN_BREAKER_OPEN_MS, TONGBAN_SYNC_INTERVAL_MS, TONGBAN_SYNC_ATTEMPTS, TONGBAN_SYNC_BACKOFF_MS,
+ *   TONGBAN_MESSAGE_ATTEMPTS, TONGBAN_MESSAGE_BACKOFF_MS
  */
 export function readTiersConfig(env: Env, file: Record<string, any>, root: string, defaultHost: string): unknown {
   const ft = file.tiers ?? {}
@@ -146,6 +150,9 @@ export function readTiersConfig(env: Env, file: Record<string, any>, root: strin
     syncIntervalMs: int(env, 'TONGBAN_SYNC_INTERVAL_MS') ?? ft.syncIntervalMs ?? 300_000,
     syncAttempts: int(env, 'TONGBAN_SYNC_ATTEMPTS') ?? ft.syncAttempts ?? 10,
     syncBackoffMs: int(env, 'TONGBAN_SYNC_BACKOFF_MS') ?? ft.syncBackoffMs ?? 1000,
+    // 12 attempts from 2 s doubling: a message keeps trying for about 2 h before it is failed.
+    messageAttempts: int(env, 'TONGBAN_MESSAGE_ATTEMPTS') ?? ft.messageAttempts ?? 12,
+    messageBackoffMs: int(env, 'TONGBAN_MESSAGE_BACKOFF_MS') ?? ft.messageBackoffMs ?? 2000,
   }
 }
 
@@ -197,6 +204,8 @@ export const tiersConfigSchema = {
     syncIntervalMs: { type: 'integer', minimum: 1000 },
     syncAttempts: { type: 'integer', minimum: 1, maximum: 100 },
     syncBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000 },
+    messageAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+    messageBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000 },
   },
 } as const
 
