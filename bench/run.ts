@@ -13,6 +13,7 @@
 //   conditional  POST /v1/resources/103002%2F00002/query under a grant with a daily quota
 //   latency      p99 at half the gateway's maximum throughput (gateway, baseline, direct)
 //   batch        group-commit sizes (TONGBAN_AUDIT_BATCH_MAX / _WINDOW_MS), one gateway each
+//   (cross-tier: four nodes, the cost of each hop — `npm run bench:tiers`, bench/tiers.ts)
 //
 // Options: --rounds 3  --duration 8 (s per load)  --scenarios identity,conditional,latency,batch
 //          --profile (gateway runs with --cpu-prof; summary printed, profile under

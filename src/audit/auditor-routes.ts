@@ -286,7 +286,7 @@ async function auditorRoutes(app: FastifyInstance) {
       schema: {
         tags: ['audit'],
         summary: 'Re-verify the audit log over a range (auditor)',
-        description: 'For every checkpoint whose time is in [from, to) (default: the last 24 hours; `all=true` for everything): each record against its leaf, the leaves against the signed Merkle root, the checkpoint signature against a certificate that chains to the trusted CA, and the hash chain (contiguous seqs, each prev naming the previous hash, including the checkpoints just outside the range). A cut tail is found against `head` (a checkpoint hash the auditor kept, repeatable) and the anchors stored by POST /v1/audit/anchors. For very large ranges use `tongban audit integrity` or an export.',
+        description: 'For every checkpoint whose time is in [from, to) (default: the last 24 hours; `all=true` for everything): each record against its leaf, the leaves against the signed Merkle root, the checkpoint signature against a certificate that chains to the trusted CA, and the hash chain (contiguous seqs, each prev naming the previous hash, including the checkpoints just outside the range). A cut tail is found against `head` (a checkpoint hash the auditor kept, repeatable), the anchors stored by POST /v1/audit/anchors and, on a node with a parent, the heads the parent holds for it (GET /v1/tiers/checkpoints/heads at the parent). For very large ranges use `tongban audit integrity` or an export.',
         security: [{ bearer: [] }],
         headers: auditorHeaders,
         querystring: {
@@ -307,14 +307,29 @@ async function auditorRoutes(app: FastifyInstance) {
       const to = q.to ? new Date(q.to) : q.all ? undefined : new Date()
       const from = q.from ? new Date(q.from) : q.all ? undefined : new Date(Date.now() - 86400_000)
       if (from && to && from >= to) throw new Problem(400, 'AUDIT_RANGE_INVALID', '`from` must be before `to`')
+      // A node with a parent compares its chains with the heads the parent holds for it
+      // (tiers checkpoint push): a tail cut here is visible there. Unreachable: a warning.
+      let parentHeads: Awaited<ReturnType<FastifyInstance['tiers']['parentHeads']>> = null
+      let parentProblem: string | null = null
+      if (app.hasDecorator('tiers')) {
+        parentHeads = await app.tiers.parentHeads().catch((e: Error) => {
+          parentProblem = e.message
+          return null
+        })
+      }
       const report = await verifyDatabase(app.db, {
         from, to, chain: q.chain,
         heads: q.head === undefined ? [] : Array.isArray(q.head) ? q.head : [q.head],
+        parentHeads: parentHeads ?? undefined,
         caPem: identity.caPem,
         certificates: [identity.certPem],
       })
+      if (parentProblem) report.warnings.push(`the heads held by the parent node could not be read (${parentProblem}): a cut tail is only visible against anchors`)
       if (!report.ok) request.audit.reason = `AUDIT_INTEGRITY_${report.firstFailure!.kind.toUpperCase().replaceAll('-', '_')}`
-      return { from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, ...report }
+      return {
+        from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, ...report,
+        parentHeads: parentHeads ? { node: parentHeads.parent, heads: parentHeads.heads.length } : null,
+      }
     })
 
     // ---- checkpoints, heads, anchors ----------------------------------------------

@@ -3,7 +3,8 @@
 // fold to the batch's signed Merkle root, that every checkpoint's signature verifies with
 // a node certificate that chains to the trusted CA, and that the checkpoints form an
 // unbroken hash chain (each `prev` names the hash of seq - 1; seqs contiguous). A
-// truncated tail is only visible against a head recorded elsewhere: anchors.
+// truncated tail is only visible against a head recorded elsewhere: anchors, and the heads
+// the parent node holds (src/tiers/checkpoint-push.ts).
 //
 // The verifier is fed batches in (chain, seq) order by a source — the database
 // (verifyDatabase, below) or an offline bundle (bundle.ts) — so both check exactly the same
@@ -108,6 +109,8 @@ export interface Anchor {
   chain?: string
   seq?: number
   hash: string
+  /** Who holds it, for the finding (default: an anchor). */
+  heldBy?: string
 }
 
 const MAX_LISTED = 20
@@ -417,6 +420,8 @@ export interface DatabaseIntegrityOptions {
   heads?: string[]
   /** Also check the anchors stored in audit_anchors (default true). */
   storedAnchors?: boolean
+  /** The heads the parent node holds for this node (tiers checkpoint push), and its id. */
+  parentHeads?: { parent: string; heads: Anchor[] }
   caPem: string
   /** Certificates known besides those in audit_certificates (the node's own). */
   certificates?: string[]
@@ -539,6 +544,10 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
     )
     for (const r of rows) anchors.push({ chain: r.chain, seq: Number(r.seq), hash: r.hash })
   }
+  // The parent's heads are anchors kept outside this node's database.
+  for (const h of o.parentHeads?.heads ?? []) {
+    if (!o.chain || h.chain === o.chain) anchors.push({ ...h, heldBy: `the parent node ${o.parentHeads!.parent}` })
+  }
   for (const a of anchors) {
     v.noteAnchor()
     const { rows } = a.chain !== undefined
@@ -546,7 +555,8 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
       : await db.query(`SELECT ${CP_COLUMNS} FROM audit_checkpoints WHERE hash = $1`, [a.hash])
     const where = a.chain !== undefined ? `${a.chain}#${a.seq}` : a.hash.slice(0, 16)
     if (!rows[0]) {
-      v.fail({ kind: 'truncated', chain: a.chain ?? '?', seq: a.seq ?? 0, detail: `the anchored checkpoint ${where} is not in the log: the chain was cut` })
+      const what = a.heldBy ? `the checkpoint ${where} held by ${a.heldBy}` : `the anchored checkpoint ${where}`
+      v.fail({ kind: 'truncated', chain: a.chain ?? '?', seq: a.seq ?? 0, detail: `${what} is not in the log: the chain was cut` })
       continue
     }
     const b = batchFromRow(rows[0], [], true)
@@ -554,13 +564,13 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
     const valid = h === a.hash && certs.has(b.checkpoint.kid) && isSuiteName(b.checkpoint.alg) &&
       verifySignature(b.checkpoint.alg, certs.pem(b.checkpoint.kid)!, Buffer.from(jcs(b.checkpoint)), Buffer.from(b.sig, 'base64url'))
     if (!valid) {
-      v.fail({ kind: 'anchor-mismatch', chain: b.checkpoint.chain, seq: b.checkpoint.seq, detail: `the checkpoint at the anchored position ${where} is not the anchored one` })
+      v.fail({ kind: 'anchor-mismatch', chain: b.checkpoint.chain, seq: b.checkpoint.seq, detail: `the checkpoint at the anchored position ${where} is not the one ${a.heldBy ?? 'anchored'} holds` })
     }
   }
   const anchoredChains = new Set(anchors.map((a) => a.chain))
   if (!o.heads?.length) {
     for (const ch of chains) {
-      if (!anchoredChains.has(ch.chain)) v.warn(`no anchor covers chain ${ch.chain}: a cut tail would not be visible (record heads with POST /v1/audit/anchors or tongban audit anchor)`)
+      if (!anchoredChains.has(ch.chain)) v.warn(`no anchor covers chain ${ch.chain}: a cut tail would not be visible (record heads with POST /v1/audit/anchors or tongban audit anchor${o.parentHeads ? `; the parent node ${o.parentHeads.parent} holds none of it yet` : ''})`)
     }
   }
   return v.report()

@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util'
 import { loadConfig, type Config } from '../config/index.js'
 import { createPool, type Db } from '../stores/postgres.js'
 import { exportBundle, verifyBundle } from '../audit/bundle.js'
-import { chainHeads, verifyDatabase, type IntegrityReport } from '../audit/integrity.js'
+import { chainHeads, verifyDatabase, type Anchor, type IntegrityReport } from '../audit/integrity.js'
+import { NodeClient } from '../tiers/client.js'
+import { fetchParentHeads } from '../tiers/checkpoint-push.js'
 import { retentionPlan, runRetention, RetentionRefused, type RetentionDone } from '../audit/retention.js'
 import { Sealer } from '../audit/sealer.js'
 import { buildAuditRecord } from '../audit/plugin.js'
@@ -31,7 +33,9 @@ const USAGE = `Usage: tongban audit <command> [options]
       saved Tongban-Evidence and response body, matched to their record in the bundle.
 
   integrity [--from T] [--to T] [--chain C] [--head HASH]... [--json]
-      Re-verifies the log in the database (default: everything).
+      Re-verifies the log in the database (default: everything). A node with a parent also
+      compares its chains with the checkpoint heads the parent holds for it (mTLS, node
+      certificate): a cut tail is then reported as truncated.
 
   anchor [--out FILE] [--by NAME]
       Records the head of every chain in audit_anchors and prints them as JSON.
@@ -188,7 +192,24 @@ async function exportCmd(config: Config, db: Db | null, v: Values): Promise<numb
 }
 
 async function integrity(config: Config, db: Db, v: Values): Promise<number> {
+  let parent: { parent: string; heads: Anchor[] } | undefined
+  let parentProblem: string | null = null
+  const p = config.node.parent ? config.tiers.nodes.find((n) => n.id === config.node.parent) : undefined
+  if (p) {
+    const client = new NodeClient({
+      certPem: readFileSync(config.pki.certFile, 'utf8'), keyPem: readFileSync(config.pki.keyFile, 'utf8'), caPem: readFileSync(config.pki.caFile, 'utf8'),
+      timeoutMs: 10_000, maxConcurrentPerHop: 1, breaker: config.tiers.breaker,
+    })
+    try {
+      parent = { parent: p.id, heads: await fetchParentHeads(client, p, config.node.id, 10_000) }
+    } catch (e) {
+      parentProblem = (e as Error).message
+    } finally {
+      await client.close()
+    }
+  }
   const r = await verifyDatabase(db, {
+    parentHeads: parent,
     from: date(v.from as string | undefined, 'from'),
     to: date(v.to as string | undefined, 'to'),
     chain: v.chain as string | undefined,
@@ -196,6 +217,7 @@ async function integrity(config: Config, db: Db, v: Values): Promise<number> {
     caPem: readFileSync(config.pki.caFile, 'utf8'),
     certificates: [readFileSync(config.pki.certFile, 'utf8')],
   })
+  if (parentProblem) r.warnings.push(`the heads held by the parent node could not be read (${parentProblem})`)
   printReport(r, !!v.json)
   return r.ok ? 0 : 1
 }

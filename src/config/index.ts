@@ -27,6 +27,8 @@ export interface Config {
   batch: BatchConfig
   /** Four tiers (src/tiers/topology.ts): topology, node listener, relay limits, catalogue sync. */
   tiers: TiersConfig
+  /** Checkpoints sent to the parent node (src/tiers/checkpoint-push.ts); unused without a parent. */
+  checkpointPush: { intervalMs: number; batch: number }
   logLevel: string
 }
 
@@ -171,6 +173,10 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
       retentionDays: int(env, 'TONGBAN_BATCH_RETENTION_DAYS') ?? f.batch?.retentionDays ?? 7,
     },
     tiers: tiersSection(env, f, root, host),
+    checkpointPush: {
+      intervalMs: int(env, 'TONGBAN_CHECKPOINT_PUSH_INTERVAL_MS') ?? f.checkpointPush?.intervalMs ?? 10_000,
+      batch: int(env, 'TONGBAN_CHECKPOINT_PUSH_BATCH') ?? f.checkpointPush?.batch ?? 500,
+    },
     logLevel: env.TONGBAN_LOG_LEVEL ?? env.LOG_LEVEL ?? f.logLevel ?? 'info',
   }
   const validate = new Ajv({ allErrors: true }).compile(configSchema)

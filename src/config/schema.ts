@@ -85,6 +85,13 @@ export const configSchema = {
       },
     },
     tiers: tiersConfigSchema,
+    checkpointPush: {
+      type: 'object',
+      properties: {
+        intervalMs: { type: 'integer', minimum: 200, maximum: 3_600_000 },
+        batch: { type: 'integer', minimum: 1, maximum: 2000 },
+      },
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
 } as const

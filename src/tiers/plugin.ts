@@ -19,6 +19,9 @@ import { Relay, type Target } from './relay.js'
 import { ApplicationMessages } from './application-messages.js'
 import { RemoteCatalog, buildSnapshot, checkSnapshot } from './remote-catalog.js'
 import { createSyncJobs, type SyncJobs } from './sync-jobs.js'
+import { createCheckpointJobs, fetchParentHeads, pushCheckpoints, type CheckpointJobs } from './checkpoint-push.js'
+import { registerCheckpointRoutes } from './checkpoint-parent.js'
+import type { Anchor } from '../audit/integrity.js'
 import { Topology } from './topology.js'
 
 export const REMOTE_CATALOG_TOPIC = 'tiers-catalog'
@@ -30,6 +33,10 @@ export interface Tiers {
   nodePort(): number | null
   /** Queue a catalogue publication to the parent now (tests, operators). */
   publish(reason?: string): Promise<void>
+  /** Queue a push of this node's checkpoints to the parent now (checkpoint-push.ts). */
+  pushCheckpoints(reason?: string): Promise<void>
+  /** The checkpoint heads the parent holds for this node; null without a parent. */
+  parentHeads(): Promise<{ parent: string; heads: Anchor[] } | null>
 }
 
 declare module 'fastify' {
@@ -53,12 +60,22 @@ export default fp(
     let listener: NodeListener | null = null
     let jobs: SyncJobs | null = null
     let client: NodeClient | null = null
+    let cpJobs: CheckpointJobs | null = null
+    let cpClient: NodeClient | null = null
     app.decorate('tiers', {
       topology,
       remote,
       nodePort: () => listener?.port ?? null,
       publish: async (reason = 'requested') => {
         await jobs?.request(reason)
+      },
+      pushCheckpoints: async (reason = 'requested') => {
+        await cpJobs?.request(reason)
+      },
+      parentHeads: async () => {
+        const p = topology.parent
+        if (!p || !cpClient) return null
+        return { parent: p.id, heads: await fetchParentHeads(cpClient, p, topology.self.id, Math.max(config.tiers.hopTimeoutMs, 10_000)) }
       },
     } satisfies Tiers)
 
@@ -200,6 +217,9 @@ export default fp(
       return { node: topology.self.id, ...result }
     })
 
+    // Checkpoints: children send theirs here (checkpoint-parent.ts).
+    if (topology.children.length) registerCheckpointRoutes(app, topology)
+
     // Catalogue sync, child side: BullMQ jobs publish the snapshot to the parent.
     const parent = topology.parent
     if (parent) {
@@ -227,6 +247,28 @@ export default fp(
       const timer = setInterval(() => void jobs!.request('periodic'), config.tiers.syncIntervalMs)
       timer.unref()
       app.addHook('onClose', async () => clearInterval(timer))
+
+      // Checkpoints to the parent (checkpoint-push.ts), on a client of their own: background
+      // traffic never takes a query's connection to the parent.
+      cpClient = new NodeClient({
+        certPem: identity.certPem, keyPem: identity.keyPem, caPem: identity.caPem,
+        timeoutMs: Math.max(config.tiers.hopTimeoutMs, 10_000), maxConcurrentPerHop: 2, breaker: config.tiers.breaker,
+      })
+      const push = (reason: string, timeoutMs = Math.max(config.tiers.hopTimeoutMs, 10_000)) => pushCheckpoints({
+        db: app.db, client: cpClient!, parent, self: topology.self.id, own: { kid: identity.kid, certPem: identity.certPem },
+        batch: config.checkpointPush.batch, timeoutMs, log: app.log,
+      }, reason)
+      cpJobs = createCheckpointJobs({ redisUrl: config.redis.url, prefix: `${config.redis.prefix}bull`, backoffMs: config.tiers.syncBackoffMs, log: app.log, push })
+      const cpTimer = setInterval(() => void cpJobs!.request('periodic'), config.checkpointPush.intervalMs)
+      cpTimer.unref()
+      app.addHook('onClose', async () => {
+        clearInterval(cpTimer)
+        // The last batches sealed before shutdown go up now, not after the restart.
+        await app.sealer.flush().catch(() => {})
+        await cpJobs!.final(() => push('shutdown', 3000))
+        await cpJobs!.close()
+        await cpClient!.close()
+      })
     }
 
     app.addHook('onReady', async () => {
@@ -236,6 +278,7 @@ export default fp(
         app.log.info({ port: listener.port, node: topology.self.id }, 'node listener (mTLS) ready')
       }
       await jobs?.request('node started')
+      await cpJobs?.request('node started')
     })
     app.addHook('preClose', async () => {
       await listener?.close()
