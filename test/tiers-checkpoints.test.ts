@@ -20,6 +20,8 @@ import { jcs } from '../src/audit/jcs.js'
 import { checkpointHash } from '../src/audit/evidence.js'
 import { ensureNodeCertificates } from '../src/pki/dev-pki.js'
 import { makeBatch, sealSynthetic, syntheticRecord } from '../src/audit/synthetic.js'
+import { Queue } from 'bullmq'
+import { CHECKPOINTS_QUEUE } from '../src/tiers/checkpoint-push.js'
 
 const JS = '320000'
 const NJ = '320100'
@@ -261,7 +263,16 @@ t.test('parent down: the push is retried and arrives when the parent is back', a
   await child.app.tiers.pushCheckpoints('test')
   const down = await integrity('chain=outage')
   t.ok(down.warnings.some((w: string) => /could not be read/.test(w)), 'integrity says the parent\'s heads are out of reach')
-  await new Promise((r) => setTimeout(r, 1500))
+  // The push waits in Redis (BullMQ: retried with backoff, kept across restarts), one job.
+  const queue = new Queue(CHECKPOINTS_QUEUE, { connection: { url: child.config.redis.url }, prefix: `${child.config.redis.prefix}bull` })
+  t.teardown(() => queue.close())
+  let retried = false
+  await waitFor('a retried push job', async () => {
+    const job = await queue.getJob('checkpoints-push')
+    retried ||= !!job && job.attemptsMade >= 1
+    return retried
+  }, 5000)
+  t.ok(retried, 'the job failed and is being retried')
   t.same(await heldAtParent('outage'), [], 'nothing arrives while the parent is unreachable')
   await proxy.restore()
   await waitFor('the outage chain at the parent', async () => (await heldAtParent('outage')).length === 3)
