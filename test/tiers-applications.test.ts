@@ -212,6 +212,16 @@ t.test("the owner's rules refuse it: the refusal travels back", async (t) => {
   t.same(await ownerRows(id), [], 'nothing is recorded at the owner')
 })
 
+t.test('a resource no node holds: the top of the path says so, the county shows the delivery failed', async (t) => {
+  const res = await apply({ resource: '103002/09999' })
+  t.equal(res.statusCode, 202)
+  const id = res.json().id
+  await waitFor('the failure at the county', async () => (await atCounty(id)).delivery?.state === 'failed')
+  t.match(await atCounty(id), { status: 'pending', delivery: { state: 'failed', lastError: `RESOURCE_NOT_FOUND@${JS}` } })
+  t.same((await city.query('SELECT state, attempts FROM application_messages WHERE id = $1', [`${id}.submit`])), [{ state: 'failed', attempts: 1 }], 'not retried: no route will appear by retrying')
+  t.same((await legRecords(province, `${id}.submit`)).map((r) => [r.decision, r.reason]), [['denied', 'RESOURCE_NOT_FOUND']], 'the refusal is audited where it arose')
+})
+
 t.test('the county link down: stays forwarding with attempts and the error, delivered once it is back, exactly once', async (t) => {
   await countyLink.cut()
   const res = await apply()

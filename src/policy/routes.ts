@@ -15,8 +15,8 @@ import type { Grant } from './grants.js'
 export interface ApplicationOutbox {
   /** Inside the decision's transaction: writes the message for an application that came from another node. */
   decided: store.DecisionHook
-  /** After the commit: queue what was written. Never throws. */
-  flush(): void
+  /** After the commit: queue the decision's message of this application. Never throws. */
+  flush(applicationId: string): void
 }
 
 declare module 'fastify' {
@@ -278,7 +278,7 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
         if (!b.reason) throw new Problem(400, 'APPLICATION_REASON_REQUIRED', 'a rejection needs a reason')
         const rejected = await store.rejectApplication(app.db, a.id, p.system, b.reason, outbox?.decided)
         if (!rejected) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
-        outbox?.flush()
+        outbox?.flush(a.id)
         await deps.onDecided(rejected, null)
         return rejected
       }
@@ -295,7 +295,7 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       if (dailyQuota > a.dailyQuota) throw new Problem(400, 'APPLICATION_WIDENED', 'the approved quota cannot exceed the quota applied for')
       const approved = await store.approveApplication(app.db, a.id, p.system, { items, validFrom, validTo, dailyQuota, reason: b.reason }, outbox?.decided)
       if (!approved) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
-      outbox?.flush()
+      outbox?.flush(a.id)
       await deps.onDecided(approved.application, approved.grant)
       return approved.application
     },

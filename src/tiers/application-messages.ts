@@ -131,8 +131,16 @@ export interface ApplicationMessagesDeps {
 const split = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v.join(',') : v ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 
-/** A problem's code at the node where it arose: what the consumer sees as lastError. */
+/** What the next hop answered when it did not take a message. */
+class LegRefused extends Error {
+  constructor(readonly code: string, readonly detail: string, readonly node: string, readonly permanent: boolean) {
+    super(code)
+  }
+}
+
+/** A problem's code at the node where it arose (CODE@node): what the consumer sees as lastError. */
 const codeAt = (e: unknown, node: string): string => {
+  if (e instanceof LegRefused) return `${e.code}@${e.node}`
   if (isProblem(e)) return `${e.code}@${typeof e.extra?.hop === 'string' ? e.extra.hop : node}`
   return `INTERNAL@${node}`
 }
@@ -166,7 +174,7 @@ export class ApplicationMessages {
       })
       await this.write(c, m, { sub: a.decidedBy ?? `node:${this.self.id}`, dept: a.providerDepartment ?? a.consumerDepartment, region: this.self.region, purpose: null, case: null })
     },
-    flush: () => void this.sweep(0),
+    flush: (applicationId: string) => void this.enqueue(`${applicationId}.decision`),
   }
 
   private message(application: string, kind: Kind, resource: string, origin: string, extra: Partial<Message>, suffix?: string): Message {
@@ -336,9 +344,10 @@ export class ApplicationMessages {
       // A refusal of the message itself will not change by retrying (a forged chain, no route);
       // a busy or failing node, a replay check without Redis, a timeout will.
       const permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429
-      throw new Problem(permanent ? 422 : 503, code, detail, { hop: at, permanent })
+      throw new LegRefused(code, detail, at, permanent)
     } catch (e) {
-      const permanent = !isProblem(e) || e.status === 404 || e.extra?.permanent === true
+      // No route from here (404) will not change by retrying either; hop failures (HOP_*) will.
+      const permanent = e instanceof LegRefused ? e.permanent : isProblem(e) && e.status === 404
       const code = codeAt(e, hop?.id ?? this.self.id)
       const gaveUp = permanent || final
       await app.db.query(
@@ -348,7 +357,7 @@ export class ApplicationMessages {
       )
       app.log.warn({ message: id, kind: r.kind, hop: hop?.id ?? null, code, attempt: attemptsMade + 1, gaveUp }, gaveUp ? 'application message: given up' : 'application message: failed, will retry')
       if (gaveUp) {
-        await this.gaveUp(r, code, isProblem(e) ? e.detail ?? e.message : 'unexpected error')
+        await this.gaveUp(r, code, e instanceof LegRefused ? e.detail : isProblem(e) ? e.detail ?? e.message : 'unexpected error')
         throw new UnrecoverableError(code)
       }
       throw new Error(code)
