@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { startNode, context, ROOT, type Harness } from './helpers/harness.js'
+import { startNode, clearRedis, context, ROOT, type Harness } from './helpers/harness.js'
 import { freePort } from './helpers/gateway-process.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { samplePersons } from '../providers/population.js'
@@ -64,12 +64,17 @@ const nodeEnv = (id: string, tier: string, parent: string | null, topology: obje
   },
 })
 const province = await startNode({ tag: 'tapps_js', ...nodeEnv(JS, 'province', null, tree) })
-const [city, county] = await Promise.all([
+// The county keeps its schema on close: the restart test starts it again on the same one.
+const startCounty = (schema?: string) => startNode({ tag: 'tapps_jn', schema, keepSchema: true, ...nodeEnv(JN, 'county', NJ, via(NJ, countyLink.port)) })
+const [city, firstCounty] = await Promise.all([
   startNode({ tag: 'tapps_nj', ...nodeEnv(NJ, 'city', JS, via(JS, ownerLink.port)) }),
-  startNode({ tag: 'tapps_jn', ...nodeEnv(JN, 'county', NJ, via(NJ, countyLink.port)) }),
+  startCounty(),
 ])
+let county = firstCounty
 t.teardown(async () => {
   await county.close()
+  await province.query(`DROP SCHEMA IF EXISTS ${county.schema} CASCADE`)
+  await clearRedis(county.config.redis.prefix)
   await city.close()
   await province.close()
   await countyLink.close()
@@ -236,6 +241,21 @@ t.test('the county link down: stays forwarding with attempts and the error, deli
   t.equal(events[0].n, 1, 'submitted once at the owner')
 })
 
+t.test('the county link down for longer: the county gives up, shows it failed; re-queued, delivered once', async (t) => {
+  await countyLink.cut()
+  const id = (await apply()).json().id
+  await waitFor('the county giving up', async () => (await atCounty(id)).delivery?.state === 'failed')
+  t.match(await atCounty(id), { status: 'pending', delivery: { state: 'failed', attempts: 5, lastError: `HOP_UNAVAILABLE@${NJ}` } })
+  t.match((await atCounty(id)).history.map((e: { action: string }) => e.action), ['submitted', 'delivery-failed'])
+  await countyLink.restore()
+  const requeued = await county.app.inject({ method: 'POST', url: `/v1/tiers/applications/${id}/requeue`, headers: { authorization: `Bearer ${tokens.jn}` } })
+  t.equal(requeued.statusCode, 200)
+  t.ok(requeued.headers['tongban-evidence'], 'the re-queue is audited')
+  await waitFor('delivery after the re-queue', async () => (await atCounty(id)).delivery?.state === 'delivered')
+  t.match(await atCounty(id), { delivery: { attempts: 1, lastError: null } })
+  t.equal((await ownerRows(id)).length, 1)
+})
+
 t.test('the owner down: the hop before it retries, gives up, the county shows it failed; an operator re-queues, delivered once', async (t) => {
   await ownerLink.cut()
   const res = await apply()
@@ -317,4 +337,17 @@ t.test('node channel: a redelivered message creates nothing twice; replayed, for
   const publicPort = await province.app.inject({ method: 'POST', url: '/v1/tiers/applications/messages', headers: { 'content-type': 'application/json' }, payload: held.body })
   t.equal(publicPort.statusCode, 403)
   t.equal(publicPort.json().code, 'NODE_AUTH_REQUIRED')
+})
+
+t.test('a restart of the county loses nothing: the queued submission goes out when the link is back', async (t) => {
+  await countyLink.cut()
+  const id = (await apply()).json().id
+  await waitFor('a failed attempt', async () => ((await atCounty(id)).delivery?.attempts ?? 0) >= 1)
+  const schema = county.schema
+  await county.close()
+  county = await startCounty(schema)
+  await countyLink.restore()
+  await waitFor('delivery after the restart', async () => (await atCounty(id)).delivery?.state === 'delivered')
+  t.equal((await ownerRows(id)).length, 1, 'delivered once, by the restarted node')
+  t.equal((await atCounty(id)).status, 'pending')
 })

@@ -255,6 +255,7 @@ export class ApplicationMessages {
 
   /** Adds the job of a queued message unless it is already waiting, delayed or running. */
   private async enqueue(id: string): Promise<void> {
+    if (!this.queue || this.closing) return // the sweeper queues it at start
     try {
       const jobId = `msg-${id}`
       const job = await this.queue.getJob(jobId)
