@@ -19,6 +19,7 @@
 //          --profile (gateway runs with --cpu-prof; summary printed, profile under
 //          bench/results/profiles, git-ignored)  --label NAME (bench/results/bench-NAME.json)
 //          --log-level info (the gateway's; info is the production default)
+//          --node-args="…"  extra Node.js flags for the gateway (e.g. heap settings)
 //          --compare DIR  also run the gateway of another checkout (e.g. the last commit:
 //          `git archive HEAD | tar -x -C DIR`, with node_modules and certs linked) in the
 //          same rounds, as target "before": before/after under the same load
@@ -46,6 +47,7 @@ const { values: opt } = parseArgs({
     label: { type: 'string', default: 'latest' },
     'log-level': { type: 'string', default: 'info' },
     compare: { type: 'string' },
+    'node-args': { type: 'string', default: '' },
   },
 })
 const ROUNDS = Number(opt.rounds)
@@ -104,7 +106,10 @@ async function startGateway(name: string, env: Record<string, string> = {}, cwd?
     script: 'src/server.ts',
     // Every thread writes a profile (tsx's loader runs in a worker): the main thread's is
     // the largest; see below.
-    nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `gateway-${name}-${Date.now()}`)}`] : [],
+    nodeArgs: [
+      ...(opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `gateway-${name}-${Date.now()}`)}`] : []),
+      ...opt['node-args']!.split(' ').filter(Boolean),
+    ],
     env: { ...baseEnv, ...upstreamEnv, TONGBAN_PORT: String(port), TONGBAN_PUBLIC_URL: base, TONGBAN_REPLICA_ID: chain, ...env },
     waitUrl: `${base}/readyz`,
     cwd,

@@ -1,8 +1,8 @@
 // Evidence format v1 (DESIGN.md §4.1), a wire contract verified in other languages too:
 // `Tongban-Evidence` = base64url(UTF-8 JSON { v, record, index, size, path, checkpoint, sig }).
-import { X509Certificate, createHash } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import { jcs } from './jcs.js'
-import { leafHash, rootFromPath } from './merkle.js'
+import { leafHash, rootFromPath, sha256Hex } from './merkle.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
 
@@ -114,12 +114,12 @@ export function decodeEvidence(header: string): Evidence {
 
 /** Hex SHA-256 of JCS(checkpoint): what the next checkpoint's `prev` names. */
 export function checkpointHash(cp: Checkpoint): string {
-  return createHash('sha256').update(jcs(cp)).digest('hex')
+  return sha256Hex(jcs(cp))
 }
 
 /** `sha256:<hex>` of the exact bytes (a string is taken as UTF-8). */
 export function digest(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  return `sha256:${sha256Hex(bytes)}`
 }
 
 export interface VerifyEvidenceInput {

@@ -1,22 +1,33 @@
 // RFC 9162 (Certificate Transparency v2) Merkle tree: unpadded, split at the largest power
 // of two below the size. Built bottom-up once per batch; inclusion paths are read off the
 // stored levels.
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
+
+type OneShot = (alg: string, data: Buffer | string, encoding: 'hex' | 'buffer') => string | Buffer
+// crypto.hash (Node ≥ 20.12) hashes in one call, about twice as fast as createHash for the
+// short inputs hashed per record; older releases take the streaming path.
+const oneShot = (crypto as unknown as { hash?: OneShot }).hash
+const sha256 = (data: Buffer | string): Buffer =>
+  oneShot ? (oneShot('sha256', data, 'buffer') as Buffer) : crypto.createHash('sha256').update(data).digest()
+/** SHA-256 as lower-case hex. */
+export const sha256Hex = (data: Buffer | string): string =>
+  oneShot ? (oneShot('sha256', data, 'hex') as string) : crypto.createHash('sha256').update(data).digest('hex')
 
 const LEAF = Buffer.from([0x00])
 const NODE = Buffer.from([0x01])
-const EMPTY_ROOT = createHash('sha256').digest()
+const EMPTY_ROOT = sha256('')
 // Sizes and indices are shifted with 32-bit operators below.
 const MAX_SIZE = 0xffffffff
 
 /** SHA-256(0x00 ‖ data); a string is hashed as its UTF-8 bytes. */
 export function leafHash(data: Buffer | string): Buffer {
-  return createHash('sha256').update(LEAF).update(data).digest()
+  // U+0000 is the single byte 0x00 in UTF-8: prefixing the string is prefixing the bytes.
+  return sha256(typeof data === 'string' ? `\u0000${data}` : Buffer.concat([LEAF, data]))
 }
 
 /** SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(NODE).update(left).update(right).digest()
+  return sha256(Buffer.concat([NODE, left, right]))
 }
 
 export interface MerkleTree {

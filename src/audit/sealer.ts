@@ -9,9 +9,8 @@
 // the signatures per commit; under load, where the CPU is what is short, that is a loss
 // (docs/performance.md). If a commit fails, the batch chained onto it fails too, and the
 // head is read back from PostgreSQL before anything else is chained.
-import { createHash } from 'node:crypto'
 import { jcs } from './jcs.js'
-import { buildTree, leafHash } from './merkle.js'
+import { buildTree, leafHash, sha256Hex } from './merkle.js'
 import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from './evidence.js'
 import { readHead, writeBatch, type ChainHead } from './store.js'
 import type { Db } from '../stores/postgres.js'
@@ -21,7 +20,7 @@ export interface SealerOptions {
   node: string
   chain: string
   kid: string
-  signer: { alg: string; sign(data: Buffer): Buffer }
+  signer: { alg: string; signAsync(data: Buffer): Promise<Buffer> }
   batchMaxSize: number
   batchWindowMs: number
   onBatch?: (size: number, ms: number, ok: boolean) => void
@@ -125,12 +124,13 @@ export class Sealer {
         kid: this.opts.kid,
       }
       const canonical = jcs(checkpoint)
-      const sig = b64url(this.opts.signer.sign(Buffer.from(canonical)))
-      // = checkpointHash(checkpoint), from the JCS text already made for the signature.
-      const hash = createHash('sha256').update(canonical).digest('hex')
-      const leaves = leafBufs.map((l) => l.toString('hex'))
-      // The next batch chains onto this one while it commits.
+      // = checkpointHash(checkpoint), from the JCS text also signed below.
+      const hash = sha256Hex(canonical)
+      // The next batch chains onto this one while it is signed and committed: set before
+      // the first await, so a batch sealed meanwhile cannot chain onto a stale head.
       this.head = { seq: checkpoint.seq, hash }
+      const sig = b64url(await this.opts.signer.signAsync(Buffer.from(canonical)))
+      const leaves = leafBufs.map((l) => l.toString('hex'))
       await previous
       if (epoch !== this.epoch) throw new Error('an earlier batch of this chain was not committed')
       await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves, recordsJson: json })
