@@ -16,6 +16,7 @@ import { enterpriseTaxYear, personTaxYear } from '../providers/tax/records.js'
 import { monthNumber } from '../providers/reference.js'
 import { decodeEvidence, digest, verifyEvidence } from '../src/audit/evidence.js'
 import { creditCheckCharacter } from '../src/exchange/validate/credit-code.js'
+import { validationProblem } from '../src/batch/worker.js'
 
 const h = await startNode({ tag: 'services' })
 t.teardown(() => h.close())
@@ -180,6 +181,15 @@ t.test('a period that ends before it starts is refused at the gateway, audited, 
   t.not(rows[0].decision, 'allowed')
   t.match(JSON.parse(rows[0].record), { decision: 'denied', consumer: { system: 'jn-civil-affairs' }, purpose: 'SA-01', caseId: 'JN-2026-1000' })
   t.notOk(rows[0].record.includes(p5.idNumber.slice(0, 17)), 'without the identifier')
+
+  // Batch items are validated by the query engine and coded by the worker the same way.
+  let itemProblem: { code?: string } = {}
+  try {
+    h.app.exchange.validateRequest(h.app.catalog.get('307001/00001')!, 'verify', payload)
+  } catch (e) {
+    itemProblem = validationProblem(payload, e as any)
+  }
+  t.equal(itemProblem.code, 'INPUT_PERIOD_REVERSED', 'a batch item with a reversed period fails alone with the same code')
 
   // The bounds: a one-month period is fine; a malformed month stays INPUT_INVALID even when
   // it would also sort after `to`; a bad id number keeps its own code.

@@ -41,10 +41,10 @@ export class UpstreamLimits {
     private readonly log: { warn(obj: object, msg: string): void },
   ) {}
 
-  private semaphore(upstream: string): Semaphore {
+  private semaphore(upstream: string, cap = Infinity): Semaphore {
     let s = this.semaphores.get(upstream)
     if (!s) {
-      s = new Semaphore(this.cfg.limits[upstream]?.concurrency ?? this.cfg.upstreamConcurrency)
+      s = new Semaphore(Math.min(cap, this.cfg.limits[upstream]?.concurrency ?? this.cfg.upstreamConcurrency))
       this.semaphores.set(upstream, s)
     }
     return s
@@ -79,9 +79,9 @@ export class UpstreamLimits {
     }
   }
 
-  /** Runs fn within the upstream's concurrency and rate budget. */
-  async run<T>(upstream: string, fn: () => Promise<T>, shouldStop: () => boolean = () => false): Promise<T> {
-    const release = await this.semaphore(upstream).acquire()
+  /** Runs fn within the upstream's concurrency (at most `cap`, e.g. a next hop's share) and rate budget. */
+  async run<T>(upstream: string, fn: () => Promise<T>, shouldStop: () => boolean = () => false, cap?: number): Promise<T> {
+    const release = await this.semaphore(upstream, cap).acquire()
     try {
       await this.token(upstream, shouldStop)
       return await fn()

@@ -8,6 +8,7 @@ import { BatchProcessor } from './worker.js'
 import { CHUNK_JOB, chunkJobId, createBatchQueue, type BatchQueue } from './queue.js'
 import { batchRoutes } from './routes.js'
 import { countResults, purge, staleBatches, touch } from './store.js'
+import { relayOf } from '../tiers/relay.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +23,8 @@ export default fp(
     const { config } = app
     const limits = new UpstreamLimits(config.batch, app.redis, app.log)
     const metrics = app.hasDecorator('metrics') ? app.metrics : undefined
+    // In a tier tree: items of resources owned elsewhere are relayed (worker.ts).
+    const relay = relayOf(app)
     const processor = config.batch.worker
       ? new BatchProcessor({
           db: app.db,
@@ -31,6 +34,7 @@ export default fp(
           sealer: app.sealer,
           hashSubject: app.hashSubject,
           limits,
+          relay,
           metrics,
           log: app.log,
         })
@@ -95,7 +99,7 @@ export default fp(
       await running
     })
 
-    await app.register(batchRoutes, { queue: bq })
+    await app.register(batchRoutes, { queue: bq, relay })
   },
   { name: 'batches', dependencies: ['stores', 'auth', 'audit', 'catalog', 'policy', 'exchange'] },
 )

@@ -25,6 +25,8 @@ import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
 import { cancelBatch, createBatch, getBatch, listBatches, readResults, type Batch } from './store.js'
 import type { BatchQueue } from './queue.js'
+import type { Relay } from '../tiers/relay.js'
+import { regionWithin } from '../tiers/topology.js'
 
 const ulid = monotonicFactory()
 export const NDJSON = 'application/x-ndjson'
@@ -109,7 +111,14 @@ type SubmitBody = { service?: string; resource?: string; operation?: string; ite
 
 export interface BatchRouteDeps {
   queue: BatchQueue
+  /** In a tier tree: a batch for a resource owned elsewhere is accepted and its items relayed. */
+  relay?: Pick<Relay, 'decide'>
 }
+
+/** What a submission resolves to: this node's resource, or a target the relay forwards. */
+type Resolved =
+  | { resource: CatalogResource; code: string; operation: string; service: string | null; remote?: undefined }
+  | { resource?: undefined; code: string; operation: string; service: string | null; remote: { hop: string; owner: string | null } }
 
 export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
   const { config, catalog, purposes, db } = app
@@ -191,18 +200,35 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
     }
   }
 
-  const resolve = (request: FastifyRequest, d: { service?: string; resource?: string; operation?: string }): { resource: CatalogResource; operation: string; service: string | null } => {
+  // Not here: relayed when the relay has a next hop for it (the owner is below, or the code
+  // may be held above); the owner decides every item as it would a single query.
+  const remoteTarget = (request: FastifyRequest, t: Parameters<Relay['decide']>[0]) => {
+    if (!deps.relay) return null
+    const d = deps.relay.decide(t, me(request).region, 'origin')
+    return d.kind === 'hop' ? { hop: d.hop.id, owner: d.entry?.node ?? null, code: d.entry?.code } : null
+  }
+
+  const resolve = (request: FastifyRequest, d: { service?: string; resource?: string; operation?: string }): Resolved => {
     if (d.service) {
       if (d.resource) throw new Problem(400, 'INPUT_INVALID', 'give either service or resource, not both')
       const resource = catalog.forVerifyService(d.service, me(request).region)
-      if (!resource) throw new Problem(404, 'SERVICE_UNKNOWN', `no verification service ${d.service.slice(0, 64)} for this region`)
-      return { resource, operation: 'verify', service: d.service }
+      if (resource) return { resource, code: resource.code, operation: 'verify', service: d.service }
+      const r = /^[a-z][a-z0-9-]{0,31}$/.test(d.service) ? remoteTarget(request, { kind: 'verify', service: d.service }) : null
+      if (!r) throw new Problem(404, 'SERVICE_UNKNOWN', `no verification service ${d.service.slice(0, 64)} for this region`)
+      // The owner's code when it published below this node; else the target (owner above).
+      return { code: r.code ?? `verify/${d.service}`, operation: 'verify', service: d.service, remote: { hop: r.hop, owner: r.owner } }
     }
     if (!d.resource || !d.operation) throw new Problem(400, 'INPUT_INVALID', 'give service, or resource and operation')
     const resource = catalog.get(d.resource)
-    if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
+    if (!resource) {
+      const r = /^[0-9]{6}\/[0-9]{5}$/.test(d.resource) && /^[a-z][a-z0-9-]{0,31}$/.test(d.operation)
+        ? remoteTarget(request, { kind: 'resources', code: d.resource, operation: d.operation })
+        : null
+      if (!r) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
+      return { code: d.resource, operation: d.operation, service: null, remote: { hop: r.hop, owner: r.owner } }
+    }
     if (!resource.service?.operations[d.operation]) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${d.operation.slice(0, 64)}`)
-    return { resource, operation: d.operation, service: resource.service.verifyService ?? null }
+    return { resource, code: resource.code, operation: d.operation, service: resource.service.verifyService ?? null }
   }
 
   /**
@@ -250,10 +276,14 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
     const principal = me(request)
     const body = request.body
     const d = { service: body.service ?? request.query.service, resource: body.resource ?? request.query.resource, operation: body.operation ?? request.query.operation }
-    const { resource, operation, service } = resolve(request, d)
-    request.audit.resource = resource.code
+    const { resource, code, operation, service, remote } = resolve(request, d)
+    if (/^[0-9]{6}\/[0-9]{5}$/.test(code)) request.audit.resource = code
     request.audit.operation = `batch.${operation}`
-    precheck(principal, resource, request.audit.purpose!)
+    if (resource) precheck(principal, resource, request.audit.purpose!)
+    else if (!regionWithin(principal.region, config.node.region)) {
+      // As for single queries: a node relays for consumers of its own division only.
+      throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${config.node.id} relays for consumers of region ${config.node.region} only`)
+    }
     const items = body.items
     if (items.length > maxItems) throw new Problem(413, 'BATCH_TOO_MANY_ITEMS', `a batch holds at most ${maxItems} items`)
 
@@ -261,7 +291,7 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
     const chunks = await createBatch(db, {
       id,
       principal: { system: principal.system, department: principal.department, region: principal.region, tier: principal.tier, roles: principal.roles },
-      resource: resource.code,
+      resource: code,
       operation,
       service,
       purpose: request.audit.purpose!,
@@ -277,6 +307,7 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
     // enqueues the chunks later, so the batch is accepted either way.
     await deps.queue.enqueue(id, chunks).catch((e) => request.log.warn({ err: e, batch: id }, 'batch stored but not queued yet; it will be picked up'))
     const b = await getBatch(db, id)
+    if (remote) request.log.info({ batch: id, hop: remote.hop, owner: remote.owner }, 'batch accepted: its items are relayed')
     reply.code(202).header('location', `/v1/batches/${id}`)
     return view(b!)
   })

@@ -6,6 +6,12 @@
 // is never written twice (unique key). An item whose answer was sealed but whose row was
 // not yet written when the worker died is queried again on retry; it then has two audit
 // records (both true: it was queried twice) and still one result.
+//
+// Items of a resource another node owns go through the relay (src/tiers/relay.ts), one
+// relayed query per item, as a single query of the consumer would: every hop authenticates,
+// audits and signs its leg, the owner enforces its sharing rules; this node seals its own
+// leg as the item's record. A relayed batch takes at most half of the next hop's slots
+// (tiers.maxConcurrentPerHop), so interactive queries through that hop keep the rest.
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.js'
 import type { Db } from '../stores/postgres.js'
@@ -13,7 +19,7 @@ import type { CatalogResource } from '../catalog/repository.js'
 import type { QueryEngine } from '../exchange/query.js'
 import type { AuditContext } from '../audit/plugin.js'
 import { buildAuditRecord } from '../audit/plugin.js'
-import { encodeEvidence, type AuditRecord, type Evidence } from '../audit/evidence.js'
+import { decodeEvidence, encodeEvidence, type AuditRecord, type Evidence } from '../audit/evidence.js'
 import { jcs } from '../audit/jcs.js'
 import { Problem, isProblem } from '../problem.js'
 import { problemBody } from '../problem-plugin.js'
@@ -22,6 +28,8 @@ import { checkCreditCode } from '../exchange/validate/credit-code.js'
 import { periodRefusal } from '../exchange/validate/period.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { UpstreamLimits } from './limits.js'
+import type { Relay, Target } from '../tiers/relay.js'
+import type { RemoteEntry } from '../tiers/remote-catalog.js'
 import { doneIndices, getBatch, loadChunk, markRunning, statusOf, writeResults, deleteItems, type Batch, type ResultRow } from './store.js'
 
 export interface ChunkJobData {
@@ -37,6 +45,8 @@ export interface ProcessorDeps {
   sealer: { seal(record: AuditRecord): Promise<Evidence> }
   hashSubject(value: string): string
   limits: UpstreamLimits
+  /** The tiers relay when this node is in a tree: items of resources owned elsewhere go through it. */
+  relay?: Pick<Relay, 'decide' | 'relayQuery'>
   metrics?: Metrics
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void }
 }
@@ -49,10 +59,13 @@ export class TransientBatchError extends Error {
   }
 }
 
-// Refusals that say nothing about the item: retrying the chunk later is right.
-const TRANSIENT_CODES = new Set(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE'])
-// Upstream failures worth another try for an idempotent operation, after a pause.
-const UPSTREAM_RETRY_CODES = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR'])
+// Refusals that say nothing about the item: retrying the chunk later is right. An open
+// breaker towards the next hop is one: the items wait for the hop, not fail one by one.
+const TRANSIENT_CODES = new Set(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE', 'HOP_CIRCUIT_OPEN', 'REPLAY_CHECK_UNAVAILABLE'])
+// Upstream (or next hop) failures worth another try for an idempotent operation, after a pause.
+const UPSTREAM_RETRY_CODES = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'HOP_UNAVAILABLE', 'HOP_TIMEOUT'])
+// The next hop's slots are all taken (interactive load): wait a moment, as for a rate limit.
+const WAIT_CODES = new Set(['RATE_LIMITED', 'HOP_SATURATED'])
 const UPSTREAM_RETRIES = 2
 const RATE_RETRIES = 30
 const CANCEL_CHECK_MS = 500
@@ -85,6 +98,36 @@ function pointerGet(obj: unknown, pointer: string): unknown {
   }
   return cur
 }
+
+/** What a batch asks for, as the relay routes it: a verify service or a resource operation. */
+export const batchTarget = (b: { service: string | null; resource: string; operation: string }): Exclude<Target, { kind: 'applications' }> =>
+  b.service ? { kind: 'verify', service: b.service } : { kind: 'resources', code: b.resource, operation: b.operation }
+
+/** Where a relayed batch's items go: the next hop, and the owner's entry when this node knows it. */
+export interface RemoteRoute {
+  target: Exclude<Target, { kind: 'applications' }>
+  hop: string
+  entry?: RemoteEntry
+}
+
+/** The owner's refusal, relayed unchanged, as a Problem of this node (same code, detail, extras). */
+function relayedProblem(status: number, code: string | undefined, body: string): Problem {
+  let parsed: Record<string, unknown> = {}
+  try {
+    parsed = JSON.parse(body) as Record<string, unknown>
+  } catch {
+    /* not JSON: the status says it */
+  }
+  const { type: _t, title: _ti, status: _s, code: _c, detail, requestId: _r, ...extra } = parsed
+  return new Problem(status, code ?? `HTTP_${status}`, typeof detail === 'string' ? detail : undefined, Object.keys(extra).length ? extra : undefined)
+}
+
+/**
+ * The batch's resource code; undefined for a relayed verify service whose owner this node
+ * does not know (held above: the batch names the target, `verify/<service>`, and each
+ * item's record the owner's code once the owner has answered).
+ */
+const codeOf = (b: Batch): string | undefined => (/^[0-9]{6}\/[0-9]{5}$/.test(b.resource) ? b.resource : undefined)
 
 /** Request id of item `index` of a batch: deterministic, so a re-run keeps it. */
 export const itemRequestId = (batchId: string, index: number) => `${batchId}.${index}`
@@ -155,7 +198,10 @@ export class BatchProcessor {
     if (todo.length === 0) return 'done'
 
     const resource = catalog.get(batch.resource)
-    const upstream = resource?.service?.upstream.name ?? '-'
+    const remote = resource ? null : this.remoteRoute(batch)
+    // A relayed batch is limited per next hop, and to half its slots (see the top).
+    const upstream = remote ? `hop:${remote.hop}` : resource?.service?.upstream.name ?? '-'
+    const cap = remote ? Math.max(1, Math.floor(this.deps.config.tiers.maxConcurrentPerHop / 2)) : undefined
     const writer = new ResultWriter(db, batch.id)
 
     // Cancellation is looked up at most every CANCEL_CHECK_MS, shared by the chunk's items.
@@ -182,11 +228,11 @@ export class BatchProcessor {
           checkCancelled()
           if (halt() || transient) return
           try {
-            writer.push(await this.runItem(batch, resource, first + k, items[k], halt))
+            writer.push(await this.runItem(batch, resource, first + k, items[k], halt, remote))
           } catch (e) {
             transient ??= e as Error
           }
-        }, halt),
+        }, halt, cap),
       ),
     )
     await writer.drain()
@@ -200,36 +246,85 @@ export class BatchProcessor {
     return 'done'
   }
 
+  /** The relay's route for a batch whose resource is not in this node's catalogue; null: none. */
+  private remoteRoute(batch: Batch): RemoteRoute | null {
+    const relay = this.deps.relay
+    if (!relay) return null
+    const target = batchTarget(batch)
+    const d = relay.decide(target, batch.principal.region, 'origin')
+    return d.kind === 'hop' ? { target, hop: d.hop.id, entry: d.entry } : null
+  }
+
+  /**
+   * One relayed query for an item: the owner's answer, or its refusal as a Problem (same
+   * status and code). The record names the owner's resource code, read from the owner's
+   * evidence, when this node did not know it (a verify service held above).
+   */
+  private async relayItem(batch: Batch, remote: RemoteRoute, requestId: string, item: unknown, audit: AuditContext): Promise<unknown> {
+    const out = await this.deps.relay!.relayQuery(remote.target, {
+      requestId,
+      principal: batch.principal,
+      purpose: batch.purpose,
+      caseId: batch.caseId,
+      operator: batch.operator,
+      body: Buffer.from(jcs(item ?? null)),
+    })
+    if (!out) throw new Problem(404, 'RESOURCE_NOT_FOUND', `no node answers ${batch.service ? `verify/${batch.service}` : `resource ${batch.resource}`} any more`)
+    const owner = out.chain[out.chain.length - 1]
+    if (owner) {
+      try {
+        const r = decodeEvidence(owner).record as { resource?: unknown }
+        if (typeof r.resource === 'string') audit.resource = r.resource
+      } catch {
+        /* checked by the relay already */
+      }
+    }
+    if (out.status >= 400) throw relayedProblem(out.status, out.code, out.body)
+    return JSON.parse(out.body)
+  }
+
   /** One item: query, seal, and the row to write. Throws only for transient failures. */
-  async runItem(batch: Batch, resource: CatalogResource | undefined, index: number, item: unknown, halt: () => boolean): Promise<ResultRow> {
+  async runItem(batch: Batch, resource: CatalogResource | undefined, index: number, item: unknown, halt: () => boolean, remote: RemoteRoute | null = null): Promise<ResultRow> {
     const { config, exchange, metrics } = this.deps
     const started = performance.now()
     const requestId = itemRequestId(batch.id, index)
-    const audit: AuditContext = { purpose: batch.purpose, caseId: batch.caseId, resource: batch.resource, operation: batch.operation }
+    const audit: AuditContext = { purpose: batch.purpose, caseId: batch.caseId, resource: codeOf(batch), operation: batch.operation }
     if (batch.operator) audit.operator = batch.operator
     let status = 200
     let body: string
     let code: string | null = null
     try {
-      if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', `resource ${batch.resource} is no longer in the catalogue`)
-      const subjectField = resource.service?.operations[batch.operation]?.subjectField
+      // Known here: this node's own resource, or the entry its owner published below it.
+      const known = resource ?? (remote?.entry?.entry as CatalogResource | undefined)
+      if (!resource && !remote) throw new Problem(404, 'RESOURCE_NOT_FOUND', `resource ${batch.resource} is no longer in the catalogue`)
+      const binding = known?.service?.operations[batch.operation]
+      // As the relay does: the subject field of the binding, else an idNumber in the body.
+      const subjectField = binding?.subjectField ?? (remote && item && typeof (item as Record<string, unknown>).idNumber === 'string' ? 'idNumber' : undefined)
       const subject = subjectField && item && typeof item === 'object' ? (item as Record<string, unknown>)[subjectField] : undefined
       if (typeof subject === 'string') audit.subject = this.deps.hashSubject(subject)
-      try {
-        exchange.validateRequest(resource, batch.operation, item)
-      } catch (e) {
-        throw (e as { validation?: unknown }).validation ? validationProblem(item, e as any) : e
+      if (known) {
+        try {
+          exchange.validateRequest(known, batch.operation, item)
+        } catch (e) {
+          if ((e as { validation?: unknown }).validation) throw validationProblem(item, e as any)
+          // A remote entry whose schema file is not on this node: the owner validates.
+          if (resource) throw e
+        }
       }
-      const idempotent = resource.service?.operations[batch.operation]?.idempotent ?? false
+      // Verify operations are idempotent by nature; a binding says so for the others.
+      const idempotent = binding?.idempotent ?? (remote?.target.kind === 'verify')
+      const once = remote
+        ? () => this.relayItem(batch, remote, requestId, item, audit)
+        : () => exchange.run({ requestId, principal: batch.principal, audit }, resource!, batch.operation, item)
       let answer: unknown
       for (let attempt = 0, rateWaits = 0; ; attempt++) {
         try {
-          answer = await exchange.run({ requestId, principal: batch.principal, audit }, resource, batch.operation, item)
+          answer = await once()
           break
         } catch (e) {
           if (!isProblem(e) || halt()) throw e
-          if (e.code === 'RATE_LIMITED' && rateWaits++ < RATE_RETRIES) {
-            await sleep(1000 - (Date.now() % 1000) + Math.floor(Math.random() * 50))
+          if (WAIT_CODES.has(e.code) && rateWaits++ < RATE_RETRIES) {
+            await sleep(e.code === 'RATE_LIMITED' ? 1000 - (Date.now() % 1000) + Math.floor(Math.random() * 50) : 50 + Math.floor(Math.random() * 100))
             attempt--
             continue
           }
@@ -258,7 +353,7 @@ export class BatchProcessor {
       status,
       requestBytes: jcs(item ?? null),
       responseBody: body,
-      defaults: { resource: batch.resource, operation: batch.operation },
+      defaults: { resource: codeOf(batch), operation: batch.operation },
     })
     let evidence: Evidence
     try {

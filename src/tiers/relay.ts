@@ -66,12 +66,30 @@ export interface RelayDeps {
   remote: RemoteCatalog
 }
 
+/** A relayed answer as the origin receives it, checked (relayQuery). */
+export interface RelayedAnswer {
+  status: number
+  contentType: string
+  body: string
+  /** Evidence of the hops after this node, nearest first, the owner's last. */
+  chain: string[]
+  code?: string
+  /** The next hop it went to. */
+  hop: string
+}
+
+// The Relay of each app, for the batch worker (src/batch), which relays items as an origin
+// without an HTTP request of its own; the tiers plugin creates it.
+const relays = new WeakMap<object, Relay>()
+export const relayOf = (app: object): Relay | undefined => relays.get(app)
+
 export class Relay {
   private readonly secret = randomBytes(32).toString('hex')
   private readonly self: string
 
   constructor(private readonly d: RelayDeps) {
     this.self = d.topology.self.id
+    relays.set(d.app, this)
   }
 
   // ---- where does it go? ----
@@ -167,6 +185,36 @@ export class Relay {
     // The exchange route's onSend seals this node's own leg over exactly these bytes.
     reply.code(out.status).type(out.contentType)
     return reply.send(out.body)
+  }
+
+  /**
+   * One query as the origin, outside a consumer's HTTP request (a batch item): the same
+   * decision, consumer assertion, next hop, budget and answer checks as originHook, for a
+   * consumer of this node. The caller seals this node's own leg. null when this node owns
+   * the target or nobody is asked (no hop).
+   */
+  async relayQuery(
+    t: Exclude<Target, { kind: 'applications' }>,
+    q: { requestId: string; principal: { system: string; department: string; region: string }; purpose: string; caseId: string; operator?: string | null; body: Buffer },
+  ): Promise<RelayedAnswer | null> {
+    const d = this.decide(t, q.principal.region, 'origin')
+    if (d.kind !== 'hop') return null
+    if (!regionWithin(q.principal.region, this.d.topology.self.region)) {
+      throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${this.self} relays for consumers of region ${this.d.topology.self.region} only`)
+    }
+    const claims: ConsumerClaims = {
+      sub: q.principal.system,
+      dept: q.principal.department,
+      region: q.principal.region,
+      purpose: q.purpose,
+      case: q.caseId,
+      ...(q.operator ? { opr: q.operator } : {}),
+      tgt: targetPath(t),
+      bd: digest(q.body),
+    }
+    const chain = [this.d.signer.origin(d.hop.id, q.requestId, claims)]
+    const res = await this.forward(d.hop, t, q.requestId, chain, q.body, this.d.app.config.tiers.hopTimeoutMs)
+    return { ...this.checkAnswer(res, d.hop, q.requestId), hop: d.hop.id }
   }
 
   // ---- next hop ----
