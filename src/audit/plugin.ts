@@ -90,6 +90,7 @@ export default fp(
       signer: createSigner(config.audit.alg, identity.keyPem),
       batchMaxSize: config.audit.batchMaxSize,
       batchWindowMs: config.audit.batchWindowMs,
+      onBatch: app.metrics.auditBatch,
     })
     app.decorate('sealer', sealer)
     app.decorate('hashSubject', subjectHasher(Buffer.from(readFileSync(config.audit.keyFile, 'utf8').trim(), 'hex')))
@@ -128,5 +129,5 @@ export default fp(
       await sealer.close()
     })
   },
-  { name: 'audit', dependencies: ['stores', 'node-identity'] },
+  { name: 'audit', dependencies: ['stores', 'metrics', 'node-identity'] },
 )

@@ -280,14 +280,6 @@ export default fp(
       if (upstream && code.startsWith('UPSTREAM_')) metrics.upstreamError(upstream, code)
     })
 
-    // Interim bridge until src/audit/plugin.ts passes `onBatch: app.metrics.auditBatch` to
-    // the Sealer it constructs: hook into the Sealer's (otherwise unused) onBatch option.
-    // If the Sealer changes shape this does nothing, and test/metrics.test.ts says so.
-    app.addHook('onReady', async () => {
-      const opts = (app as unknown as { sealer?: { opts?: { onBatch?: unknown } } }).sealer?.opts
-      if (opts && typeof opts === 'object' && !opts.onBatch) opts.onBatch = metrics.auditBatch
-    })
-
     const token = app.config.metrics.token
     const tokenHash = token ? sha256(token) : null
     app.get('/metrics', {
