@@ -285,7 +285,7 @@ export interface SocialSecurityVerifyRequest {
    */
   from: string
   /**
-   * 截止年月: YYYY-MM（含），不早于起始年月
+   * 截止年月: YYYY-MM（含），不早于起始年月（起始晚于截止时网关以 INPUT_PERIOD_REVERSED 拒绝）
    */
   to: string
 }

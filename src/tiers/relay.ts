@@ -83,6 +83,21 @@ export interface RelayedAnswer {
 const relays = new WeakMap<object, Relay>()
 export const relayOf = (app: object): Relay | undefined => relays.get(app)
 
+/**
+ * The resource the owner answered from, as its evidence (the last of the chain) names it:
+ * a hop that routed verify/{service} upwards did not know the code, its record should.
+ */
+function ownerResource(chain: string[]): string | undefined {
+  const last = chain[chain.length - 1]
+  if (!last) return undefined
+  try {
+    const r = decodeEvidence(last).record.resource
+    return typeof r === 'string' ? r : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export class Relay {
   private readonly secret = randomBytes(32).toString('hex')
   private readonly self: string
@@ -158,6 +173,7 @@ export class Relay {
     const binding = this.bindingOf(t, d.entry)
     this.hashSubject(request, binding)
     if (binding && t.kind !== 'applications') this.validateLocally(d.entry!, t, request.body)
+    else if (t.kind === 'verify') this.validateVerifyLocally(t.service, request.body)
 
     const body = request.rawBody ?? Buffer.from(JSON.stringify(request.body ?? {}))
     const claims: ConsumerClaims = {
@@ -181,6 +197,7 @@ export class Relay {
       throw e
     }
     if (out.status >= 400) request.audit.reason = out.code
+    request.audit.resource ??= ownerResource(out.chain)
     if (out.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, out.chain.join(', '))
     // The exchange route's onSend seals this node's own leg over exactly these bytes.
     reply.code(out.status).type(out.contentType)
@@ -324,6 +341,7 @@ export class Relay {
       const res = await this.forward(d.hop, t, request.id, chain, raw, next)
       const out = this.checkAnswer(res, d.hop, request.id)
       if (out.status >= 400) request.audit.reason = out.code
+      request.audit.resource ??= ownerResource(out.chain)
       return await this.sealAndSend(request, reply, out.status, out.contentType, out.body, out.chain)
     } catch (e) {
       const p = isProblem(e) ? e : this.unexpected(request, e)
@@ -442,6 +460,25 @@ export class Relay {
     const field = binding?.subjectField ?? (typeof body?.idNumber === 'string' ? 'idNumber' : undefined)
     const value = field ? body?.[field] : undefined
     if (typeof value === 'string') request.audit.subject = this.d.app.hashSubject(value)
+  }
+
+  /**
+   * verify/{service} for an owner above, whose catalogue entry this node has not seen: the
+   * service's request schema is the same on every node (schemas/verify/), so a malformed
+   * id number is refused here, not three hops away.
+   */
+  private validateVerifyLocally(service: string, body: unknown): void {
+    const engine = (this.d.app as { exchange?: { validatorFor(rel: string): ((b: unknown) => boolean) & { errors?: unknown } } }).exchange
+    if (!engine) return
+    let validate
+    try {
+      validate = engine.validatorFor(`verify/${service}.request.schema.json`)
+    } catch {
+      return // no such schema on this node: the owner validates
+    }
+    if (!validate(body)) {
+      throw Object.assign(new Error('body does not match the schema'), { validation: validate.errors, validationContext: 'body' })
+    }
   }
 
   /** Input checks before anything leaves, with the owner's published schema when this node has it. */
