@@ -14,6 +14,7 @@ import { freePort } from './helpers/gateway-process.js'
 import { person, samplePersons } from '../providers/population.js'
 import { decodeEvidence, digest, verifyEvidence } from '../src/audit/evidence.js'
 import { AssertionSigner, type ConsumerClaims } from '../src/tiers/assertion.js'
+import { relayOf } from '../src/tiers/relay.js'
 
 const JS = '320000'
 const NJ = '320100'
@@ -232,6 +233,22 @@ t.test('relay up: a county consumer queries the province identity resource throu
   t.equal(viaVerify.statusCode, 200, 'verify/{service} is routed to the node that answers it for the caller\'s region')
   t.same(viaVerify.json(), { match: false })
   t.same(verifyAll(t, viaVerify).map((r) => r.node), [JN, NJ, JS])
+})
+
+t.test('keep-alive: relayed queries reuse the TLS connections between nodes', async (t) => {
+  const jn = relayOf(county.app)!
+  const nj = relayOf(city.app)!
+  t.equal((await query(county, tokens.jn, resource('101001/00001', 'verify'))).statusCode, 200)
+  const before = [jn.connectionsTo(NJ), nj.connectionsTo(JS)]
+  t.ok(before[0] >= 1 && before[1] >= 1, `connections were opened (${before})`)
+  for (let i = 0; i < 20; i++) {
+    const res = await query(county, tokens.jn, resource('101001/00001', 'verify'))
+    t.equal(res.statusCode, 200)
+    t.equal(split(res.headers['tongban-evidence-chain']).length, 2)
+  }
+  // Sequential calls take the connection the last one left idle: no new TLS handshake.
+  t.equal(jn.connectionsTo(NJ), before[0], 'county → Nanjing: no new connection for 20 relayed queries')
+  t.equal(nj.connectionsTo(JS), before[1], 'Nanjing → province: no new connection for 20 relayed queries')
 })
 
 t.test('relay down: a Nanjing consumer queries the county resource', async (t) => {

@@ -107,6 +107,11 @@ export class Relay {
     relays.set(d.app, this)
   }
 
+  /** TLS connections this node has opened to a next hop so far (keep-alive: reused between calls). */
+  connectionsTo(hop: string): number {
+    return this.d.client.connections(hop)
+  }
+
   // ---- where does it go? ----
 
   decide(t: Target, consumerRegion: string, from: 'origin' | 'parent' | 'child'): Decision {
