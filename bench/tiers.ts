@@ -21,8 +21,12 @@
 //
 // Options: --rounds 2  --duration 5 (s per load)  --label NAME (bench/results/tiers-NAME.json)
 //          --log-level info (the gateways'; info is the production default)
+//          --paths 0,1,2,3 (hop counts to load; e.g. --paths 3 for the county → national path only)
+//          --profile (the four gateways run with --cpu-prof; profiles under
+//          bench/results/profiles/tiers-<label>-<time>/<node id>/, git-ignored; self and
+//          inclusive time per function and package of each node printed and kept in the JSON)
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
@@ -31,6 +35,8 @@ import pg from 'pg'
 import { Redis } from 'ioredis'
 import autocannon from 'autocannon'
 import { ROOT, RESULTS, cpuSeconds, freePort, load, median, sleep, startProc, type Proc } from './lib.js'
+import { summariseProfile } from './profile.js'
+import { inclusiveProfile } from './profile-inclusive.js'
 import { loadConfig } from '../src/config/index.js'
 import { prepare } from '../src/cli/prepare.js'
 import { ensureNodeCertificates } from '../src/pki/dev-pki.js'
@@ -44,8 +50,12 @@ const { values: opt } = parseArgs({
     duration: { type: 'string', default: '5' },
     label: { type: 'string', default: 'latest' },
     'log-level': { type: 'string', default: 'info' },
+    paths: { type: 'string', default: '0,1,2,3' },
+    profile: { type: 'boolean', default: false },
   },
 })
+const WANTED = new Set(opt.paths!.split(',').map(Number))
+const profileDir = join(RESULTS, 'profiles', `tiers-${opt.label}-${Date.now()}`)
 const ROUNDS = Number(opt.rounds)
 const DURATION = Number(opt.duration)
 const THROUGHPUT_CONNECTIONS = 32
@@ -137,6 +147,8 @@ interface Row {
   errors: number
   /** CPU of the four gateways together, per request (µs). */
   cpuUsPerReq: number
+  /** CPU of each gateway, per request (µs), by node id. */
+  cpuUsPerReqByNode: Record<string, number>
   loadavg1: number
   auditLoss?: number
 }
@@ -197,7 +209,9 @@ try {
 
   const gateways: Proc[] = []
   for (const [i, n] of NODES.entries()) {
-    const p = await startProc({ name: `tiers-${n.id}`, script: 'src/server.ts', env: envs[i], waitUrl: `http://127.0.0.1:${ports[i].pub}/readyz` })
+    // Every thread writes a profile (tsx's loader runs in a worker): the main thread's is the largest.
+    const nodeArgs = opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, n.id)}`] : []
+    const p = await startProc({ name: `tiers-${n.id}`, script: 'src/server.ts', env: envs[i], nodeArgs, waitUrl: `http://127.0.0.1:${ports[i].pub}/readyz` })
     procs.push(p)
     gateways.push(p)
   }
@@ -208,7 +222,7 @@ try {
   const ctx = { 'tongban-purpose': 'SA-01', 'tongban-case-id': 'BENCH-TIERS-0001' }
   const key = (id: string) => readFileSync(join(ROOT, 'certs/clients', `${id}.key.pem`), 'utf8')
   const targets = []
-  for (const path of PATHS) {
+  for (const path of PATHS.filter((p) => WANTED.has(p.hops))) {
     const base = `http://127.0.0.1:${ports[path.node].pub}`
     const { access_token: token } = await fetchToken(base, path.client, key(path.client))
     const headers = { authorization: `Bearer ${token}`, ...ctx }
@@ -225,31 +239,37 @@ try {
   // Warm-up: JIT, pools, TLS sessions, token and grant caches on every path.
   for (const t of targets) await load({ url: t.url, connections: 8, durationS: 2, body, headers: t.headers })
 
-  const cpuAll = () => gateways.reduce((a, g) => a + cpuSeconds(g.pid), 0)
+  const cpuEach = () => gateways.map((g) => cpuSeconds(g.pid))
+  const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0)
+  const perNode = (c0: number[], c1: number[], n: number) => Object.fromEntries(NODES.map((node, k) => [node.id, Math.round(((c1[k] - c0[k]) * 1e6) / Math.max(1, n))]))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
-      let cpu0 = cpuAll()
+      let cpu0 = cpuEach()
       const s = await sequential(t.url, body, t.headers)
-      rows.push({ round, hops: t.hops, mode: 'sequential', ...pick(s), cpuUsPerReq: Math.round(((cpuAll() - cpu0) * 1e6) / Math.max(1, s.requests)), loadavg1: +os.loadavg()[0].toFixed(2) })
+      let cpu1 = cpuEach()
+      rows.push({ round, hops: t.hops, mode: 'sequential', ...pick(s), cpuUsPerReq: Math.round(((sum(cpu1) - sum(cpu0)) * 1e6) / Math.max(1, s.requests)), cpuUsPerReqByNode: perNode(cpu0, cpu1, s.requests), loadavg1: +os.loadavg()[0].toFixed(2) })
       report(rows[rows.length - 1])
 
       const before = await Promise.all(t.nodes.map(allowedAt))
-      cpu0 = cpuAll()
+      cpu0 = cpuEach()
       const r = await load({ url: t.url, connections: THROUGHPUT_CONNECTIONS, durationS: DURATION, body, headers: t.headers })
-      const cpu = cpuAll() - cpu0
+      cpu1 = cpuEach()
+      const cpu = sum(cpu1) - sum(cpu0)
       await sleep(300) // the last answers' records are sealed within milliseconds
       const after = await Promise.all(t.nodes.map(allowedAt))
       const auditLoss = Math.max(...t.nodes.map((_, k) => Math.max(0, r.ok - (after[k] - before[k]))))
-      rows.push({ round, hops: t.hops, mode: 'c32', ...pick(r), cpuUsPerReq: Math.round((cpu * 1e6) / Math.max(1, r.requests)), loadavg1: +os.loadavg()[0].toFixed(2), auditLoss })
+      rows.push({ round, hops: t.hops, mode: 'c32', ...pick(r), cpuUsPerReq: Math.round((cpu * 1e6) / Math.max(1, r.requests)), cpuUsPerReqByNode: perNode(cpu0, cpu1, r.requests), loadavg1: +os.loadavg()[0].toFixed(2), auditLoss })
       report(rows[rows.length - 1])
     }
   }
 
   const of = (hops: number, mode: Row['mode']) => rows.filter((r) => r.hops === hops && r.mode === mode)
-  const byHops = PATHS.map((path) => {
+  const ran = PATHS.filter((p) => WANTED.has(p.hops))
+  const byHops = ran.map((path) => {
     const seq = of(path.hops, 'sequential')
     const thr = of(path.hops, 'c32')
-    const ratios = thr.map((r) => +(r.rps / of(0, 'c32').find((z) => z.round === r.round)!.rps).toFixed(3))
+    const ratios = WANTED.has(0) ? thr.map((r) => +(r.rps / of(0, 'c32').find((z) => z.round === r.round)!.rps).toFixed(3)) : []
+    const nodeIds = NODES.map((n) => n.id)
     return {
       hops: path.hops,
       route: path.route,
@@ -260,24 +280,54 @@ try {
       c32P50: r2(median(thr.map((r) => r.p50))),
       c32P99: r2(median(thr.map((r) => r.p99))),
       ratioToSameNodePerRound: ratios,
-      ratioToSameNode: +median(ratios).toFixed(3),
+      ratioToSameNode: ratios.length ? +median(ratios).toFixed(3) : null,
       cpuUsPerReq: Math.round(median(thr.map((r) => r.cpuUsPerReq))),
+      // CPU per request of each node (µs), 32 connections: what one query costs each node it passes.
+      cpuUsPerReqByNode: Object.fromEntries(nodeIds.map((id) => [id, Math.round(median(thr.map((r) => r.cpuUsPerReqByNode[id])))])),
       non2xx: thr.reduce((a, r) => a + r.non2xx + r.errors, 0) + seq.reduce((a, r) => a + r.non2xx + r.errors, 0),
       auditLoss: thr.reduce((a, r) => a + (r.auditLoss ?? 0), 0),
     }
   })
-  summary.byHops = byHops.map((h, i) => ({
-    ...h,
-    addedP50PerHop: i ? +(h.seqP50 - byHops[i - 1].seqP50).toFixed(2) : null,
-    addedP99PerHop: i ? +(h.seqP99 - byHops[i - 1].seqP99).toFixed(2) : null,
-    addedP50VsSameNode: +(h.seqP50 - byHops[0].seqP50).toFixed(2),
-    addedP99VsSameNode: +(h.seqP99 - byHops[0].seqP99).toFixed(2),
-  }))
-  const last = summary.byHops[3]
-  summary.averagePerHop = { p50: +(last.addedP50VsSameNode / 3).toFixed(2), p99: +(last.addedP99VsSameNode / 3).toFixed(2) }
-  summary.countyToNationalVsSameNode = last.ratioToSameNode
+  const zero = byHops.find((h) => h.hops === 0)
+  summary.byHops = byHops.map((h) => {
+    const prev = byHops.find((x) => x.hops === h.hops - 1)
+    return {
+      ...h,
+      addedP50PerHop: prev ? +(h.seqP50 - prev.seqP50).toFixed(2) : null,
+      addedP99PerHop: prev ? +(h.seqP99 - prev.seqP99).toFixed(2) : null,
+      addedP50VsSameNode: zero ? +(h.seqP50 - zero.seqP50).toFixed(2) : null,
+      addedP99VsSameNode: zero ? +(h.seqP99 - zero.seqP99).toFixed(2) : null,
+    }
+  })
+  const last = summary.byHops.find((h: { hops: number }) => h.hops === 3)
+  if (last && zero) {
+    summary.averagePerHop = { p50: +(last.addedP50VsSameNode / 3).toFixed(2), p99: +(last.addedP99VsSameNode / 3).toFixed(2) }
+    summary.countyToNationalVsSameNode = last.ratioToSameNode
+  }
 } finally {
   await cleanup()
+}
+
+// The gateways wrote their profiles at exit (cleanup stopped them): per node, the main
+// thread's (the largest file), self and inclusive time.
+const profiles: Record<string, unknown> = {}
+if (opt.profile) {
+  for (const n of NODES) {
+    const dir = join(profileDir, n.id)
+    let files: string[] = []
+    try {
+      files = readdirSync(dir).map((f) => join(dir, f)).sort((a, b) => statSync(b).size - statSync(a).size)
+    } catch {
+      /* no profile */
+    }
+    if (!files.length) continue
+    const selfTime = summariseProfile(files[0], 25)
+    const inclusive = inclusiveProfile(files[0], 40)
+    profiles[n.id] = { file: files[0], busyMs: selfTime.busyMs, idleMs: selfTime.idleMs, self: selfTime.functions, selfGroups: selfTime.groups, inclusive: inclusive.functions, inclusiveGroups: inclusive.groups }
+    log(`profile of node ${n.id} (${n.tier}): ${files[0]}; busy ${selfTime.busyMs} ms, idle ${selfTime.idleMs} ms`)
+    console.table(selfTime.groups.slice(0, 15))
+    console.table(inclusive.functions.slice(0, 30))
+  }
 }
 
 function r2(x: number) {
@@ -288,15 +338,16 @@ function pick(r: { rps: number; p50: number; p99: number; requests: number; ok: 
 }
 function report(r: Row) {
   log(`round ${r.round} hops ${r.hops} ${r.mode.padEnd(10)} ${String(r.rps).padStart(5)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  non2xx ${r.non2xx} err ${r.errors}` +
-    `  cpu ${r.cpuUsPerReq} µs/req (4 nodes)${r.auditLoss !== undefined ? `  audit loss ${r.auditLoss}` : ''}  load ${r.loadavg1}`)
+    `  cpu ${r.cpuUsPerReq} µs/req (4 nodes: ${Object.values(r.cpuUsPerReqByNode).join('/')})${r.auditLoss !== undefined ? `  audit loss ${r.auditLoss}` : ''}  load ${r.loadavg1}`)
 }
 
 const result = {
   at: new Date().toISOString(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, memGiB: Math.round(os.totalmem() / 2 ** 30) },
-  settings: { rounds: ROUNDS, durationS: DURATION, connections: [1, THROUGHPUT_CONNECTIONS], gatewayLogLevel: opt['log-level'] },
+  settings: { rounds: ROUNDS, durationS: DURATION, connections: [1, THROUGHPUT_CONNECTIONS], gatewayLogLevel: opt['log-level'], paths: [...WANTED], profile: opt.profile },
   summary,
   rows,
+  ...(opt.profile ? { profiles } : {}),
 }
 mkdirSync(RESULTS, { recursive: true })
 const outFile = join(RESULTS, `tiers-${opt.label}.json`)
@@ -312,11 +363,13 @@ console.table(summary.byHops.map((h: any) => ({
   'c32 p50/p99 ms': `${h.c32P50}/${h.c32P99}`,
   'vs same node': h.ratioToSameNode,
   'cpu µs/req (4 nodes)': h.cpuUsPerReq,
+  'cpu µs/req per node (nat/prov/city/county)': Object.values(h.cpuUsPerReqByNode).join('/'),
   'audit loss': h.auditLoss,
 })))
 console.log('per round (the machine is shared: compare within a round; load = 1-min load average):')
 console.table(rows.map((r) => ({ round: r.round, hops: r.hops, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, load: r.loadavg1 })))
-console.log(`average per hop (3 hops vs same node): p50 +${summary.averagePerHop.p50} ms, p99 +${summary.averagePerHop.p99} ms; county → national throughput ${summary.countyToNationalVsSameNode} × same node; results in ${outFile}`)
+if (summary.averagePerHop) console.log(`average per hop (3 hops vs same node): p50 +${summary.averagePerHop.p50} ms, p99 +${summary.averagePerHop.p99} ms; county → national throughput ${summary.countyToNationalVsSameNode} × same node`)
+console.log(`results in ${outFile}`)
 const loss = rows.reduce((a, r) => a + (r.auditLoss ?? 0), 0)
 console.log(loss === 0 ? 'audit: every 200 has its record at every node on its path (zero loss)' : `AUDIT LOSS: ${loss}`)
 process.exit(loss === 0 ? 0 : 1)
