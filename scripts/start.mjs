@@ -10,6 +10,8 @@
 //      pointed at them
 //   4. once /readyz answers 200: one real, signed and audited example call, with a curl
 //      command to repeat it
+// `npm start -- --tiers` instead brings up four nodes (national, Jiangsu, Nanjing, Jiangning)
+// with their providers and makes two cross-tier calls (src/tiers/local-tree.ts).
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
 // gracefully; if one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
@@ -215,6 +217,16 @@ try {
   await ensureServices({ log })
 } catch (e) {
   die(e.message)
+}
+
+// `npm start -- --tiers`: four nodes instead of one (src/tiers/local-tree.ts; docs/tiers.md).
+if (process.argv.includes('--tiers')) {
+  log('four tiers: node --import tsx src/tiers/local-tree.ts')
+  const tree = spawn(process.execPath, ['--import', 'tsx', 'src/tiers/local-tree.ts'], { cwd: ROOT, stdio: 'inherit' })
+  // The tree stops its own nodes; this process only passes the signal on and waits.
+  for (const s of ['SIGINT', 'SIGTERM']) process.removeAllListeners(s).on(s, () => tree.kill(s))
+  tree.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
+  await new Promise(() => {})
 }
 
 await checkPort('gateway', gatewayHost, gatewayPort, 'TONGBAN_PORT', gatewayUrl)

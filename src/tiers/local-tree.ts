@@ -5,14 +5,20 @@
 //   node --import tsx src/tiers/local-tree.ts        (PostgreSQL and Redis must be running:
 //                                                     `node scripts/services.mjs` starts them)
 //
-// Each node imports the entries of catalog/ whose provider sits in its own region; the
-// simulated identity and real-estate providers run in this process, and every node gets
-// them (plus any TONGBAN_UPSTREAM_* from the environment) as upstreams. Once all four are
-// ready it makes one cross-tier call — a Jiangning consumer verifying an identity — prints
-// the answer and the evidence of every hop, and stays in the foreground until Ctrl-C.
+//   npm start -- --tiers                             (the same, after what `npm start` does
+//                                                     first: dependencies, PostgreSQL, Redis)
+//
+// Each node imports the entries of catalog/ whose provider sits in its own region, except
+// identity, which is held at the national node (the Ministry of Public Security's service
+// answers for the whole country). The simulated providers of all six services run in this
+// process, and every node gets them (plus any TONGBAN_UPSTREAM_* from the environment) as
+// upstreams. Once all four are ready a Jiangning consumer verifies an identity at the
+// national node (three hops up) and a property at Nanjing (its own registry, one hop up);
+// the answers and the evidence of every hop are printed and checked, and the tree stays
+// in the foreground until Ctrl-C.
 //
 // Ports: TONGBAN_TIERS_PORT_BASE (default 8500): public API base+1…base+4 (national first),
-// node listeners base+1001…base+1004; providers base+201 (identity) and base+202 (property).
+// node listeners base+1001…base+1004; providers base+201…base+206.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -22,8 +28,13 @@ import { prepare } from '../cli/prepare.js'
 import { ensureNodeCertificates } from '../pki/dev-pki.js'
 import { fetchToken } from '../client/assertion.js'
 import { decodeEvidence, verifyEvidence } from '../audit/evidence.js'
+import type { FastifyInstance } from 'fastify'
 import { buildIdentityProvider } from '../../providers/identity/app.js'
 import { buildPropertyProvider } from '../../providers/property/app.js'
+import { buildTaxProvider } from '../../providers/tax/app.js'
+import { buildDegreeProvider } from '../../providers/degree/app.js'
+import { buildSocialSecurityProvider } from '../../providers/social-security/app.js'
+import { buildNanjingPropertyProvider, nanjingHoldingsOf } from '../../providers/nanjing-property/app.js'
 import { person } from '../../providers/population.js'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
@@ -40,23 +51,33 @@ const publicPort = (i: number) => base + 1 + i
 const nodePort = (i: number) => base + 1001 + i
 const topology = NODES.map((n, i) => ({ id: n.id, tier: n.tier, region: n.id, parent: n.parent, name: n.name, nodeUrl: `https://127.0.0.1:${nodePort(i)}`, publicUrl: `http://127.0.0.1:${publicPort(i)}` }))
 
-// ---- providers, in this process ----
-const identity = buildIdentityProvider({})
-const property = buildPropertyProvider({})
-await identity.listen({ host: '127.0.0.1', port: base + 201 })
-await property.listen({ host: '127.0.0.1', port: base + 202 })
-const upstreamEnv = {
-  TONGBAN_UPSTREAM_MPS_IDENTITY: `http://127.0.0.1:${base + 201}`,
-  TONGBAN_UPSTREAM_NR_PROPERTY: `http://127.0.0.1:${base + 202}`,
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TONGBAN_UPSTREAM_'))),
+// ---- providers, in this process: [upstream env, provider] ----
+const providers: Array<[string, FastifyInstance]> = [
+  ['TONGBAN_UPSTREAM_MPS_IDENTITY', buildIdentityProvider({})],
+  ['TONGBAN_UPSTREAM_NR_PROPERTY', buildPropertyProvider({})],
+  ['TONGBAN_UPSTREAM_TAX_CERTIFICATES', buildTaxProvider({})],
+  ['TONGBAN_UPSTREAM_EDU_CREDENTIALS', buildDegreeProvider({})],
+  ['TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', buildSocialSecurityProvider({})],
+  ['TONGBAN_UPSTREAM_NJ_PROPERTY', buildNanjingPropertyProvider({})],
+]
+const upstreamEnv: Record<string, string> = {}
+for (const [i, [env, app]] of providers.entries()) {
+  await app.listen({ host: '127.0.0.1', port: base + 201 + i })
+  upstreamEnv[env] = `http://127.0.0.1:${base + 201 + i}`
 }
+Object.assign(upstreamEnv, Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TONGBAN_UPSTREAM_'))))
+
+// Identity is the national node's (公安部); everything else stays where catalog/ puts it.
+const NATIONAL_IDENTITY = { name: '公安部', code: '11100000000013338W', region: '100000' }
+const placed = (entry: { code: string; provider?: { region?: string } }) =>
+  entry.code === '101001/00001' ? { ...entry, provider: NATIONAL_IDENTITY } : entry
 
 // ---- certificates and per-node catalogues ----
 await ensureNodeCertificates({ dir: join(ROOT, 'certs'), nodes: NODES.map((n) => ({ id: n.id, name: n.name })), log })
 const work = join(ROOT, '.tongban', 'tiers')
 const entries = readdirSync(join(ROOT, 'catalog'))
   .filter((f) => f.endsWith('.json'))
-  .map((f) => ({ file: f, entry: JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8')) }))
+  .map((f) => ({ file: f, entry: placed(JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8'))) }))
 
 const envs = NODES.map((n, i) => {
   const catalogDir = join(work, n.id, 'catalog')
@@ -95,8 +116,7 @@ const stop = (code = 0) => {
   stopping = true
   for (const c of children) c.kill('SIGTERM')
   void Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))))).then(async () => {
-    await identity.close()
-    await property.close()
+    for (const [, app] of providers) await app.close()
     process.exit(code)
   })
 }
@@ -121,24 +141,32 @@ for (let i = 0; i < NODES.length; i++) {
   log(`node ${NODES[i].id} ready: public http://127.0.0.1:${publicPort(i)}, node listener https://127.0.0.1:${nodePort(i)}`)
 }
 
-// ---- one cross-tier call ----
+// ---- two cross-tier calls ----
 const county = `http://127.0.0.1:${publicPort(3)}`
 const clientKey = readFileSync(join(ROOT, 'certs/clients/jn-civil-affairs.key.pem'), 'utf8')
 const { access_token: token } = await fetchToken(county, 'jn-civil-affairs', clientKey)
-const p = person(0)
-const res = await fetch(`${county}/v1/verify/identity`, {
-  method: 'POST',
-  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'tongban-purpose': 'SA-01', 'tongban-case-id': 'JN-2026-0001' },
-  body: JSON.stringify({ idNumber: p.idNumber, name: p.name }),
-})
-const body = await res.text()
-log(`Jiangning consumer → POST ${county}/v1/verify/identity: ${res.status} ${body}`)
 const certs = NODES.map((n) => readFileSync(join(ROOT, 'certs/node', `${n.id}.crt.pem`), 'utf8'))
 const ca = readFileSync(join(ROOT, 'certs/ca.crt.pem'), 'utf8')
-const evidence = [res.headers.get('tongban-evidence'), ...(res.headers.get('tongban-evidence-chain') ?? '').split(',')].map((s) => s?.trim()).filter(Boolean) as string[]
-for (const header of evidence) {
-  const r = decodeEvidence(header).record
-  const v = verifyEvidence({ header, body, certificates: certs, caCertificate: ca })
-  log(`  evidence of node ${r.node}: ${r.decision}, request ${r.requestId}, ${v.ok ? 'verifies' : `does NOT verify (${v.reason})`}`)
+let homeOwner = 0
+while (!nanjingHoldingsOf(homeOwner).some((h) => h.usage === '住宅')) homeOwner++
+let failed = false
+for (const [service, p, where] of [['identity', person(0), 'the national node'], ['property', person(homeOwner), 'Nanjing']] as const) {
+  const res = await fetch(`${county}/v1/verify/${service}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'tongban-purpose': 'SA-01', 'tongban-case-id': 'JN-2026-0001' },
+    body: JSON.stringify({ idNumber: p.idNumber, name: p.name }),
+  })
+  const body = await res.text()
+  log(`Jiangning consumer → POST ${county}/v1/verify/${service} (held at ${where}): ${res.status} ${body}`)
+  const evidence = [res.headers.get('tongban-evidence'), ...(res.headers.get('tongban-evidence-chain') ?? '').split(',')].map((s) => s?.trim()).filter(Boolean) as string[]
+  for (const header of evidence) {
+    const r = decodeEvidence(header).record
+    const v = verifyEvidence({ header, body, certificates: certs, caCertificate: ca })
+    if (!v.ok) failed = true
+    log(`  evidence of node ${r.node}: ${r.decision}, resource ${r.resource}, request ${r.requestId}, ${v.ok ? 'verifies' : `does NOT verify (${v.reason})`}`)
+  }
+  if (res.status !== 200) failed = true
 }
+if (failed) log('a cross-tier call did not succeed: see above')
+log(`repeat one: TOKEN=$(npm run -s tongban -- token jn-civil-affairs --url ${county}) && curl -s -X POST ${county}/v1/verify/identity -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -H 'tongban-purpose: SA-01' -H 'tongban-case-id: JN-2026-0002' -d '{"idNumber":"${person(0).idNumber}","name":"${person(0).name}"}'`)
 log('running; Ctrl-C stops the four nodes')
