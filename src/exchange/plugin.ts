@@ -10,7 +10,7 @@ import { QueryEngine, stripId } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'
 import type { CatalogResource } from '../catalog/repository.js'
 
-const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 502, 503, 504)
+const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 429, 502, 503, 504)
 
 declare module 'fastify' {
   interface FastifyInstance {
