@@ -14,6 +14,9 @@
 //   latency      p99 at half the gateway's maximum throughput (gateway, baseline, direct)
 //   batch        group-commit sizes (TONGBAN_AUDIT_BATCH_MAX / _WINDOW_MS), one gateway each
 //   (cross-tier: four nodes, the cost of each hop — `npm run bench:tiers`, bench/tiers.ts)
+//   tiers        runs bench/tiers.ts (as a process of its own, before the gateways here start,
+//                with --rounds, --duration, --log-level and --profile passed on) and adds its
+//                summary: `npm run bench -- --scenarios tiers`
 //
 // Options: --rounds 3  --duration 8 (s per load)  --scenarios identity,conditional,latency,batch
 //          --profile (gateway runs with --cpu-prof; summary printed, profile under
@@ -60,6 +63,25 @@ const log = (m: string) => console.log(`[bench] ${m}`)
 // PostgreSQL and Redis up (started when local and down), as npm test does.
 const services = spawnSync(process.execPath, [join(ROOT, 'scripts/services.mjs')], { stdio: 'inherit' })
 if (services.status !== 0) process.exit(1)
+
+// Cross-tier (bench/tiers.ts): four gateways of its own; run first, alone on the machine.
+let tiersSummary: any = null
+if (SCENARIOS.has('tiers')) {
+  const args = ['--import', 'tsx', join(ROOT, 'bench/tiers.ts'), '--rounds', String(ROUNDS), '--duration', String(DURATION), '--label', opt.label!, '--log-level', opt['log-level']!, ...(opt.profile ? ['--profile'] : [])]
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: ROOT })
+  if (r.status !== 0) {
+    log(`bench/tiers.ts failed (exit ${r.status})`)
+    process.exit(1)
+  }
+  tiersSummary = JSON.parse(readFileSync(join(RESULTS, `tiers-${opt.label}.json`), 'utf8')).summary
+  if (SCENARIOS.size === 1) {
+    mkdirSync(RESULTS, { recursive: true })
+    writeFileSync(join(RESULTS, `bench-${opt.label}.json`), JSON.stringify({ at: new Date().toISOString(), settings: { scenarios: ['tiers'] }, summary: { tiers: tiersSummary } }, null, 2) + '\n')
+    console.log('\ncross-tier, verify/identity by hops from the consumer\'s node (bench/tiers.ts):')
+    console.table(tiersSummary.byHops.map((h: any) => ({ hops: h.hops, route: h.route, 'seq p50/p99 ms': `${h.seqP50}/${h.seqP99}`, 'c32 req/s': h.c32Rps, 'vs same node': h.ratioToSameNode, 'cpu µs/req (4 nodes)': h.cpuUsPerReq, 'audit loss': h.auditLoss })))
+    process.exit(0)
+  }
+}
 
 const schema = `bench_${process.pid}_${randomBytes(2).toString('hex')}`
 const PG_URL = process.env.TONGBAN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -314,6 +336,7 @@ try {
     summary.latency = out
   }
 
+  if (tiersSummary) summary.tiers = tiersSummary
   summary.gatewayPeakRssMiB = memory(gw.pid).peakRssMiB
   await gw.stop()
   if (before) await before.stop()
@@ -395,6 +418,10 @@ if (summary.latency) {
   console.log(`p99 at half load (${l.rate} req/s, 32 connections): gateway ${l.gatewayP99} ms, bare proxy ${l.baselineP99} ms, direct ${l.directP99} ms → added ${l.addedP99VsDirect} ms vs direct`)
 }
 if (summary.batch) console.table(summary.batch.map((b: any) => ({ max: b.batchMax, window: b.windowMs, 'rps@128': b.c128.rps, 'p99@128': b.c128.p99, 'rec/batch@128': b.c128.recordsPerBatch, 'rps@32': b.c32.rps, 'p99@32': b.c32.p99, 'rec/batch@32': b.c32.recordsPerBatch })))
+if (summary.tiers) {
+  console.log('cross-tier, verify/identity by hops from the consumer\'s node (bench/tiers.ts):')
+  console.table(summary.tiers.byHops.map((h: any) => ({ hops: h.hops, route: h.route, 'seq p50/p99 ms': `${h.seqP50}/${h.seqP99}`, 'c32 req/s': h.c32Rps, 'vs same node': h.ratioToSameNode, 'cpu µs/req (4 nodes)': h.cpuUsPerReq, 'audit loss': h.auditLoss })))
+}
 console.log(`gateway peak RSS ${summary.gatewayPeakRssMiB} MiB; results in ${outFile}`)
 const loss = rows.reduce((a, r) => a + (r.auditLoss ?? 0), 0)
 console.log(loss === 0 ? 'audit: every 200 has its record (zero loss)' : `AUDIT LOSS: ${loss} answers without a record`)
