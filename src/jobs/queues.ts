@@ -15,6 +15,7 @@ import { Queue, Worker } from 'bullmq'
 import type { DefaultJobOptions } from 'bullmq'
 import type { RedisOptions } from 'ioredis'
 import { DEADLINES_QUEUE, deadlineProcessor } from './deadlines.js'
+import { runWhenReady } from './lifecycle.js'
 import type { DeadlineHandlers, DeadlineJobData } from './deadlines.js'
 
 /** The subset of a pino / Fastify logger used here. */
@@ -117,14 +118,7 @@ export function createJobs(opts: JobsOptions): Jobs {
   })
   worker.on('error', onRedisError('worker'))
   let closing: Promise<void> | undefined
-  worker.waitUntilReady().then(
-    () => {
-      if (!closing) worker.run().catch((err) => log.error({ err }, 'jobs: worker stopped'))
-    },
-    (err) => {
-      if (!closing) log.error({ err }, 'jobs: worker could not connect')
-    },
-  )
+  runWhenReady(worker, log, 'jobs', () => closing !== undefined)
   worker.on('failed', (job, err) => {
     if (!job) return
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'

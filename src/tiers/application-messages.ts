@@ -30,6 +30,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PoolClient } from 'pg'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import { Problem, isProblem } from '../problem.js'
+import { closeBoth, runWhenReady } from '../jobs/lifecycle.js'
 import { problemBody } from '../problem-plugin.js'
 import { problemResponses } from '../problem-schema.js'
 import { digest } from '../audit/evidence.js'
@@ -685,14 +686,7 @@ export class ApplicationMessages {
       autorun: false,
     })
     this.worker.on('error', quiet('worker'))
-    this.worker.waitUntilReady().then(
-      () => {
-        if (!this.closing) this.worker.run().catch((err) => app.log.error({ err }, 'application messages: worker stopped'))
-      },
-      (err) => {
-        if (!this.closing) app.log.error({ err }, 'application messages: worker could not connect')
-      },
-    )
+    runWhenReady(this.worker, app.log, 'application messages', () => this.closing !== undefined)
     // Rows written while Redis was away, or before a restart, are queued here.
     void this.sweep(0)
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS)
@@ -703,13 +697,7 @@ export class ApplicationMessages {
     return (this.closing ??= (async () => {
       clearInterval(this.sweeper)
       if (!this.queue) return
-      let timer: NodeJS.Timeout | undefined
-      const gaveUp = new Promise((resolve) => {
-        timer = setTimeout(resolve, 5000)
-      })
-      await Promise.race([Promise.allSettled([this.worker.close(), this.queue.close()]), gaveUp])
-      clearTimeout(timer)
-      await Promise.allSettled([this.worker.disconnect(), this.queue.disconnect()])
+      await closeBoth(this.worker, this.queue)
     })())
   }
 }

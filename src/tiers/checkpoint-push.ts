@@ -13,6 +13,7 @@
 // save resending, and a CHECKPOINT_GAP answer resets them to the parent's heads.
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { JobsLogger } from '../jobs/queues.js'
+import { closeBoth, runWhenReady, withinMs } from '../jobs/lifecycle.js'
 import type { Checkpoint } from '../audit/evidence.js'
 import type { Anchor } from '../audit/integrity.js'
 import type { Db } from '../stores/postgres.js'
@@ -181,20 +182,10 @@ export function createCheckpointJobs(o: { redisUrl: string; prefix: string; back
     o.log[final ? 'error' : 'warn']({ err: { message: err.message }, job: { id: job.id, attemptsMade: job.attemptsMade } }, final ? 'tiers checkpoints: push failed; the next periodic run tries again' : 'tiers checkpoints: push failed, will retry')
   })
   let closing: Promise<void> | undefined
-  worker.waitUntilReady().then(
-    () => {
-      if (!closing) worker.run().catch((err) => o.log.error({ err }, 'tiers checkpoints: worker stopped'))
-    },
-    (err) => {
-      if (!closing) o.log.error({ err }, 'tiers checkpoints: worker could not connect')
-    },
-  )
+  runWhenReady(worker, o.log, 'tiers checkpoints', () => closing !== undefined)
   const request = async (reason: string) => {
     try {
-      await Promise.race([
-        add(reason),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('queue did not answer within 2 s')), 2000).unref()),
-      ])
+      await withinMs(add(reason), 2000)
     } catch (err) {
       o.log.warn({ err: { message: (err as Error).message }, reason }, 'tiers checkpoints: could not queue a push')
     }
@@ -209,15 +200,6 @@ export function createCheckpointJobs(o: { redisUrl: string; prefix: string; back
         await request('shutdown')
       }
     },
-    close: () =>
-      (closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined
-        const gaveUp = new Promise((resolve) => {
-          timer = setTimeout(resolve, 5000)
-        })
-        await Promise.race([Promise.allSettled([worker.close(), queue.close()]), gaveUp])
-        clearTimeout(timer)
-        await Promise.allSettled([worker.disconnect(), queue.disconnect()])
-      })()),
+    close: () => (closing ??= closeBoth(worker, queue)),
   }
 }

@@ -10,6 +10,7 @@
 // app's client has a keyPrefix), the worker one with maxRetriesPerRequest null.
 import { Queue, Worker } from 'bullmq'
 import type { JobsLogger } from '../jobs/queues.js'
+import { closeBoth, runWhenReady, withinMs } from '../jobs/lifecycle.js'
 
 export const TIERS_QUEUE = 'tiers'
 export const JOB_PUBLISH = 'catalog.publish'
@@ -69,36 +70,16 @@ export function createSyncJobs(o: SyncJobsOptions): SyncJobs {
     o.log[final ? 'error' : 'warn']({ err: { message: err.message }, job: { id: job.id, attemptsMade: job.attemptsMade } }, final ? 'tiers sync: publication failed for good' : 'tiers sync: publication failed, will retry')
   })
   let closing: Promise<void> | undefined
-  worker.waitUntilReady().then(
-    () => {
-      if (!closing) worker.run().catch((err) => o.log.error({ err }, 'tiers sync: worker stopped'))
-    },
-    (err) => {
-      if (!closing) o.log.error({ err }, 'tiers sync: worker could not connect')
-    },
-  )
+  runWhenReady(worker, o.log, 'tiers sync', () => closing !== undefined)
 
   return {
     async request(reason) {
       try {
-        await Promise.race([
-          queue.add(JOB_PUBLISH, { reason }),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('queue did not answer within 2 s')), 2000).unref()),
-        ])
+        await withinMs(queue.add(JOB_PUBLISH, { reason }), 2000)
       } catch (err) {
         o.log.warn({ err: { message: (err as Error).message }, reason }, 'tiers sync: could not queue a publication')
       }
     },
-    close: () =>
-      (closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined
-        const gaveUp = new Promise((resolve) => {
-          timer = setTimeout(resolve, 5000)
-        })
-        await Promise.race([Promise.allSettled([worker.close(), queue.close()]), gaveUp])
-        clearTimeout(timer)
-        // Whatever is still connecting or reconnecting must not hold the process open.
-        await Promise.allSettled([worker.disconnect(), queue.disconnect()])
-      })()),
+    close: () => (closing ??= closeBoth(worker, queue)),
   }
 }
