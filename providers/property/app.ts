@@ -4,25 +4,17 @@
 // otherwise it reports no property, as it would for a stranger.
 //   POST /v1/property/verify  → { hasProperty, propertyCount, totalArea }   (homes only)
 //   POST /v1/property/detail  → { hasProperty, properties: [...] }          (every unit)
-import Fastify, { type FastifyInstance } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
 import { findPersonById } from '../population.js'
+import { createSimulator, type SimulatorOptions } from '../simulator.js'
 import { holdingsOf, summarise, type Holding } from './registry.js'
 
-export interface PropertyProviderOptions {
-  /** Hold every answer this long: lets tests drive the gateway's upstream timeout. */
-  delayMs?: number
-  logger?: boolean
-  /** Honour `x-sim-delay-ms` per request. Test rigs only: it lets any caller slow the service. */
-  allowFaultHeaders?: boolean
-}
+export type PropertyProviderOptions = SimulatorOptions
 
 interface HolderQuery {
   idNumber: string
   name: string
 }
-
-const MAX_DELAY_MS = 60_000
 
 const body = {
   type: 'object',
@@ -85,12 +77,6 @@ const detailSchema = {
   },
 } as const
 
-const parseDelay = (header: string | string[] | undefined): number | undefined => {
-  if (typeof header !== 'string' || !/^[0-9]{1,5}$/.test(header)) return undefined
-  const ms = Number(header)
-  return ms <= MAX_DELAY_MS ? ms : undefined
-}
-
 /** The units registered to the holder of this id number, or [] unless the name agrees. */
 const holdingsFor = ({ idNumber, name }: HolderQuery): Holding[] => {
   const person = findPersonById(idNumber)
@@ -98,27 +84,7 @@ const holdingsFor = ({ idNumber, name }: HolderQuery): Holding[] => {
 }
 
 export const buildPropertyProvider = (opts: PropertyProviderOptions = {}): FastifyInstance => {
-  // A strict service: a number where a string belongs, or an unknown field, is a 400,
-  // not something to coerce or drop silently.
-  const app = Fastify({
-    logger: opts.logger ?? false,
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
-  })
-  const delayMs = opts.delayMs ?? 0
-
-  app.addHook('onRequest', async (request, reply) => {
-    let ms = delayMs
-    if (opts.allowFaultHeaders && request.headers['x-sim-delay-ms'] !== undefined) {
-      const asked = parseDelay(request.headers['x-sim-delay-ms'])
-      if (asked === undefined) {
-        return reply.code(400).send({ error: `x-sim-delay-ms must be an integer from 0 to ${MAX_DELAY_MS}` })
-      }
-      ms = asked
-    }
-    if (ms > 0) await sleep(ms)
-  })
-
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  const app = createSimulator(opts)
 
   app.post<{ Body: HolderQuery }>('/v1/property/verify', { schema: verifySchema }, async (request) =>
     summarise(holdingsFor(request.body)),
