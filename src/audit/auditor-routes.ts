@@ -185,17 +185,22 @@ async function auditorRoutes(app: FastifyInstance) {
       return f
     }
 
-    // ---- search --------------------------------------------------------------------
-    app.get('/v1/audit/records', {
+    // What every auditor route shares: the role, the auditor's own case id into the record,
+    // and the OpenAPI tag, security and context headers (a route may override the headers).
+    const AUDITOR_SCHEMA = { tags: ['audit'], security: [{ bearer: [] }], headers: auditorHeaders }
+    const auditorRoute = (operation: string) => ({
       onRequest: auditorOnly,
       preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.search' } },
+      config: { audit: { resource: 'audit', operation } },
+    })
+
+    // ---- search --------------------------------------------------------------------
+    app.get('/v1/audit/records', {
+      ...auditorRoute('audit.search'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Search the audit log (auditor)',
         description: `Filters combine with AND. Newest first by default; stable order (time, chain, seq, idx); pass \`nextCursor\` back as \`cursor\`. Searching by a raw subject id is POST /v1/audit/records/search (never in the URL); \`subjectHash\` may be given here.`,
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         querystring: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...pageProperties, subject: { type: 'string', description: 'refused: AUDIT_SUBJECT_IN_URL' } } },
         response: { 200: searchResponse, ...ERRORS },
       },
@@ -207,15 +212,11 @@ async function auditorRoutes(app: FastifyInstance) {
     })
 
     app.post('/v1/audit/records/search', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.search' } },
+      ...auditorRoute('audit.search'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Search the audit log, also by a raw subject id (auditor)',
         description: 'As GET /v1/audit/records, with the filters in a JSON body. `subject` is a citizen id number (GB 11643) or a credit code (GB 32100); the gateway searches by its keyed hash and never stores or logs the raw value.',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         body: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...pageProperties, subject: { type: 'string', minLength: 1, maxLength: 64 } } },
         response: { 200: searchResponse, ...ERRORS },
       },
@@ -229,15 +230,11 @@ async function auditorRoutes(app: FastifyInstance) {
 
     // ---- one record with its evidence ----------------------------------------------
     app.get<{ Params: { id: string } }>('/v1/audit/records/:id', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.record' } },
+      ...auditorRoute('audit.record'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'One audit record by request id, with its evidence (auditor)',
         description: 'The record exactly as hashed, where it is (chain, seq, idx), its Tongban-Evidence (the same object a consumer received: inclusion path and signed checkpoint), and whether it verifies now. A request id used more than once lists the other positions in `alsoAt`.',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } },
         response: { 200: open, ...problemResponses(400, 401, 403, 404, 503) },
       },
@@ -280,15 +277,11 @@ async function auditorRoutes(app: FastifyInstance) {
 
     // ---- integrity -----------------------------------------------------------------
     app.get('/v1/audit/integrity', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.integrity' } },
+      ...auditorRoute('audit.integrity'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Re-verify the audit log over a range (auditor)',
         description: 'For every checkpoint whose time is in [from, to) (default: the last 24 hours; `all=true` for everything): each record against its leaf, the leaves against the signed Merkle root, the checkpoint signature against a certificate that chains to the trusted CA, and the hash chain (contiguous seqs, each prev naming the previous hash, including the checkpoints just outside the range). A cut tail is found against `head` (a checkpoint hash the auditor kept, repeatable), the anchors stored by POST /v1/audit/anchors and, on a node with a parent, the heads the parent holds for it (GET /v1/tiers/checkpoints/heads at the parent). For very large ranges use `tongban audit integrity` or an export.',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -334,15 +327,11 @@ async function auditorRoutes(app: FastifyInstance) {
 
     // ---- checkpoints, heads, anchors ----------------------------------------------
     app.get('/v1/audit/checkpoints', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.checkpoints' } },
+      ...auditorRoute('audit.checkpoints'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Signed checkpoints (auditor)',
         description: 'Checkpoints in seq order per chain, each with its signature and hash: what the chain and every piece of evidence rest on.',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -377,15 +366,11 @@ async function auditorRoutes(app: FastifyInstance) {
     })
 
     app.get('/v1/audit/heads', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.heads' } },
+      ...auditorRoute('audit.heads'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'The newest signed checkpoint of every chain (auditor)',
         description: 'Keep these hashes outside the gateway (or record them with POST /v1/audit/anchors): a later integrity check given them as `head` detects a cut tail.',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         response: { 200: open, ...ERRORS },
       },
     }, async () => ({ node: config.node.id, heads: await chainHeads(app.db) }))
@@ -393,12 +378,7 @@ async function auditorRoutes(app: FastifyInstance) {
     const anchorsRoute = {
       onRequest: auditorOnly,
       preHandler: context,
-      schema: {
-        tags: ['audit'],
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
-        response: { 200: open, 201: open, ...ERRORS },
-      },
+      schema: { ...AUDITOR_SCHEMA, response: { 200: open, 201: open, ...ERRORS } },
     }
     app.post('/v1/audit/anchors', {
       ...anchorsRoute,
@@ -434,14 +414,11 @@ async function auditorRoutes(app: FastifyInstance) {
       return subjectReport(app.db, { hash: s.hash, masked: s.masked, from: q.from, to: q.to, includeAuditorLookups: q.includeAuditorLookups, node: { id: config.node.id, name: config.node.name }, names: await names() })
     }
     app.get('/v1/audit/subjects/report', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.subject-report' } },
+      ...auditorRoute('audit.subject-report'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Who accessed this person\'s or enterprise\'s data? (auditor)',
         description: 'The subject is given in the `Tongban-Subject` header (a citizen id number or a credit code; never in the URL) or as `subjectHash`. The answer is signed like every audited response (Tongban-Evidence), so it can be handed to the citizen or enterprise as it is.',
-        security: [{ bearer: [] }],
         headers: { type: 'object', properties: { ...auditorHeaders.properties, [SUBJECT_HEADER]: { type: 'string', minLength: 1, maxLength: 64 } } },
         querystring: { type: 'object', additionalProperties: false, properties: { ...reportQuery, subjectHash: filterProperties.subjectHash, subject: { type: 'string', description: 'refused: AUDIT_SUBJECT_IN_URL' } } },
         response: { 200: open, ...ERRORS },
@@ -456,14 +433,10 @@ async function auditorRoutes(app: FastifyInstance) {
       return report(request, s, q)
     })
     app.post('/v1/audit/subjects/report', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.subject-report' } },
+      ...auditorRoute('audit.subject-report'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Who accessed this person\'s or enterprise\'s data? (auditor; subject in the body)',
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         body: { type: 'object', additionalProperties: false, properties: { ...reportQuery, subject: { type: 'string', minLength: 1, maxLength: 64 }, subjectHash: filterProperties.subjectHash } },
         response: { 200: open, ...ERRORS },
       },
@@ -476,15 +449,11 @@ async function auditorRoutes(app: FastifyInstance) {
 
     // ---- stats ---------------------------------------------------------------------
     app.get('/v1/audit/stats', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.stats' } },
+      ...auditorRoute('audit.stats'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Volumes, denial rates by reason, latency percentiles; by day, resource, department, region and tier (auditor)',
         description: `Days are in ${'Asia/Shanghai'}; the default range is the 7 calendar days up to \`to\` (default: now), its day included. \`kind\` defaults to query (data queries). Latency is the time from a request's arrival (its ULID request id) to its answer; caller-chosen request ids give none. Whole days come from the daily rollup (audit_daily) plus what was sealed since its last pass; \`plan\` in the answer says how it was computed. Results are cached for 15 s (10 min for ranges that ended).`,
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -515,15 +484,11 @@ async function auditorRoutes(app: FastifyInstance) {
 
     // ---- export --------------------------------------------------------------------
     app.get('/v1/audit/export', {
-      onRequest: auditorOnly,
-      preHandler: context,
-      config: { audit: { resource: 'audit', operation: 'audit.export' } },
+      ...auditorRoute('audit.export'),
       schema: {
-        tags: ['audit'],
+        ...AUDITOR_SCHEMA,
         summary: 'Export an offline-verifiable bundle (auditor)',
         description: `The batches whose checkpoint time is in [from, to), whole, with their checkpoints, the node certificates and the CA chain, as NDJSON (see docs/audit.md). Verify with \`tongban audit verify <file> --ca ca.crt.pem\`. Up to ${HTTP_EXPORT_MAX_RECORDS} records here (the audit record of this call then binds the exact bytes); larger ranges with \`tongban audit export\`.`,
-        security: [{ bearer: [] }],
-        headers: auditorHeaders,
         querystring: {
           type: 'object',
           additionalProperties: false,
