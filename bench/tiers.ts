@@ -118,6 +118,11 @@ async function cleanup() {
 }
 process.once('SIGINT', () => cleanup().finally(() => process.exit(130)))
 
+/** Records and checkpoints (sealed batches) of a node so far: records per batch, per load. */
+const sealedAt = async (i: number): Promise<{ records: number; batches: number }> => {
+  const { rows } = await pools[i].query(`SELECT (SELECT count(*)::int FROM audit_records) AS records, (SELECT count(*)::int FROM audit_checkpoints) AS batches`)
+  return rows[0]
+}
 const allowedAt = async (i: number): Promise<number> =>
   Number((await pools[i].query(`SELECT count(*)::int AS n FROM audit_records WHERE decision = 'allowed'`)).rows[0].n)
 
@@ -151,6 +156,8 @@ interface Row {
   cpuUsPerReqByNode: Record<string, number>
   loadavg1: number
   auditLoss?: number
+  /** Audit records per sealed batch at each node on the path (one RSA signature and one commit per batch). */
+  recordsPerBatchByNode?: Record<string, number>
 }
 const rows: Row[] = []
 const summary: Record<string, any> = {}
@@ -251,14 +258,17 @@ try {
       report(rows[rows.length - 1])
 
       const before = await Promise.all(t.nodes.map(allowedAt))
+      const sealed0 = await Promise.all(t.nodes.map(sealedAt))
       cpu0 = cpuEach()
       const r = await load({ url: t.url, connections: THROUGHPUT_CONNECTIONS, durationS: DURATION, body, headers: t.headers })
       cpu1 = cpuEach()
       const cpu = sum(cpu1) - sum(cpu0)
       await sleep(300) // the last answers' records are sealed within milliseconds
       const after = await Promise.all(t.nodes.map(allowedAt))
+      const sealed1 = await Promise.all(t.nodes.map(sealedAt))
+      const recordsPerBatchByNode = Object.fromEntries(t.nodes.map((i, k) => [NODES[i].id, +((sealed1[k].records - sealed0[k].records) / Math.max(1, sealed1[k].batches - sealed0[k].batches)).toFixed(1)]))
       const auditLoss = Math.max(...t.nodes.map((_, k) => Math.max(0, r.ok - (after[k] - before[k]))))
-      rows.push({ round, hops: t.hops, mode: 'c32', ...pick(r), cpuUsPerReq: Math.round((cpu * 1e6) / Math.max(1, r.requests)), cpuUsPerReqByNode: perNode(cpu0, cpu1, r.requests), loadavg1: +os.loadavg()[0].toFixed(2), auditLoss })
+      rows.push({ round, hops: t.hops, mode: 'c32', ...pick(r), cpuUsPerReq: Math.round((cpu * 1e6) / Math.max(1, r.requests)), cpuUsPerReqByNode: perNode(cpu0, cpu1, r.requests), loadavg1: +os.loadavg()[0].toFixed(2), auditLoss, recordsPerBatchByNode })
       report(rows[rows.length - 1])
     }
   }
@@ -286,6 +296,7 @@ try {
       cpuUsPerReqByNode: Object.fromEntries(nodeIds.map((id) => [id, Math.round(median(thr.map((r) => r.cpuUsPerReqByNode[id])))])),
       non2xx: thr.reduce((a, r) => a + r.non2xx + r.errors, 0) + seq.reduce((a, r) => a + r.non2xx + r.errors, 0),
       auditLoss: thr.reduce((a, r) => a + (r.auditLoss ?? 0), 0),
+      recordsPerBatchByNode: Object.fromEntries(Object.keys(thr[0]?.recordsPerBatchByNode ?? {}).map((id) => [id, median(thr.map((r) => r.recordsPerBatchByNode![id]))])),
     }
   })
   const zero = byHops.find((h) => h.hops === 0)
@@ -338,7 +349,8 @@ function pick(r: { rps: number; p50: number; p99: number; requests: number; ok: 
 }
 function report(r: Row) {
   log(`round ${r.round} hops ${r.hops} ${r.mode.padEnd(10)} ${String(r.rps).padStart(5)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  non2xx ${r.non2xx} err ${r.errors}` +
-    `  cpu ${r.cpuUsPerReq} µs/req (4 nodes: ${Object.values(r.cpuUsPerReqByNode).join('/')})${r.auditLoss !== undefined ? `  audit loss ${r.auditLoss}` : ''}  load ${r.loadavg1}`)
+    `  cpu ${r.cpuUsPerReq} µs/req (4 nodes: ${Object.values(r.cpuUsPerReqByNode).join('/')})${r.auditLoss !== undefined ? `  audit loss ${r.auditLoss}` : ''}` +
+    `${r.recordsPerBatchByNode ? `  records/batch ${Object.entries(r.recordsPerBatchByNode).map(([k, v]) => `${k}:${v}`).join(' ')}` : ''}  load ${r.loadavg1}`)
 }
 
 const result = {
