@@ -47,4 +47,5 @@ EXPOSE 8443
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.TONGBAN_PORT||8443)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "dist/src/server.js"]
+# Node flags as scripts/gateway-flags.mjs (a 64 MiB young generation; docs/performance.md).
+CMD ["node", "--max-semi-space-size=64", "dist/src/server.js"]

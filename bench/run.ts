@@ -40,6 +40,7 @@ import { prepare } from '../src/cli/prepare.js'
 import { fetchToken } from '../src/client/assertion.js'
 import { person } from '../providers/population.js'
 import { summariseProfile } from './profile.js'
+import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
 
 const { values: opt } = parseArgs({
   options: {
@@ -129,6 +130,7 @@ async function startGateway(name: string, env: Record<string, string> = {}, cwd?
     // Every thread writes a profile (tsx's loader runs in a worker): the main thread's is
     // the largest; see below.
     nodeArgs: [
+      ...GATEWAY_NODE_FLAGS,
       ...(opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `gateway-${name}-${Date.now()}`)}`] : []),
       ...opt['node-args']!.split(' ').filter(Boolean),
     ],

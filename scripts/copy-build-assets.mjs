@@ -1,5 +1,6 @@
 // After `tsc -p tsconfig.build.json`: what the compiled code reads next to itself and tsc does
-// not copy — the SQL migrations (src/stores/migrate.ts reads ./migrations beside it).
+// not copy — the SQL migrations (src/stores/migrate.ts reads ./migrations beside it) and the
+// gateway's Node flags (src/tiers/local-tree.ts imports scripts/gateway-flags.mjs).
 import { cpSync, mkdirSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,3 +12,5 @@ mkdirSync(to, { recursive: true })
 const files = readdirSync(from).filter((f) => f.endsWith('.sql'))
 for (const f of files) cpSync(join(from, f), join(to, f))
 console.log(`copied ${files.length} migrations to dist/src/stores/migrations`)
+mkdirSync(join(ROOT, 'dist/scripts'), { recursive: true })
+cpSync(join(ROOT, 'scripts/gateway-flags.mjs'), join(ROOT, 'dist/scripts/gateway-flags.mjs'))

@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import { join, resolve } from 'node:path'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
+import { GATEWAY_NODE_FLAGS } from './gateway-flags.mjs'
 
 const log = (m) => console.log(`[start] ${m}`)
 const die = (m, code = 1) => {
@@ -251,7 +252,7 @@ for (const d of departments) {
 }
 
 log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
-const gateway = startChild('gateway', ['src/server.ts'], gatewayEnv)
+const gateway = startChild('gateway', [...GATEWAY_NODE_FLAGS, 'src/server.ts'], gatewayEnv)
 if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
 
 // Hold the servers' log lines while the summary prints, so it reads in one piece.

@@ -36,6 +36,7 @@ import { buildDegreeProvider } from '../../providers/degree/app.js'
 import { buildSocialSecurityProvider } from '../../providers/social-security/app.js'
 import { buildNanjingPropertyProvider, nanjingHoldingsOf } from '../../providers/nanjing-property/app.js'
 import { person } from '../../providers/population.js'
+import { GATEWAY_NODE_FLAGS } from '../../scripts/gateway-flags.mjs'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
 const base = Number(process.env.TONGBAN_TIERS_PORT_BASE ?? 8500)
@@ -121,7 +122,7 @@ const stop = (code = 0) => {
   })
 }
 NODES.forEach((n, i) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: envs[i], stdio: ['ignore', 'inherit', 'inherit'] })
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: envs[i], stdio: ['ignore', 'inherit', 'inherit'] })
   child.once('exit', (code) => {
     if (!stopping) {
       log(`node ${n.id} exited (${code}); stopping the others`)
