@@ -45,9 +45,10 @@ export const redactPaths = [
 // body, so no personal data. Fastify's own two lines per request (incoming, completed, with
 // the request's headers) were one of the largest costs per query (docs/performance.md).
 // The line has only fixed fields, so it goes through a logger without the redaction walk.
-// On audited routes the audit record already is the access log (request id, time, caller,
-// resource, decision, reason — durable and signed), so their answers are logged at debug
-// level unless they failed (5xx); every other route's at info.
+// On audited routes (and relay legs, which seal their own record) the audit record already
+// is the access log (request id, time, caller, resource, decision, reason — durable and
+// signed), so their answers are logged at debug level unless they failed (5xx); every other
+// route's at info.
 class AccessLog extends LogController {
   constructor(private readonly lines?: pino.Logger) {
     super()
@@ -56,7 +57,8 @@ class AccessLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) return super.requestCompleted(error, request, reply)
     const log: { info(o: object, m: string): void; debug(o: object, m: string): void; isLevelEnabled?(l: string): boolean } = this.lines ?? request.log
-    const quiet = reply.statusCode < 500 && request.routeOptions.config?.audit !== undefined
+    const cfg = request.routeOptions.config
+    const quiet = reply.statusCode < 500 && (cfg?.audit !== undefined || cfg?.sealsItself === true)
     if (quiet && log.isLevelEnabled?.('debug') === false) return
     const line = { reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }
     if (quiet) log.debug(line, 'answered')

@@ -35,6 +35,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     audit?: { resource?: string; operation?: string; evidence?: boolean }
+    /** The route seals its own audit record (the relay legs): no onSend sealing, a quiet access log. */
+    sealsItself?: boolean
   }
 }
 

@@ -178,7 +178,7 @@ export default fp(
     })
 
     // Node-facing routes: they answer on the node listener only (peerNodeOf refuses the rest).
-    const nodeRoute = { schema: { hide: true }, bodyLimit: config.http.bodyLimit }
+    const nodeRoute = { schema: { hide: true }, bodyLimit: config.http.bodyLimit, config: { sealsItself: true } }
     type ResourceParams = { code: string; operation: string }
     app.post<{ Params: ResourceParams }>('/v1/tiers/relay/resources/:code/:operation', nodeRoute, (request, reply) =>
       relay.handle(request, reply, () => {
