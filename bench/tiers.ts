@@ -35,6 +35,7 @@ import pg from 'pg'
 import { Redis } from 'ioredis'
 import autocannon from 'autocannon'
 import { ROOT, RESULTS, cpuSeconds, freePort, load, median, sleep, startProc, type Proc } from './lib.js'
+import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
 import { summariseProfile } from './profile.js'
 import { inclusiveProfile } from './profile-inclusive.js'
 import { loadConfig } from '../src/config/index.js'
@@ -217,7 +218,7 @@ try {
   const gateways: Proc[] = []
   for (const [i, n] of NODES.entries()) {
     // Every thread writes a profile (tsx's loader runs in a worker): the main thread's is the largest.
-    const nodeArgs = opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, n.id)}`] : []
+    const nodeArgs = [...GATEWAY_NODE_FLAGS, ...(opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, n.id)}`] : [])]
     const p = await startProc({ name: `tiers-${n.id}`, script: 'src/server.ts', env: envs[i], nodeArgs, waitUrl: `http://127.0.0.1:${ports[i].pub}/readyz` })
     procs.push(p)
     gateways.push(p)
