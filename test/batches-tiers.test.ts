@@ -5,10 +5,10 @@
 // validates, and the county seals its own leg as the item's result evidence. A relayed
 // batch keeps to half of the next hop's slots, so interactive queries still get through.
 import t from 'tap'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startNode, context, ROOT, type Harness } from './helpers/harness.js'
+import { catalogDir, entryFile } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { samplePersons } from '../providers/population.js'
 import { decodeEvidence, verifyEvidence } from '../src/audit/evidence.js'
@@ -20,17 +20,11 @@ const JS = '320000'
 const NJ = '320100'
 const JN = '320115'
 
-const entryFile = (name: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', name), 'utf8'))
-const catalogDir = (entries: Array<Record<string, any>>) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tongban-batch-tiers-'))
-  for (const e of entries) writeFileSync(join(dir, `${e.code.replace('/', '-')}.json`), JSON.stringify(e, null, 2))
-  return dir
-}
 const dirs: Record<string, string> = {
   // The province owns identity (unconditional) and the conditional real-estate detail.
-  [JS]: catalogDir([{ ...entryFile('101001-00001.json') }, { ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: '11320000MB0000091R', region: JS } }]),
-  [NJ]: catalogDir([]),
-  [JN]: catalogDir([]),
+  [JS]: catalogDir([{ ...entryFile('101001-00001.json') }, { ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: '11320000MB0000091R', region: JS } }], 'batch-tiers'),
+  [NJ]: catalogDir([], 'batch-tiers'),
+  [JN]: catalogDir([], 'batch-tiers'),
 }
 
 const ports: Record<string, number> = { [JS]: await freePort(), [NJ]: await freePort(), [JN]: await freePort() }

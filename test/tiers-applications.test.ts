@@ -6,11 +6,11 @@
 import t from 'tap'
 import net from 'node:net'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { startNode, clearRedis, context, ROOT, type Harness } from './helpers/harness.js'
+import { catalogDir, entryFile, waitFor } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { samplePersons } from '../providers/population.js'
@@ -24,16 +24,10 @@ const JN_DEPT = '11320115MB0000012H'
 const NR_DEPT = '11320000MB0000091R'
 const CONDITIONAL = '103002/00002'
 
-const entryFile = (name: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', name), 'utf8'))
-const catalogDir = (entries: Array<Record<string, any>>) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tongban-tiers-apps-'))
-  for (const e of entries) writeFileSync(join(dir, `${e.code.replace('/', '-')}.json`), JSON.stringify(e, null, 2))
-  return dir
-}
 const dirs: Record<string, string> = {
-  [JS]: catalogDir([{ ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: NR_DEPT, region: JS } }]),
-  [NJ]: catalogDir([]),
-  [JN]: catalogDir([]),
+  [JS]: catalogDir([{ ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: NR_DEPT, region: JS } }], 'tiers-apps'),
+  [NJ]: catalogDir([], 'tiers-apps'),
+  [JN]: catalogDir([], 'tiers-apps'),
 }
 
 const ports: Record<string, number> = { [JS]: await freePort(), [NJ]: await freePort(), [JN]: await freePort() }
@@ -87,14 +81,6 @@ const tokens = {
   jsNr: await province.token('js-natural-resources'),
 }
 
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 20_000) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 const validTo = () => new Date(Date.now() + 90 * 86400_000).toISOString()
 const apply = (extra: Record<string, unknown> = {}) =>

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { Agent, request } from 'undici'
 import { startNode, ROOT } from './helpers/harness.js'
+import { waitFor } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { person } from '../providers/population.js'
@@ -64,14 +65,6 @@ const auditorAtChild = await child.token('js-audit')
 const auditorAtParent = await parent.token('js-audit')
 const consumerAtParent = await parent.token('js-natural-resources')
 
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 20_000) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** A chain of `batches` sealed batches at the child (signed with its key), as the sealer writes them. */
 async function chain(name: string, batches: number, from = 0) {

@@ -5,11 +5,11 @@
 // verifies an identity three hops away at the national node and a property one hop away at
 // Nanjing (the registry nearest the caller, not the province's).
 import t, { type Test } from 'tap'
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { startNode, context, ROOT, type Harness } from './helpers/harness.js'
+import { catalogDir, entryFile, waitFor } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { person, type Person } from '../providers/population.js'
 import { nanjingHoldingsOf } from '../providers/nanjing-property/app.js'
@@ -22,20 +22,14 @@ const NJ = '320100'
 const JN = '320115'
 const JN_DEPT = '11320115MB0000012H'
 
-const entryFile = (name: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', name), 'utf8'))
-const catalogDir = (entries: Array<Record<string, any>>) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tongban-tiers4-'))
-  for (const e of entries) writeFileSync(join(dir, `${e.code.replace('/', '-')}.json`), JSON.stringify(e, null, 2))
-  return dir
-}
 // Identity held at the national node (its provider the Ministry of Public Security).
 const identity = entryFile('101001-00001.json')
 identity.provider = { name: '公安部', code: '11100000000013338W', region: CN }
 const dirs: Record<string, string> = {
-  [CN]: catalogDir([identity]),
-  [JS]: catalogDir([entryFile('103002-00001.json')]),
-  [NJ]: catalogDir([entryFile('103002-00003.json')]),
-  [JN]: catalogDir([]),
+  [CN]: catalogDir([identity], 'tiers4'),
+  [JS]: catalogDir([entryFile('103002-00001.json')], 'tiers4'),
+  [NJ]: catalogDir([entryFile('103002-00003.json')], 'tiers4'),
+  [JN]: catalogDir([], 'tiers4'),
 }
 
 const ids = [CN, JS, NJ, JN]
@@ -89,14 +83,6 @@ function verifyAll(t: Test, res: { body: string; headers: Record<string, unknown
     t.ok(v.ok, `evidence of node ${v.ok ? v.evidence.record.node : '?'} verifies${v.ok ? '' : `: ${v.reason}`}`)
     return decodeEvidence(header).record
   })
-}
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 20_000) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 t.test('catalogue sync reaches the national node', async (t) => {

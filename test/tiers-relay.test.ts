@@ -5,11 +5,11 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { startNode, context, ROOT, type Harness } from './helpers/harness.js'
+import { catalogDir, entryFile, waitFor } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { person, samplePersons } from '../providers/population.js'
 import { decodeEvidence, digest, verifyEvidence } from '../src/audit/evidence.js'
@@ -24,12 +24,6 @@ const COUNTY_CODE = '101001/00115'
 
 // ---- catalogues: the province owns identity (and a conditional and a not-shared resource),
 // Nanjing owns nothing, Jiangning owns one resource of its own ----
-const entryFile = (name: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', name), 'utf8'))
-const catalogDir = (entries: Array<Record<string, any>>) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tongban-tiers-'))
-  for (const e of entries) writeFileSync(join(dir, `${e.code.replace('/', '-')}.json`), JSON.stringify(e, null, 2))
-  return dir
-}
 const identity = entryFile('101001-00001.json')
 identity.provider = { ...identity.provider, region: JS }
 const countyEntry = {
@@ -42,9 +36,9 @@ const countyEntry = {
 }
 const dirs: Record<string, string> = {
   // Provider pinned to the Jiangsu natural resources department, who decides applications below.
-  [JS]: catalogDir([identity, { ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: '11320000MB0000091R', region: JS } }, entryFile('301002-00001.json')]),
-  [NJ]: catalogDir([]),
-  [JN]: catalogDir([countyEntry]),
+  [JS]: catalogDir([identity, { ...entryFile('103002-00002.json'), provider: { name: '江苏省自然资源厅', code: '11320000MB0000091R', region: JS } }, entryFile('301002-00001.json')], 'tiers'),
+  [NJ]: catalogDir([], 'tiers'),
+  [JN]: catalogDir([countyEntry], 'tiers'),
 }
 
 // ---- a TCP proxy in front of Nanjing's node listener, as the county sees it ----
@@ -175,14 +169,6 @@ const split = (v: unknown) => String(v ?? '').split(',').map((s) => s.trim()).fi
 const evidenceOf = (res: { headers: Record<string, unknown> }) => [String(res.headers['tongban-evidence'] ?? ''), ...split(res.headers['tongban-evidence-chain'])].filter(Boolean)
 const catalogAt = async (h: Harness, token: string, qs = '') =>
   (await h.app.inject({ method: 'GET', url: `/v1/tiers/catalog/resources${qs}`, headers: { authorization: `Bearer ${token}` } })).json().resources as Array<Record<string, any>>
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 15_000) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** Every evidence of an answer verifies over its body; returns the records, first hop first. */
 function verifyAll(t: Test, res: { body: string; headers: Record<string, unknown> }) {
