@@ -436,10 +436,16 @@ t.test('failure: a slow parent times out (504), the county bounds its calls and 
   t.ok(open.ms < 1000, `an open breaker answers fast, not after the hop timeout (${open.ms} ms)`)
   const top = (await county.app.inject({ method: 'GET', url: '/v1/tiers/topology', headers: { authorization: `Bearer ${tokens.jn}` } })).json()
   t.match(top.hops.find((h: { hop: string }) => h.hop === NJ), { state: 'open' })
+  const circuit = async () => {
+    const text = (await county.app.inject({ method: 'GET', url: '/metrics' })).body
+    return /tongban_upstream_circuit_state\{[^}]*upstream="node:320100"[^}]*\} (\d)/.exec(text)?.[1]
+  }
+  t.equal(await circuit(), '2', 'the open breaker shows in /metrics (upstream node:320100, 2 = open)')
 
   proxy.delay(0)
   await new Promise((r) => setTimeout(r, 1600))
   const probe = await timed()
   t.equal(probe.status, 200, 'after the pause a probe goes through and closes the breaker')
   t.equal((await timed()).status, 200)
+  t.equal(await circuit(), '0', 'closed again in /metrics')
 })

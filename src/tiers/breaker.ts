@@ -9,12 +9,14 @@ export interface GuardOptions {
   failures: number
   openMs: number
   now?: () => number
+  /** Told of every change of the breaker's state (metrics: tongban_upstream_circuit_state). */
+  onState?: (hop: string, state: BreakerState) => void
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 
 export class HopGuard {
-  private state: BreakerState = 'closed'
+  private _state: BreakerState = 'closed'
   private consecutive = 0
   private openedAt = 0
   private inFlight = 0
@@ -23,6 +25,16 @@ export class HopGuard {
 
   constructor(readonly hop: string, private readonly opts: GuardOptions) {
     this.now = opts.now ?? Date.now
+  }
+
+  private get state(): BreakerState {
+    return this._state
+  }
+
+  private set state(next: BreakerState) {
+    if (next === this._state) return
+    this._state = next
+    this.opts.onState?.(this.hop, next)
   }
 
   /** Takes a slot, or throws 503 HOP_CIRCUIT_OPEN / HOP_SATURATED naming the hop. */

@@ -20,6 +20,8 @@ export interface NodeClientOptions {
   timeoutMs: number
   maxConcurrentPerHop: number
   breaker: { failures: number; openMs: number }
+  /** Breaker state changes per next hop (metrics). */
+  onBreakerState?: (hop: string, state: 'closed' | 'open' | 'half-open') => void
 }
 
 export interface HopRequest {
@@ -67,7 +69,7 @@ export class NodeClient {
   guard(hop: string): HopGuard {
     let g = this.guards.get(hop)
     if (!g) {
-      g = new HopGuard(hop, { maxConcurrent: this.opts.maxConcurrentPerHop, ...this.opts.breaker })
+      g = new HopGuard(hop, { maxConcurrent: this.opts.maxConcurrentPerHop, ...this.opts.breaker, onState: this.opts.onBreakerState })
       this.guards.set(hop, g)
     }
     return g

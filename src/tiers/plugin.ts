@@ -160,6 +160,8 @@ export default fp(
       timeoutMs: config.tiers.hopTimeoutMs,
       maxConcurrentPerHop: config.tiers.maxConcurrentPerHop,
       breaker: config.tiers.breaker,
+      // As upstream `node:<id>` in tongban_upstream_circuit_state.
+      onBreakerState: (hop, state) => app.metrics.upstreamCircuit(`node:${hop}`, state),
     })
     const relay = new Relay({ app, topology, client, signer, verifier, remote })
     // Applications for resources held elsewhere travel as queued messages; decisions come back.
@@ -288,5 +290,5 @@ export default fp(
       await client?.close()
     })
   },
-  { name: 'tiers', dependencies: ['stores', 'node-identity', 'audit', 'auth', 'catalog'] },
+  { name: 'tiers', dependencies: ['stores', 'metrics', 'node-identity', 'audit', 'auth', 'catalog'] },
 )
