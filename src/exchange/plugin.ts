@@ -2,7 +2,7 @@
 // schemas from schemas/) and `POST /v1/resources/{code}/{operation}` for any resource.
 // Each runs the pipeline of DESIGN.md §3; sealing happens in the audit plugin's onSend.
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problem.js'
 import { problemResponses } from '../problem-schema.js'
 import { contextHeadersSchema, readContext } from './context.js'
@@ -29,8 +29,13 @@ export default fp(
 
     // Context first, then the subject's keyed hash: both go into the record even when the
     // body is refused by validation.
-    const preValidation = async (request: FastifyRequest) => {
-      readContext(request, purposes)
+    const preValidation = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      try {
+        readContext(request, purposes)
+      } catch (e) {
+        return done(e as Error)
+      }
+      done()
     }
 
     const runQuery = (request: FastifyRequest, resource: CatalogResource, operation: string, body: unknown) =>

@@ -268,9 +268,10 @@ export default fp(
       return { resource, service: r.service?.verifyService ?? '', upstream: r.service?.upstream?.name }
     }
 
-    app.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    // Callback-style (nothing is awaited): an async hook costs a promise per request.
+    app.addHook('onResponse', (request: FastifyRequest, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched'
-      if (route === '/metrics') return
+      if (route === '/metrics') return done()
       const audit = request.audit ?? {}
       const { resource, service, upstream } = describe(audit.resource)
       const outcome = outcomeOf(reply.statusCode)
@@ -278,6 +279,7 @@ export default fp(
       const operation = resource ? (audit.operation ?? '') : ''
       metrics.request({ method: request.method, route, status: String(reply.statusCode), resource, operation, service, outcome, code }, reply.elapsedTime / 1000)
       if (upstream && code.startsWith('UPSTREAM_')) metrics.upstreamError(upstream, code)
+      done()
     })
 
     const token = app.config.metrics.token
