@@ -13,8 +13,10 @@ import { tokenRoute } from './token-route.js'
 declare module 'fastify' {
   interface FastifyInstance {
     systems: SystemRegistry
-    authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
-    requireRole(role: Role): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** onRequest hook: a valid access token becomes request.principal; otherwise 401. */
+    authenticate(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void
+    /** onRequest hook after authenticate: 403 AUTH_ROLE_REQUIRED unless the principal has the role. */
+    requireRole(role: Role): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -68,20 +70,8 @@ export default fp(
     // verification below and gets its precise code from it.
     const verified = new Map<string, { principal: Principal; until: number }>()
     app.decorateRequest('principal', null)
-    app.decorate('authenticate', async (request: FastifyRequest) => {
-      const header = request.headers.authorization
-      const now = Date.now()
-      if (header !== undefined) {
-        const hit = verified.get(header)
-        if (hit !== undefined) {
-          if (hit.until > now) {
-            request.principal = hit.principal
-            if (app.systems.get(hit.principal.system)?.certRevoked) throw revoked()
-            return
-          }
-          verified.delete(header)
-        }
-      }
+    /** The full verification (a cache miss, or anything but a known valid token): sets request.principal. */
+    const verifyToken = async (request: FastifyRequest, header: string | undefined, now: number): Promise<void> => {
       let claims
       try {
         claims = await request.jwtVerify<{ sub: string; dept: string; region: string; roles: Role[]; exp: number }>()
@@ -99,11 +89,27 @@ export default fp(
         if (verified.size >= 10_000) verified.clear()
         verified.set(header, { principal, until: Math.min(claims.exp * 1000, now + 60_000) })
       }
-    })
-    app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
-      if (!request.principal?.roles.includes(role)) {
-        throw new Problem(403, 'AUTH_ROLE_REQUIRED', `this operation requires the ${role} role`)
+    }
+    // Callback-style hooks: a known token is settled without a promise (most queries).
+    app.decorate('authenticate', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      const header = request.headers.authorization
+      const now = Date.now()
+      if (header !== undefined) {
+        const hit = verified.get(header)
+        if (hit !== undefined) {
+          if (hit.until > now) {
+            request.principal = hit.principal
+            if (app.systems.get(hit.principal.system)?.certRevoked) return done(revoked())
+            return done()
+          }
+          verified.delete(header)
+        }
       }
+      verifyToken(request, header, now).then(() => done(), done)
+    })
+    app.decorate('requireRole', (role: Role) => (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      if (!request.principal?.roles.includes(role)) return done(new Problem(403, 'AUTH_ROLE_REQUIRED', `this operation requires the ${role} role`))
+      done()
     })
 
     const checkAssertion = clientAssertionChecker({

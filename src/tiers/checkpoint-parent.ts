@@ -295,10 +295,9 @@ export function registerCheckpointRoutes(app: FastifyInstance, topology: Topolog
   })
 
   app.get<{ Querystring: { node: string } }>(HEADS_PATH, {
-    onRequest: async (request, reply) => {
-      if (nodePeer(request)) return
-      await app.authenticate(request, reply)
-      await app.requireRole('auditor')(request, reply)
+    onRequest: (request, reply, done) => {
+      if (nodePeer(request)) return done()
+      app.authenticate(request, reply, (err) => (err ? done(err) : app.requireRole('auditor')(request, reply, done)))
     },
     config: { audit: { resource: 'tiers/checkpoints', operation: 'tiers.checkpoint-heads' } },
     schema: {
