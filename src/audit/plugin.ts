@@ -103,11 +103,19 @@ export default fp(
       done()
     })
 
-    app.addHook('onSend', async (request, reply, payload) => {
-      if (!request.routeOptions.config?.audit) return payload
+    app.addHook('onSend', (request, reply, payload, done) => {
+      const route = request.routeOptions.config?.audit
+      if (!route) return done(null, payload)
+      const withheld = (e: unknown) => {
+        request.log.error({ err: e }, 'audit record not durable; answer withheld')
+        const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+        reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
+        done(null, JSON.stringify(problemBody(request, p)))
+      }
       const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : ''
+      let sealed
       try {
-        const evidence = await sealer.seal(buildAuditRecord({
+        sealed = sealer.seal(buildAuditRecord({
           node: config.node.id,
           requestId: request.id,
           principal: request.principal,
@@ -115,16 +123,16 @@ export default fp(
           status: reply.statusCode,
           requestBytes: request.rawBody,
           responseBody: body,
-          defaults: request.routeOptions.config.audit,
+          defaults: route,
         }))
-        if (request.routeOptions.config.audit.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
-        return payload
       } catch (e) {
-        request.log.error({ err: e }, 'audit record not durable; answer withheld')
-        const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
-        reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
-        return JSON.stringify(problemBody(request, p))
+        return withheld(e)
       }
+      // Released only once the record is durable (DESIGN §4).
+      sealed.then((evidence) => {
+        if (route.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
+        done(null, payload)
+      }, withheld)
     })
 
     // Graceful shutdown: onClose runs after in-flight requests are done and before the

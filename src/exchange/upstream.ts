@@ -63,73 +63,13 @@ export class Upstreams {
 
   /**
    * One attempt, through undici's dispatcher API: the answer's bytes are gathered by a plain
-   * handler, without the Readable stream, async iterator and AbortSignal listeners that
-   * `pool.request` sets up per call (they showed in the profile). The whole call (headers
-   * and body) has one deadline; a timer cleared at the end, nothing left behind.
+   * handler (class Attempt), without the Readable stream, async iterator and AbortSignal
+   * listeners that `pool.request` sets up per call (they showed in the profile). The whole
+   * call (headers and body) has one deadline; a timer cleared at the end, nothing left behind.
    */
   private once(pool: Pool, prefix: string, c: UpstreamCall, timeoutMs: number): Promise<unknown> {
-    const hop = c.binding.name
     return new Promise((resolve, reject) => {
-      let controller: { abort(reason: Error): void } | null = null
-      let status = 0
-      let started = false
-      let timedOut = false
-      let size = 0
-      const chunks: Buffer[] = []
-      let settled = false
-      const settle = (f: () => void) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        f()
-      }
-      const timer = setTimeout(() => {
-        timedOut = true
-        const e = new DOMException('upstream deadline', 'TimeoutError')
-        controller?.abort(e)
-        settle(() => reject(started
-          ? new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
-          : new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${c.binding.timeoutMs} ms`, { hop })))
-      }, timeoutMs)
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (ctl) => {
-          controller = ctl
-        },
-        onResponseStart: (_ctl, statusCode) => {
-          status = statusCode
-          started = true
-        },
-        onResponseData: (ctl, chunk) => {
-          size += chunk.length
-          if (size > MAX_RESPONSE_BYTES) {
-            ctl.abort(new Error('upstream answer too large'))
-            return
-          }
-          chunks.push(chunk)
-        },
-        onResponseEnd: () => {
-          settle(() => {
-            try {
-              resolve(this.parse(status, Buffer.concat(chunks, size).toString('utf8'), hop))
-            } catch (e) {
-              reject(e)
-            }
-          })
-        },
-        onResponseError: (_ctl, e) => {
-          settle(() => {
-            if (isTimeout(e) || timedOut) {
-              reject(started
-                ? new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
-                : new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${c.binding.timeoutMs} ms`, { hop }))
-            } else if (started) {
-              reject(new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} sent a broken answer`, { hop }))
-            } else {
-              reject(new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop }))
-            }
-          })
-        },
-      }
+      const attempt = new Attempt(c, timeoutMs, resolve, reject)
       try {
         pool.dispatch({
           path: prefix + c.binding.path,
@@ -138,24 +78,111 @@ export class Upstreams {
           body: c.body,
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
-        }, handler)
+        }, attempt)
       } catch {
-        settle(() => reject(new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop })))
+        attempt.fail(new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${c.binding.name} is unreachable`, { hop: c.binding.name }))
       }
     })
   }
 
-  private parse(statusCode: number, text: string, hop: string): unknown {
-    if (statusCode >= 500) throw new Problem(502, 'UPSTREAM_ERROR', `upstream ${hop} failed (HTTP ${statusCode})`, { hop })
-    if (statusCode >= 300) throw new Problem(502, 'UPSTREAM_REJECTED', `upstream ${hop} refused the query (HTTP ${statusCode})`, { hop })
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()))
+  }
+}
+
+/** What a call's answer is, from its status and text; problems name the hop. */
+function parseAnswer(statusCode: number, text: string, hop: string): unknown {
+  if (statusCode >= 500) throw new Problem(502, 'UPSTREAM_ERROR', `upstream ${hop} failed (HTTP ${statusCode})`, { hop })
+  if (statusCode >= 300) throw new Problem(502, 'UPSTREAM_REJECTED', `upstream ${hop} refused the query (HTTP ${statusCode})`, { hop })
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} answered with invalid JSON`, { hop })
+  }
+}
+
+const onDeadline = (a: Attempt) => a.deadline()
+
+/**
+ * One upstream call's dispatch handler. A class, not closures: its methods are shared, so a
+ * call allocates one object and one timer.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null
+  private status = 0
+  private started = false
+  private timedOut = false
+  private settled = false
+  private size = 0
+  private readonly chunks: Buffer[] = []
+  private readonly timer: NodeJS.Timeout
+
+  constructor(
+    private readonly c: UpstreamCall,
+    timeoutMs: number,
+    private readonly resolve: (v: unknown) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    this.timer = setTimeout(onDeadline, timeoutMs, this)
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode
+    this.started = true
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.size += chunk.length
+    if (this.size > MAX_RESPONSE_BYTES) {
+      controller.abort(new Error('upstream answer too large'))
+      return
+    }
+    this.chunks.push(chunk)
+  }
+
+  onResponseEnd(): void {
+    if (!this.settle()) return
     try {
-      return JSON.parse(text)
-    } catch {
-      throw new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} answered with invalid JSON`, { hop })
+      this.resolve(parseAnswer(this.status, Buffer.concat(this.chunks, this.size).toString('utf8'), this.c.binding.name))
+    } catch (e) {
+      this.reject(e)
     }
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()))
+  onResponseError(_controller: Dispatcher.DispatchController, e: Error): void {
+    if (isTimeout(e) || this.timedOut) return this.fail(this.timeoutProblem())
+    const hop = this.c.binding.name
+    this.fail(this.started
+      ? new Problem(502, 'UPSTREAM_BAD_RESPONSE', `upstream ${hop} sent a broken answer`, { hop })
+      : new Problem(502, 'UPSTREAM_UNAVAILABLE', `upstream ${hop} is unreachable`, { hop }))
+  }
+
+  deadline(): void {
+    this.timedOut = true
+    this.controller?.abort(new DOMException('upstream deadline', 'TimeoutError'))
+    this.fail(this.timeoutProblem())
+  }
+
+  fail(p: Problem): void {
+    if (this.settle()) this.reject(p)
+  }
+
+  /** True the first time only: an answer, an error and the deadline may race. */
+  private settle(): boolean {
+    if (this.settled) return false
+    this.settled = true
+    clearTimeout(this.timer)
+    return true
+  }
+
+  private timeoutProblem(): Problem {
+    const hop = this.c.binding.name
+    return this.started
+      ? new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not finish its answer in time`, { hop })
+      : new Problem(504, 'UPSTREAM_TIMEOUT', `upstream ${hop} did not answer within ${this.c.binding.timeoutMs} ms`, { hop })
   }
 }
