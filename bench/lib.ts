@@ -53,6 +53,10 @@ export async function startProc(o: {
     stdio: ['ignore', o.readyLine ? 'pipe' : fd, fd],
   })
   closeSync(fd)
+  // A process that cannot be spawned (e.g. a --compare directory that is gone) emits 'error':
+  // unheard, it would end the benchmark without its cleanup and leave the others running.
+  let spawnError: Error | null = null
+  child.once('error', (e) => (spawnError = e))
   let ready: any = null
   if (o.readyLine) {
     ready = await new Promise((done, fail) => {
@@ -68,12 +72,14 @@ export async function startProc(o: {
       }
       child.stdout!.on('data', onData)
       child.once('exit', (code) => fail(new Error(`${o.name} exited (${code}) before it was ready; see ${logFile}`)))
+      child.once('error', (e) => fail(new Error(`${o.name} could not be started: ${e.message}`)))
     })
   }
   if (o.waitUrl) {
     for (let i = 0; ; i++) {
       const ok = await request(o.waitUrl).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
       if (ok) break
+      if (spawnError) throw new Error(`${o.name} could not be started: ${(spawnError as Error).message}`)
       if (child.exitCode !== null || i > 300) throw new Error(`${o.name} did not become ready; see ${logFile}`)
       await sleep(100)
     }

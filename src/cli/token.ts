@@ -41,11 +41,21 @@ export async function run(args: string[]): Promise<number> {
   const url = (values.url ?? config.node.publicUrl).replace(/\/$/, '')
   try {
     const keyPem = readFileSync(values.key ?? join(config.pki.dir, 'clients', `${clientId}.key.pem`), 'utf8')
-    const token = await fetchToken(url, clientId, keyPem, `${config.node.publicUrl}/v1/oauth/token`)
+    // The assertion names the token URL the node itself publishes (GET /v1/node): with --url
+    // the node asked may be another one than this configuration's (e.g. a node of the tree).
+    const publicUrl = values.url ? await publishedUrl(url).catch(() => null) : null
+    const token = await fetchToken(url, clientId, keyPem, `${publicUrl ?? config.node.publicUrl}/v1/oauth/token`)
     console.log(values.json ? JSON.stringify(token) : token.access_token)
     return 0
   } catch (e) {
     console.error(`tongban token: ${(e as Error).message}`)
     return 1
   }
+}
+
+async function publishedUrl(url: string): Promise<string | null> {
+  const res = await fetch(`${url}/v1/node`, { signal: AbortSignal.timeout(5000) })
+  if (!res.ok) return null
+  const node = (await res.json()) as { publicUrl?: unknown }
+  return typeof node.publicUrl === 'string' ? node.publicUrl.replace(/\/$/, '') : null
 }
