@@ -5,6 +5,23 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 
+/** The body most services take: a person by id number and name. */
+export interface PersonQuery {
+  idNumber: string
+  name: string
+}
+
+/** Its schema: strict, as the real services are. */
+export const personQueryBody = {
+  type: 'object',
+  required: ['idNumber', 'name'],
+  additionalProperties: false,
+  properties: {
+    idNumber: { type: 'string', pattern: '^[0-9]{17}[0-9X]$' },
+    name: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+} as const
+
 export interface SimulatorOptions {
   /** Hold every answer this long: lets tests drive the gateway's upstream timeout. */
   delayMs?: number

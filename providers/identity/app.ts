@@ -3,20 +3,12 @@
 // as the real service does, from the synthetic population.
 import type { FastifyInstance } from 'fastify'
 import { findPersonById } from '../population.js'
-import { createSimulator, type SimulatorOptions } from '../simulator.js'
+import { createSimulator, personQueryBody, type PersonQuery, type SimulatorOptions } from '../simulator.js'
 
 export type IdentityProviderOptions = SimulatorOptions
 
 const verifySchema = {
-  body: {
-    type: 'object',
-    required: ['idNumber', 'name'],
-    additionalProperties: false,
-    properties: {
-      idNumber: { type: 'string', pattern: '^[0-9]{17}[0-9X]$' },
-      name: { type: 'string', minLength: 1, maxLength: 64 },
-    },
-  },
+  body: personQueryBody,
   response: {
     200: {
       type: 'object',
@@ -30,7 +22,7 @@ const verifySchema = {
 export const buildIdentityProvider = (opts: IdentityProviderOptions = {}): FastifyInstance => {
   const app = createSimulator(opts)
 
-  app.post<{ Body: { idNumber: string; name: string } }>(
+  app.post<{ Body: PersonQuery }>(
     '/v1/identity/verify',
     { schema: verifySchema },
     async (request) => {

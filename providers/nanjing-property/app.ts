@@ -8,41 +8,15 @@
 import type { FastifyInstance } from 'fastify'
 import { findPersonById } from '../population.js'
 import { holdingsOf, summarise, type Holding, type PropertySummary } from '../property/registry.js'
-import { createSimulator, type SimulatorOptions } from '../simulator.js'
+import { createSimulator, type PersonQuery, type SimulatorOptions } from '../simulator.js'
+import { propertyVerifySchema } from '../property/app.js'
 
 export type NanjingPropertyProviderOptions = SimulatorOptions
 
 /** GB/T 2260 prefix of Nanjing's districts. */
 export const NANJING_PREFIX = '3201'
 
-interface HolderQuery {
-  idNumber: string
-  name: string
-}
-
-const verifySchema = {
-  body: {
-    type: 'object',
-    required: ['idNumber', 'name'],
-    additionalProperties: false,
-    properties: {
-      idNumber: { type: 'string', pattern: '^[0-9]{17}[0-9X]$' },
-      name: { type: 'string', minLength: 1, maxLength: 64 },
-    },
-  },
-  response: {
-    200: {
-      type: 'object',
-      required: ['hasProperty', 'propertyCount', 'totalArea'],
-      additionalProperties: false,
-      properties: {
-        hasProperty: { type: 'boolean' },
-        propertyCount: { type: 'integer' },
-        totalArea: { type: 'number' },
-      },
-    },
-  },
-} as const
+type HolderQuery = PersonQuery
 
 /** The units of person `index` registered in Nanjing. */
 export const nanjingHoldingsOf = (index: number): Holding[] => holdingsOf(index).filter((h) => h.region.startsWith(NANJING_PREFIX))
@@ -54,6 +28,6 @@ export const nanjingAnswer = ({ idNumber, name }: HolderQuery): PropertySummary 
 
 export const buildNanjingPropertyProvider = (opts: NanjingPropertyProviderOptions = {}): FastifyInstance => {
   const app = createSimulator(opts)
-  app.post<{ Body: HolderQuery }>('/v1/property/verify', { schema: verifySchema }, async (request) => nanjingAnswer(request.body))
+  app.post<{ Body: HolderQuery }>('/v1/property/verify', { schema: propertyVerifySchema }, async (request) => nanjingAnswer(request.body))
   return app
 }

@@ -6,27 +6,16 @@
 //   POST /v1/property/detail  → { hasProperty, properties: [...] }          (every unit)
 import type { FastifyInstance } from 'fastify'
 import { findPersonById } from '../population.js'
-import { createSimulator, type SimulatorOptions } from '../simulator.js'
+import { createSimulator, personQueryBody, type PersonQuery, type SimulatorOptions } from '../simulator.js'
 import { holdingsOf, summarise, type Holding } from './registry.js'
 
 export type PropertyProviderOptions = SimulatorOptions
 
-interface HolderQuery {
-  idNumber: string
-  name: string
-}
+type HolderQuery = PersonQuery
+const body = personQueryBody
 
-const body = {
-  type: 'object',
-  required: ['idNumber', 'name'],
-  additionalProperties: false,
-  properties: {
-    idNumber: { type: 'string', pattern: '^[0-9]{17}[0-9X]$' },
-    name: { type: 'string', minLength: 1, maxLength: 64 },
-  },
-} as const
-
-const verifySchema = {
+/** POST /v1/property/verify: the summary of homes (also the Nanjing registry's answer). */
+export const propertyVerifySchema = {
   body,
   response: {
     200: {
@@ -86,7 +75,7 @@ const holdingsFor = ({ idNumber, name }: HolderQuery): Holding[] => {
 export const buildPropertyProvider = (opts: PropertyProviderOptions = {}): FastifyInstance => {
   const app = createSimulator(opts)
 
-  app.post<{ Body: HolderQuery }>('/v1/property/verify', { schema: verifySchema }, async (request) =>
+  app.post<{ Body: HolderQuery }>('/v1/property/verify', { schema: propertyVerifySchema }, async (request) =>
     summarise(holdingsFor(request.body)),
   )
 
