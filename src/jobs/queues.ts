@@ -123,11 +123,11 @@ export function createJobs(opts: JobsOptions): Jobs {
     if (!job) return
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
     log[final ? 'error' : 'warn'](
-      { err, job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade } },
+      { err, job: { id: job.id, kind: job.name, attemptsMade: job.attemptsMade } },
       final ? 'jobs: job failed for good' : 'jobs: job failed, will retry',
     )
   })
-  worker.on('completed', (job) => log.info({ job: { id: job.id, name: job.name } }, 'jobs: job done'))
+  worker.on('completed', (job) => log.info({ job: { id: job.id, kind: job.name } }, 'jobs: job done'))
 
   // The connections that have come up, to judge at close() whether Redis is reachable.
   const clients = new Map<'queue' | 'worker' | 'blocking', RedisLike>()
