@@ -3,12 +3,12 @@
 // providers, talking mutual TLS on loopback with certificates of the dev PKI. Between the
 // county and Nanjing sits a TCP proxy the test can cut or slow down (a dead or slow parent).
 import t, { type Test } from 'tap'
-import net from 'node:net'
 import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { startNode, context, ROOT, type Harness } from './helpers/harness.js'
+import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { catalogDir, entryFile, waitFor } from './helpers/tiers.js'
 import { freePort } from './helpers/gateway-process.js'
 import { person, samplePersons } from '../providers/population.js'
@@ -41,72 +41,10 @@ const dirs: Record<string, string> = {
   [JN]: catalogDir([countyEntry], 'tiers'),
 }
 
-// ---- a TCP proxy in front of Nanjing's node listener, as the county sees it ----
-interface HopProxy {
-  port: number
-  delay(ms: number): void
-  cut(): Promise<void>
-  restore(): Promise<void>
-  close(): Promise<void>
-}
-async function startHopProxy(targetPort: number): Promise<HopProxy> {
-  let delayMs = 0
-  let port = 0
-  let server: net.Server
-  const sockets = new Set<net.Socket>()
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server = net.createServer((client) => {
-        const upstream = net.connect(targetPort, '127.0.0.1')
-        sockets.add(client).add(upstream)
-        const drop = () => {
-          client.destroy()
-          upstream.destroy()
-          sockets.delete(client)
-          sockets.delete(upstream)
-        }
-        client.on('error', drop).on('close', drop)
-        upstream.on('error', drop).on('close', drop)
-        // Each chunk is held back `delayMs`, in order (a slow link, not a reordering one).
-        const pipe = (from: net.Socket, to: net.Socket) => {
-          let lastDue = 0
-          from.on('data', (chunk) => {
-            const due = Math.max(Date.now() + delayMs, lastDue)
-            lastDue = due
-            setTimeout(() => to.destroyed || to.write(chunk), due - Date.now()).unref()
-          })
-        }
-        pipe(client, upstream)
-        pipe(upstream, client)
-      })
-      server.once('error', reject)
-      server.listen(port, '127.0.0.1', () => {
-        port = (server.address() as net.AddressInfo).port
-        resolve()
-      })
-    })
-  await listen()
-  const cut = async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      for (const s of sockets) s.destroy()
-      sockets.clear()
-    })
-  }
-  return {
-    get port() {
-      return port
-    },
-    delay: (ms) => void (delayMs = ms),
-    cut,
-    restore: listen,
-    close: () => (server.listening ? cut() : Promise.resolve()),
-  }
-}
-
 // ---- the three nodes ----
 const ports: Record<string, number> = { [JS]: await freePort(), [NJ]: await freePort(), [JN]: await freePort() }
-const proxy = await startHopProxy(ports[NJ])
+// Between the county and Nanjing: a proxy the tests cut or slow down.
+const proxy = await startTcpProxy(ports[NJ])
 const at = (port: number) => `https://127.0.0.1:${port}`
 const tree = [
   { id: JS, tier: 'province', region: JS, parent: null, nodeUrl: at(ports[JS]) },

@@ -1,9 +1,12 @@
-// A loopback TCP proxy the tests can cut and restore: a real way to make PostgreSQL (or any
-// store) unreachable for one gateway without touching the shared server.
+// A loopback TCP proxy the tests can cut, restore and slow down: a real way to make
+// PostgreSQL, Redis or a neighbouring node unreachable or slow for one gateway without
+// touching the shared server.
 import net from 'node:net'
 
 export interface TcpProxy {
   port: number
+  /** Holds every chunk this long from now on, on open connections too, in order (a slow link). */
+  delay(ms: number): void
   cut(): Promise<void>
   restore(): Promise<void>
   close(): Promise<void>
@@ -14,6 +17,24 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   let server: net.Server
   let port = 0
   let listening = false
+  let delayMs = 0
+  // Straight through (with backpressure) while there is no delay; otherwise each chunk is
+  // held, never overtaking one held before it.
+  const forward = (from: net.Socket, to: net.Socket) => {
+    let lastDue = 0
+    from.on('data', (chunk) => {
+      const now = Date.now()
+      if (delayMs === 0 && lastDue <= now) {
+        if (!to.write(chunk)) {
+          from.pause()
+          to.once('drain', () => from.resume())
+        }
+        return
+      }
+      lastDue = Math.max(now + delayMs, lastDue)
+      setTimeout(() => to.destroyed || to.write(chunk), lastDue - now).unref()
+    })
+  }
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       if (listening) return resolve()
@@ -28,7 +49,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         }
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
-        client.pipe(upstream).pipe(client)
+        forward(client, upstream)
+        forward(upstream, client)
       })
       server.once('error', reject)
       server.listen(port, '127.0.0.1', () => {
@@ -50,6 +72,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     get port() {
       return port
     },
+    delay: (ms) => void (delayMs = ms),
     cut: stop,
     restore: listen,
     close: stop,
