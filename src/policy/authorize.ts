@@ -1,12 +1,14 @@
 // The authorize step (DESIGN.md §2): share type per resource and per item, the grant for
-// conditional access (department, system, purpose, validity), then quota and rate limit in
-// one Redis round trip. Returns the items the caller may receive, or refuses with a code.
+// conditional access (department, system, purpose, validity), then the system's rate limit
+// (leased tokens, rate-lease.ts) and the grant's daily quota (one Redis round trip under a
+// grant). Returns the items the caller may receive, or refuses with a code.
 import type { Redis } from 'ioredis'
 import { Problem } from '../problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
 import type { GrantCache } from './grants.js'
 import { admit } from './quota.js'
+import type { RateLeases } from './rate-lease.js'
 
 export interface Authorization {
   items: ReadonlySet<string>
@@ -16,7 +18,8 @@ export interface Authorization {
 export interface PolicyDeps {
   grants: GrantCache
   redis: Redis
-  ratePerSecond: number
+  /** The per-system rate limit; null when there is none. */
+  rate: RateLeases | null
   log: { warn(obj: object, msg: string): void }
 }
 
@@ -64,31 +67,29 @@ export async function authorize(
     throw new Problem(403, code, detail)
   }
 
-  // Nothing to count: no Redis round trip at all.
-  if (!grant && deps.ratePerSecond === 0) return { items: new Set(unconditional) }
-
-  let admission
-  try {
-    admission = await admit(deps.redis, {
-      grantId: grant?.id,
-      dailyQuota: grant?.dailyQuota,
-      system: principal.system,
-      ratePerSecond: deps.ratePerSecond,
-    })
-  } catch (e) {
-    // Nothing released under a grant goes uncounted: without Redis, grant use fails closed.
-    if (grant) throw new Problem(503, 'QUOTA_UNAVAILABLE', 'the quota store (Redis) is unavailable; conditional data cannot be released')
-    deps.log.warn({ err: e }, 'rate limiting skipped: Redis unavailable')
-    admission = { ok: true as const, count: 0 }
+  if (deps.rate) {
+    let admitted: boolean | Promise<boolean> = true
+    try {
+      admitted = deps.rate.take(principal.system)
+      if (typeof admitted !== 'boolean') admitted = await admitted
+    } catch (e) {
+      // Rate limiting protects the node; without Redis it is skipped rather than refusing all.
+      deps.log.warn({ err: e }, 'rate limiting skipped: Redis unavailable')
+    }
+    if (!admitted) throw new Problem(429, 'RATE_LIMITED', `more than ${deps.rate.limit} queries per second from this system`)
   }
-  if (!admission.ok) {
-    switch (admission.why) {
-      case 'quota':
-        throw new Problem(429, 'QUOTA_EXCEEDED', `the daily quota of grant ${grant!.id} (${grant!.dailyQuota}) is used up`)
-      case 'revoked':
-        throw new Problem(403, 'POLICY_GRANT_REVOKED', 'the grant has been revoked')
-      case 'rate':
-        throw new Problem(429, 'RATE_LIMITED', `more than ${deps.ratePerSecond} queries per second from this system`)
+
+  if (grant) {
+    let admission
+    try {
+      admission = await admit(deps.redis, { grantId: grant.id, dailyQuota: grant.dailyQuota })
+    } catch {
+      // Nothing released under a grant goes uncounted: without Redis, grant use fails closed.
+      throw new Problem(503, 'QUOTA_UNAVAILABLE', 'the quota store (Redis) is unavailable; conditional data cannot be released')
+    }
+    if (!admission.ok) {
+      if (admission.why === 'revoked') throw new Problem(403, 'POLICY_GRANT_REVOKED', 'the grant has been revoked')
+      throw new Problem(429, 'QUOTA_EXCEEDED', `the daily quota of grant ${grant.id} (${grant.dailyQuota}) is used up`)
     }
   }
 

@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal.js'
 import { GrantCache } from './grants.js'
 import { authorize, type Authorization } from './authorize.js'
 import { defineAdmission, revokedKey } from './quota.js'
+import { RateLeases } from './rate-lease.js'
 import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
 import { expireGrant, markDeadlineEvent } from './applications.js'
@@ -38,10 +39,11 @@ export default fp(
     const refresh = setInterval(() => grants.load().catch(() => {}), 30_000)
     refresh.unref()
     defineAdmission(app.redis)
+    const rate = config.policy.rateLimitPerSecond > 0 ? new RateLeases(app.redis, config.policy.rateLimitPerSecond) : null
 
     app.decorate('purposes', purposes)
     app.decorate('grants', grants)
-    const deps = { grants, redis: app.redis, ratePerSecond: config.policy.rateLimitPerSecond, log: app.log }
+    const deps = { grants, redis: app.redis, rate, log: app.log }
     app.decorate('policy', { authorize: (r: CatalogResource, p: Principal, purpose: string) => authorize(deps, r, p, purpose) })
 
     const jobs = createJobs({

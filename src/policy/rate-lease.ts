@@ -1,0 +1,108 @@
+// The per-system rate limit without a Redis round trip per query. Each replica takes a
+// system's tokens for the current second from Redis in blocks (leases) and spends them
+// locally. Redis counts what was leased, so all replicas together never admit more than
+// the limit in a second. A replica asks for a tenth of what the system used on it in the
+// previous second (one token when it was quiet: then every query asks Redis, as a counter
+// per query would), or a token for each query waiting, and Redis gives at most a quarter of what is left of the second, so
+// near the limit the blocks shrink to single tokens and little stays unused on one replica
+// while another is refused. Queries that arrive while a block is being fetched wait for
+// that one round trip.
+import type { Redis } from 'ioredis'
+
+// KEYS: 1 the system's counter for this second. ARGV: 1 the limit, 2 tokens wanted.
+// Returns the tokens given (0: the second's limit is used up).
+const SCRIPT = `
+local left = tonumber(ARGV[1]) - tonumber(redis.call('GET', KEYS[1]) or '0')
+if left <= 0 then return 0 end
+local give = math.min(tonumber(ARGV[2]), math.max(1, math.floor(left / 4)))
+if redis.call('INCRBY', KEYS[1], give) == give then redis.call('PEXPIRE', KEYS[1], 2000) end
+return give
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    tongbanRateLease(key: string, limit: number, wanted: number): Promise<number>
+  }
+}
+
+interface Lease {
+  second: number
+  /** Tokens held for `second`, not yet spent. */
+  left: number
+  /** Admitted on this replica in `second`, and in the second before it. */
+  used: number
+  usedBefore: number
+  /** Queries waiting for a block. */
+  waiting: number
+  /** Redis said the second's limit is used up. */
+  exhausted: boolean
+  fetching?: Promise<void>
+}
+
+export const rateKey = (system: string, second: number) => `rate:${system}:${second}`
+
+export class RateLeases {
+  private readonly bySystem = new Map<string, Lease>()
+
+  constructor(
+    private readonly redis: Redis,
+    readonly limit: number,
+  ) {
+    redis.defineCommand('tongbanRateLease', { numberOfKeys: 1, lua: SCRIPT })
+  }
+
+  /**
+   * One query of `system` now: true when admitted, false when over the limit. Synchronous
+   * while this replica holds tokens; a promise while it fetches a block (rejected when
+   * Redis cannot be reached).
+   */
+  take(system: string, now = Date.now()): boolean | Promise<boolean> {
+    let l = this.bySystem.get(system)
+    // A query that waited for a block while the next second began counts in that second.
+    const second = Math.max(Math.floor(now / 1000), l?.second ?? 0)
+    if (!l) {
+      l = { second, left: 0, used: 0, usedBefore: 0, waiting: 0, exhausted: false }
+      this.bySystem.set(system, l)
+    } else if (l.second !== second) {
+      l.usedBefore = l.second === second - 1 ? l.used : 0
+      l.second = second
+      l.left = 0
+      l.used = 0
+      l.exhausted = false
+      l.fetching = undefined
+    }
+    if (l.left > 0) {
+      l.left--
+      l.used++
+      return true
+    }
+    if (l.exhausted) return false
+    const lease = l
+    lease.waiting++
+    lease.fetching ??= this.fetch(lease, system, second)
+    return lease.fetching.then(
+      () => {
+        lease.waiting--
+        return this.take(system, now)
+      },
+      (e) => {
+        lease.waiting--
+        throw e
+      },
+    )
+  }
+
+  private async fetch(l: Lease, system: string, second: number): Promise<void> {
+    // A tenth of the rate (of the second before, or of this one if it is higher), and at
+    // least one token for every query waiting now.
+    const wanted = Math.max(1, Math.min(Math.max(Math.ceil(Math.max(l.usedBefore, l.used) / 10), l.waiting), Math.floor(this.limit / 8)))
+    try {
+      const given = await this.redis.tongbanRateLease(rateKey(system, second), this.limit, wanted)
+      if (l.second !== second) return // the second is over: its tokens are worthless now
+      l.left += given
+      if (given === 0) l.exhausted = true
+    } finally {
+      if (l.second === second) l.fetching = undefined
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// The per-system rate limit (src/policy/rate-lease.ts): tokens leased from a real Redis in
+// blocks, never more than the limit in a second over all replicas, a 429 RATE_LIMITED that
+// is audited, and queries admitted (with a warning) when Redis is away.
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { RateLeases, rateKey } from '../src/policy/rate-lease.js'
+import { startNode, context, uniqueName, clearRedis, REDIS_URL } from './helpers/harness.js'
+import { person } from '../providers/population.js'
+
+const prefix = `${uniqueName('rate')}:`
+const redis = new Redis(REDIS_URL, { keyPrefix: prefix })
+t.teardown(async () => {
+  redis.disconnect()
+  await clearRedis(prefix)
+})
+
+// A second well away from now, so that keys of different tests never meet.
+let base = Math.floor(Date.now() / 1000) * 1000 + 3_600_000
+const nextSecond = () => (base += 10_000)
+
+const takeAll = async (leases: RateLeases[], n: number, now: number, system = 'sys-a') => {
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => leases[i % leases.length].take(system, now)))
+  return results.filter(Boolean).length
+}
+
+t.test('one replica: exactly the limit is admitted in a second, the rest refused', async (t) => {
+  const leases = new RateLeases(redis, 50)
+  const now = nextSecond()
+  t.equal(await takeAll([leases], 80, now), 50)
+  t.equal(await leases.take('sys-a', now + 500), false, 'still refused later in the same second')
+  t.equal(await leases.take('sys-a', now + 1000), true, 'admitted again in the next second')
+  t.equal(await leases.take('sys-b', now), true, 'another system has its own limit')
+})
+
+t.test('three replicas together never admit more than the limit', async (t) => {
+  const replicas = [new RateLeases(redis, 100), new RateLeases(redis, 100), new RateLeases(redis, 100)]
+  for (let round = 0; round < 3; round++) {
+    const now = nextSecond()
+    // Warm every replica's idea of the rate first: its blocks are then larger than one token.
+    await takeAll(replicas, 30, now - 1000)
+    const admitted = await takeAll(replicas, 400, now)
+    t.ok(admitted <= 100, `round ${round}: ${admitted} ≤ 100`)
+    // Blocks shrink near the limit, so little stays unused on one replica.
+    t.ok(admitted >= 97, `round ${round}: ${admitted} ≥ 97`)
+    t.equal(Number(await redis.get(rateKey('sys-a', Math.floor(now / 1000)))), 100, 'Redis counted the whole limit as leased')
+  }
+})
+
+t.test('blocks follow the rate of the second before; a quiet system asks one token at a time', async (t) => {
+  const leases = new RateLeases(redis, 1000)
+  const now = nextSecond()
+  t.equal(await leases.take('sys-c', now), true)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000)), '1', 'a quiet system leases one token')
+  t.equal(await takeAll([leases], 399, now, 'sys-c'), 399)
+  t.equal(await leases.take('sys-c', now + 1000), true)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000 + 1)), '40', 'after 400 in the second before: a tenth of that')
+  // 39 more from the block: no Redis call, synchronous.
+  for (let i = 0; i < 39; i++) t.equal(leases.take('sys-c', now + 1000), true)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000 + 1)), '40')
+  t.equal(await leases.take('sys-c', now + 3000), true)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000 + 3)), '1', 'after a quiet second: one token again')
+  t.ok(Number(await redis.pttl(rateKey('sys-c', now / 1000 + 3))) <= 2000, 'the counter expires')
+})
+
+t.test('Redis unreachable: take() rejects (the caller decides)', async (t) => {
+  const down = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
+  down.on('error', () => {})
+  const leases = new RateLeases(down, 10)
+  await t.rejects(Promise.resolve(leases.take('sys-d')))
+  down.disconnect()
+})
+
+t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t) => {
+  const h = await startNode({ tag: 'ratelimit', env: { TONGBAN_RATE_LIMIT: '5' } })
+  t.teardown(() => h.close())
+  const token = await h.token('jn-civil-affairs')
+  const verify = (i: number) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/v1/verify/identity',
+      headers: { authorization: `Bearer ${token}`, ...context({ 'tongban-case-id': `JN-RATE-${i}` }) },
+      payload: { idNumber: person(i).idNumber, name: person(i).name },
+    })
+  // Start early in a second, so that the eight queries fall into one.
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
+  const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => verify(i)))
+  const ok = answers.filter((a) => a.statusCode === 200)
+  const limited = answers.filter((a) => a.statusCode === 429)
+  t.equal(ok.length, 5, 'the limit')
+  t.equal(limited.length, 3, 'the rest')
+  for (const a of limited) {
+    t.equal(a.headers['content-type'], 'application/problem+json; charset=utf-8')
+    t.equal(a.json().code, 'RATE_LIMITED')
+  }
+  const rows = await h.query("SELECT decision, reason FROM audit_records WHERE case_id LIKE 'JN-RATE-%'")
+  t.equal(rows.filter((r) => r.decision === 'allowed').length, 5)
+  t.equal(rows.filter((r) => r.decision === 'denied' && r.reason === 'RATE_LIMITED').length, 3, 'every refusal audited with its code')
+})
