@@ -6,7 +6,7 @@ import { openSync, readFileSync, mkdirSync, closeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import net from 'node:net'
 import autocannon from 'autocannon'
-import { request } from 'undici'
+import { Pool, request } from 'undici'
 
 export const ROOT = resolve(import.meta.dirname, '..')
 export const RESULTS = join(ROOT, 'bench/results')
@@ -121,7 +121,7 @@ export interface LoadSpec {
   durationS: number
   body: string
   headers: Record<string, string>
-  /** Offered load (requests/s over all connections); unlimited when absent. */
+  /** Offered load (requests/s over all connections, evenly spaced: `paced`); unlimited when absent. */
   rate?: number
 }
 
@@ -141,7 +141,9 @@ export interface LoadResult {
   statusCodes: Record<string, number>
 }
 
+/** Closed-loop load (each connection sends as soon as its answer arrived) with autocannon; an offered rate goes to `paced`. */
 export async function load(s: LoadSpec): Promise<LoadResult> {
+  if (s.rate) return paced({ ...s, rate: s.rate })
   const r: any = await autocannon({
     url: s.url,
     method: 'POST',
@@ -149,7 +151,6 @@ export async function load(s: LoadSpec): Promise<LoadResult> {
     duration: s.durationS,
     body: s.body,
     headers: { 'content-type': 'application/json', ...s.headers },
-    ...(s.rate ? { overallRate: s.rate } : {}),
   })
   const codes: Record<string, number> = {}
   for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count
@@ -166,6 +167,74 @@ export async function load(s: LoadSpec): Promise<LoadResult> {
     p90: r.latency.p90,
     p99: r.latency.p99,
     max: r.latency.max,
+    statusCodes: codes,
+  }
+}
+
+/**
+ * An open-loop load at a steady rate: request i is due at t0 + i/rate, whatever the answers
+ * before it did, and its latency is counted from when it was due (so a stall of the target
+ * shows in every request that had to wait, as in wrk2). autocannon's `overallRate` is not
+ * that: each connection sends its share of the second back to back and then idles, so the
+ * first part of every second runs at full load and its latencies are the full-load ones.
+ * At most `connections` requests are in flight; the rest wait in the pool's queue (and
+ * their wait counts).
+ */
+export async function paced(s: LoadSpec & { rate: number }): Promise<LoadResult> {
+  const u = new URL(s.url)
+  const pool = new Pool(u.origin, { connections: s.connections, pipelining: 1, keepAliveTimeout: 30_000 })
+  const headers = { 'content-type': 'application/json', ...s.headers }
+  const total = Math.round(s.rate * s.durationS)
+  const latencies = new Float64Array(total)
+  const codes: Record<string, number> = {}
+  let done = 0
+  let errors = 0
+  let ok = 0
+  let sent = 0
+  const t0 = performance.now() + 5
+  const finished = new Promise<void>((resolveAll) => {
+    const one = (i: number) => {
+      const due = t0 + (i * 1000) / s.rate
+      pool.request({ path: u.pathname + u.search, method: 'POST', headers, body: s.body }).then(
+        async (res) => {
+          await res.body.dump()
+          latencies[i] = performance.now() - due
+          codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1
+          if (res.statusCode >= 200 && res.statusCode < 300) ok++
+        },
+        () => {
+          latencies[i] = performance.now() - due
+          errors++
+        },
+      ).finally(() => {
+        if (++done === total) resolveAll()
+      })
+    }
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * s.rate) / 1000) + 1)
+      while (sent < due) one(sent++)
+      if (sent < total) setTimeout(tick, 1)
+    }
+    setTimeout(tick, 5)
+  })
+  await finished
+  const elapsedS = (performance.now() - t0) / 1000
+  await pool.close()
+  const sorted = Array.from(latencies).sort((a, b) => a - b)
+  const q = (p: number) => +sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)].toFixed(2)
+  return {
+    connections: s.connections,
+    durationS: +elapsedS.toFixed(2),
+    requests: total,
+    rps: Math.round(total / elapsedS),
+    ok,
+    non2xx: total - ok - errors,
+    errors,
+    timeouts: 0,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    max: +sorted[sorted.length - 1].toFixed(2),
     statusCodes: codes,
   }
 }

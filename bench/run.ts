@@ -23,6 +23,7 @@
 //          bench/results/profiles, git-ignored)  --label NAME (bench/results/bench-NAME.json)
 //          --log-level info (the gateway's; info is the production default)
 //          --node-args="…"  extra Node.js flags for the gateway (e.g. heap settings)
+//          --rate N  the latency scenario's offered load (default: half the gateway's maximum)
 //          --compare DIR  also run the gateway of another checkout (e.g. the last commit:
 //          `git archive HEAD | tar -x -C DIR`, with node_modules and certs linked) in the
 //          same rounds, as target "before": before/after under the same load
@@ -52,6 +53,7 @@ const { values: opt } = parseArgs({
     'log-level': { type: 'string', default: 'info' },
     compare: { type: 'string' },
     'node-args': { type: 'string', default: '' },
+    rate: { type: 'string' },
   },
 })
 const ROUNDS = Number(opt.rounds)
@@ -319,14 +321,17 @@ try {
   if (SCENARIOS.has('latency')) {
     // Half of the gateway's maximum: its median throughput at 128 connections (measured now
     // if the identity scenario did not run).
-    let max = summary.identity?.c128?.gatewayRps
+    let max = opt.rate ? 2 * Number(opt.rate) : summary.identity?.c128?.gatewayRps
     if (!max) max = (await measure('latency-max', 'gateway', 0, gw, { url: targets.identity.gateway, connections: 128, durationS: DURATION, body, headers: gwHeaders }, gw.chain)).rps
     const rate = Math.round(max / 2)
     const out: Record<string, any> = { rate }
     for (let round = 1; round <= Math.max(1, ROUNDS - 1); round++) {
-      for (const [target, proc] of [['direct', upstream], ['baseline', baseline], ['gateway', gw]] as const) {
-        const r = await measure('latency', target, round, proc, { url: targets.identity[target], connections: 32, durationS: DURATION, body, headers: gwHeaders, rate }, target === 'gateway' ? gw.chain : undefined)
-        ;(out[target] ??= []).push({ p50: r.p50, p99: r.p99, rps: r.rps })
+      // Paced (evenly spaced requests, latency from when each was due): see `paced`.
+      const list: [Row['target'], Proc, string | undefined][] = [['direct', upstream, undefined], ['baseline', baseline, undefined], ['gateway', gw, gw.chain]]
+      if (before) list.push(['before', before, before.chain])
+      for (const [target, proc, chain] of list) {
+        const r = await measure('latency', target, round, proc, { url: targets.identity[target]!, connections: 32, durationS: DURATION, body, headers: gwHeaders, rate }, chain)
+        ;(out[target] ??= []).push({ p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, rps: r.rps })
       }
     }
     const p99 = (t: string) => median(out[t].map((x: any) => x.p99))
@@ -335,6 +340,9 @@ try {
     out.directP99 = p99('direct')
     out.addedP99VsDirect = +(out.gatewayP99 - out.directP99).toFixed(2)
     out.addedP99VsBaseline = +(out.gatewayP99 - out.baselineP99).toFixed(2)
+    out.gatewayP50 = median(out.gateway.map((x: any) => x.p50))
+    out.directP50 = median(out.direct.map((x: any) => x.p50))
+    if (out.before) out.beforeP99 = p99('before')
     summary.latency = out
   }
 
@@ -417,7 +425,8 @@ for (const scenario of ['identity', 'conditional']) {
 console.table(table)
 if (summary.latency) {
   const l = summary.latency
-  console.log(`p99 at half load (${l.rate} req/s, 32 connections): gateway ${l.gatewayP99} ms, bare proxy ${l.baselineP99} ms, direct ${l.directP99} ms → added ${l.addedP99VsDirect} ms vs direct`)
+  console.log(`p99 at half load (${l.rate} req/s paced, up to 32 connections): gateway ${l.gatewayP99} ms (p50 ${l.gatewayP50}), bare proxy ${l.baselineP99} ms, direct ${l.directP99} ms (p50 ${l.directP50})` +
+    `${l.beforeP99 !== undefined ? `, before ${l.beforeP99} ms` : ''} → added ${l.addedP99VsDirect} ms vs direct`)
 }
 if (summary.batch) console.table(summary.batch.map((b: any) => ({ max: b.batchMax, window: b.windowMs, 'rps@128': b.c128.rps, 'p99@128': b.c128.p99, 'rec/batch@128': b.c128.recordsPerBatch, 'rps@32': b.c32.rps, 'p99@32': b.c32.p99, 'rec/batch@32': b.c32.recordsPerBatch })))
 if (summary.tiers) {
