@@ -2,12 +2,11 @@
 // conditional access (department, system, purpose, validity), then the system's rate limit
 // (leased tokens, rate-lease.ts) and the grant's daily quota (one Redis round trip under a
 // grant). Returns the items the caller may receive, or refuses with a code.
-import type { Redis } from 'ioredis'
 import { Problem } from '../problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
 import type { GrantCache } from './grants.js'
-import { admit } from './quota.js'
+import type { QuotaAdmissions } from './quota.js'
 import type { RateLeases } from './rate-lease.js'
 
 export interface Authorization {
@@ -17,7 +16,7 @@ export interface Authorization {
 
 export interface PolicyDeps {
   grants: GrantCache
-  redis: Redis
+  quota: QuotaAdmissions
   /** The per-system rate limit; null when there is none. */
   rate: RateLeases | null
   log: { warn(obj: object, msg: string): void }
@@ -82,7 +81,7 @@ export async function authorize(
   if (grant) {
     let admission
     try {
-      admission = await admit(deps.redis, { grantId: grant.id, dailyQuota: grant.dailyQuota })
+      admission = await deps.quota.admit(grant.id, grant.dailyQuota)
     } catch {
       // Nothing released under a grant goes uncounted: without Redis, grant use fails closed.
       throw new Problem(503, 'QUOTA_UNAVAILABLE', 'the quota store (Redis) is unavailable; conditional data cannot be released')

@@ -7,7 +7,7 @@ import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
 import { GrantCache } from './grants.js'
 import { authorize, type Authorization } from './authorize.js'
-import { defineAdmission, revokedKey } from './quota.js'
+import { QuotaAdmissions, revokedKey } from './quota.js'
 import { RateLeases } from './rate-lease.js'
 import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
@@ -38,12 +38,12 @@ export default fp(
     // Safety net for a missed message: reload now and then anyway.
     const refresh = setInterval(() => grants.load().catch(() => {}), 30_000)
     refresh.unref()
-    defineAdmission(app.redis)
+    const quota = new QuotaAdmissions(app.redis)
     const rate = config.policy.rateLimitPerSecond > 0 ? new RateLeases(app.redis, config.policy.rateLimitPerSecond) : null
 
     app.decorate('purposes', purposes)
     app.decorate('grants', grants)
-    const deps = { grants, redis: app.redis, rate, log: app.log }
+    const deps = { grants, quota, rate, log: app.log }
     app.decorate('policy', { authorize: (r: CatalogResource, p: Principal, purpose: string) => authorize(deps, r, p, purpose) })
 
     const jobs = createJobs({

@@ -1,29 +1,35 @@
-// Daily quotas of grants, decided atomically in Redis: one Lua script, one round trip per
-// query under a grant. No read-then-write race between replicas: the script is the only
-// writer. (The per-system rate limit is rate-lease.ts.)
+// Daily quotas of grants, decided atomically in Redis: a Lua script is the only writer of
+// a grant's counter, so replicas never race, and it checks the grant's revocation marker at
+// the moment it runs. Queries of one grant that arrive while its script call is in flight
+// wait for it and then go together in one call (INCRBY n, the excess refused and taken
+// back): each is still decided by Redis after it arrived, exactly and against the marker,
+// with fewer round trips under concurrency. (The per-system rate limit is rate-lease.ts.)
 import type { Redis } from 'ioredis'
 
-// KEYS: 1 revocation marker of the grant, 2 the grant's counter for today. ARGV: 1 daily
-// quota, 2 counter TTL (s).
-// Returns: n ≥ 1 allowed (n = today's count), -1 quota exhausted, -2 grant revoked.
+// KEYS: 1 revocation marker of the grant, 2 the grant's counter for today. ARGV: 1 queries
+// asking, 2 daily quota, 3 counter TTL (s).
+// Returns the number admitted (the first ones asking; 0..n), or -2 if the grant is revoked.
 const SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -2 end
-local q = redis.call('INCR', KEYS[2])
-if q == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-if q > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[2])
-  return -1
+local n = tonumber(ARGV[1])
+local q = redis.call('INCRBY', KEYS[2], n)
+if q == n then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+local over = q - tonumber(ARGV[2])
+if over > 0 then
+  local refused = math.min(n, over)
+  redis.call('DECRBY', KEYS[2], refused)
+  return n - refused
 end
-return q
+return n
 `
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    tongbanAdmit(revoked: string, quota: string, dailyQuota: number, ttl: number): Promise<number>
+    tongbanAdmit(revoked: string, quota: string, asking: number, dailyQuota: number, ttl: number): Promise<number>
   }
 }
 
-export type Admission = { ok: true; count: number } | { ok: false; why: 'quota' | 'revoked' }
+export type Admission = { ok: true } | { ok: false; why: 'quota' | 'revoked' }
 
 const CHINA_OFFSET_MS = 8 * 3600_000
 
@@ -32,13 +38,59 @@ export const chinaDay = (now: number) => new Date(now + CHINA_OFFSET_MS).toISOSt
 
 export const revokedKey = (grantId: string) => `grant:${grantId}:revoked`
 
-export function defineAdmission(redis: Redis): void {
-  redis.defineCommand('tongbanAdmit', { numberOfKeys: 2, lua: SCRIPT })
+export const quotaKey = (grantId: string, day: string) => `quota:${grantId}:${day}`
+
+interface Asking {
+  dailyQuota: number
+  resolve(a: Admission): void
+  reject(e: Error): void
 }
 
-export async function admit(redis: Redis, o: { grantId: string; dailyQuota: number; now?: number }): Promise<Admission> {
-  const day = chinaDay(o.now ?? Date.now())
-  const res = await redis.tongbanAdmit(revokedKey(o.grantId), `quota:${o.grantId}:${day}`, o.dailyQuota, 2 * 86400)
-  if (res >= 0) return { ok: true, count: res }
-  return { ok: false, why: res === -1 ? 'quota' : 'revoked' }
+export class QuotaAdmissions {
+  /** Per grant: the queries waiting while its call is in flight (absent: none in flight). */
+  private readonly waiting = new Map<string, Asking[]>()
+
+  constructor(private readonly redis: Redis) {
+    redis.defineCommand('tongbanAdmit', { numberOfKeys: 2, lua: SCRIPT })
+  }
+
+  /** One query under `grantId` now; rejects when Redis cannot be reached. */
+  admit(grantId: string, dailyQuota: number): Promise<Admission> {
+    return new Promise((resolve, reject) => {
+      const queue = this.waiting.get(grantId)
+      if (queue) queue.push({ dailyQuota, resolve, reject })
+      else this.ask(grantId, [{ dailyQuota, resolve, reject }])
+    })
+  }
+
+  private ask(grantId: string, asking: Asking[]): void {
+    this.waiting.set(grantId, [])
+    // The grant as last loaded: a narrowed quota applies to everyone asking now.
+    const quota = asking[asking.length - 1].dailyQuota
+    let call: Promise<number>
+    try {
+      call = this.redis.tongbanAdmit(revokedKey(grantId), quotaKey(grantId, chinaDay(Date.now())), asking.length, quota, 2 * 86400)
+    } catch (e) {
+      call = Promise.reject(e) // never leave the grant marked as in flight
+    }
+    call.then(
+      (admitted) => {
+        this.next(grantId)
+        for (let i = 0; i < asking.length; i++) {
+          asking[i].resolve(admitted === -2 ? { ok: false, why: 'revoked' } : i < admitted ? { ok: true } : { ok: false, why: 'quota' })
+        }
+      },
+      (e: Error) => {
+        this.next(grantId)
+        for (const a of asking) a.reject(e)
+      },
+    )
+  }
+
+  /** The call is back: the queries that waited for it go now, together. */
+  private next(grantId: string): void {
+    const waiting = this.waiting.get(grantId)!
+    if (waiting.length > 0) this.ask(grantId, waiting)
+    else this.waiting.delete(grantId)
+  }
 }

@@ -13,7 +13,7 @@ import { REDIS_URL, startNode } from '../helpers/harness.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { signClientAssertion, CLIENT_ASSERTION_TYPE } from '../../src/client/assertion.js'
 import { clientKey } from '../helpers/harness.js'
-import { chinaDay } from '../../src/policy/quota.js'
+import { chinaDay, quotaKey } from '../../src/policy/quota.js'
 import { samplePersons } from '../../providers/population.js'
 import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, type Answer } from './helpers.js'
 
@@ -95,7 +95,7 @@ t.test('Redis cut under load: fail closed where counting is needed, recover by i
   t.same(audited.problems, [], `every 200 has its record (${audited.matched})`)
   // Nothing released under the grant went uncounted.
   const redis = new Redis(REDIS_URL)
-  const counted = Number(await redis.get(`${h.config.redis.prefix}quota:${grantId}:${chinaDay(Date.now())}`))
+  const counted = Number(await redis.get(`${h.config.redis.prefix}${quotaKey(grantId, chinaDay(Date.now()))}`))
   redis.disconnect()
   t.equal(counted, c.filter((a) => a.status === 200).length, `the grant's counter (${counted}) equals the conditional answers released`)
   t.equal((await gw.stop()).code, 0, 'exits 0')
