@@ -98,8 +98,18 @@ function rsaKey(key: KeyObject, alg: 'RS256' | 'PS256'): KeyObject {
   throw new Error(`${alg}: not an RSA key`)
 }
 
+// Parsed once per certificate: verifiers check many checkpoints of few keys (an integrity
+// run, a parent's checkpoints of its children, every hop's evidence), and parsing an X.509
+// certificate costs more than the RSA verification itself. A KeyObject is immutable.
+const publicKeys = new Map<string, KeyObject>()
 function publicKeyOf(pem: string): KeyObject {
-  return pem.includes('-----BEGIN CERTIFICATE-----') ? new X509Certificate(pem).publicKey : createPublicKey(pem)
+  let key = publicKeys.get(pem)
+  if (!key) {
+    key = pem.includes('-----BEGIN CERTIFICATE-----') ? new X509Certificate(pem).publicKey : createPublicKey(pem)
+    if (publicKeys.size >= 256) publicKeys.clear() // bounded: certificates come and go slowly
+    publicKeys.set(pem, key)
+  }
+  return key
 }
 
 // --- SM2 via sm-crypto (Node's built-in SM2 signing is not the standard one, nodejs/node#53761).
