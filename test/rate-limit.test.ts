@@ -1,9 +1,12 @@
 // The per-system rate limit (src/policy/rate-lease.ts): tokens leased from a real Redis in
 // blocks, never more than the limit in a second over all replicas, a 429 RATE_LIMITED that
-// is audited, and queries admitted (with a warning) when Redis is away.
+// is audited, and queries admitted (with one warning, not one per query) when Redis is away.
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { RateLeases, rateKey } from '../src/policy/rate-lease.js'
+import { QuotaAdmissions } from '../src/policy/quota.js'
+import { authorize } from '../src/policy/authorize.js'
+import type { Principal } from '../src/auth/principal.js'
 import { startNode, context, uniqueName, clearRedis, REDIS_URL } from './helpers/harness.js'
 import { person } from '../providers/population.js'
 
@@ -95,4 +98,21 @@ t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t)
   const rows = await h.query("SELECT decision, reason FROM audit_records WHERE case_id LIKE 'JN-RATE-%'")
   t.equal(rows.filter((r) => r.decision === 'allowed').length, 5)
   t.equal(rows.filter((r) => r.decision === 'denied' && r.reason === 'RATE_LIMITED').length, 3, 'every refusal audited with its code')
+})
+
+t.test('Redis away: queries are admitted, and the skipped limit is logged once, not per query', async (t) => {
+  const h = await startNode({ tag: 'ratedown' })
+  t.teardown(() => h.close())
+  const down = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
+  down.on('error', () => {})
+  t.teardown(() => down.disconnect())
+  const warnings: object[] = []
+  const deps = { grants: h.app.grants, quota: new QuotaAdmissions(down), rate: new RateLeases(down, 5), log: { warn: (o: object) => warnings.push(o) } }
+  const identity = h.app.catalog.get('101001/00001')!
+  const principal: Principal = { system: 'jn-civil-affairs', department: '11320115MB0000012H', region: '320115', tier: 'county', roles: ['consumer'] }
+  for (let i = 0; i < 50; i++) {
+    const a = await authorize(deps, identity, principal, 'SA-01')
+    t.ok(a.items.has('match'), `query ${i} admitted`)
+  }
+  t.equal(warnings.length, 1, 'one warning for 50 queries (the next would come ten seconds later, with the count)')
 })

@@ -44,6 +44,9 @@ const NO_GRANT: Record<string, [string, string]> = {
   revoked: ['POLICY_GRANT_REVOKED', 'the grant has been revoked'],
 }
 
+let skipped = 0
+let lastSkipWarning = 0
+
 export async function authorize(
   deps: PolicyDeps,
   resource: CatalogResource,
@@ -73,7 +76,14 @@ export async function authorize(
       if (typeof admitted !== 'boolean') admitted = await admitted
     } catch (e) {
       // Rate limiting protects the node; without Redis it is skipped rather than refusing all.
-      deps.log.warn({ err: e }, 'rate limiting skipped: Redis unavailable')
+      // Said once every ten seconds with the count, not once per query of an outage.
+      skipped++
+      const now = Date.now()
+      if (now - lastSkipWarning >= 10_000) {
+        deps.log.warn({ err: e, queries: skipped }, 'rate limiting skipped: Redis unavailable')
+        lastSkipWarning = now
+        skipped = 0
+      }
     }
     if (!admitted) throw new Problem(429, 'RATE_LIMITED', `more than ${deps.rate.limit} queries per second from this system`)
   }

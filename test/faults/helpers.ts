@@ -38,9 +38,9 @@ export async function startGateway(h: Harness, replica: string, env: Record<stri
   const chain = `${h.schema}-${replica}`
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', './test/faults/probe.ts', 'src/server.ts'], {
     cwd: ROOT,
-    // The per-system rate limit stays on (its script runs on every query, also while Redis is
-    // cut) but high enough that the one load-generating system is never limited: these tests
-    // are about durability, and the default (2,000/s) is below what the gateway serves here.
+    // The per-system rate limit stays on (its tokens are leased from Redis, also while Redis
+    // is cut) but high enough that the one load-generating system is never limited: these
+    // tests are about durability, and the default (2,000/s) is below what the gateway serves.
     env: { ...process.env, ...h.env, TONGBAN_PORT: String(port), TONGBAN_REPLICA_ID: chain, TONGBAN_LOG_LEVEL: 'error', TONGBAN_RATE_LIMIT: '100000000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
