@@ -108,7 +108,9 @@ export default fp(
     app.addSchema(problemSchema)
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const p = error instanceof Problem ? error : fromFastify(request, error)
-      if (p.status >= 500) request.log.error({ err: error, code: p.code }, 'request failed')
+      // A Problem is a known failure with its code (a store or upstream away): one lean line;
+      // its stack says nothing. Anything unexpected is logged with its stack.
+      if (p.status >= 500) request.log.error(error instanceof Problem ? { code: p.code, detail: p.detail } : { err: error, code: p.code }, 'request failed')
       else request.log.info({ code: p.code }, 'request refused')
       return sendProblem(request, reply, p)
     })
