@@ -208,7 +208,7 @@ try {
       TONGBAN_REPLICA_ID: `${tag}-${n.id}`,
       TONGBAN_CATALOG_DIR: catalogDir,
       TONGBAN_SYSTEMS_FILE: systemsFile,
-      // The rate limit stays on (its script runs on every query), never refusing the bench.
+      // The rate limit stays on (tokens leased from Redis), never refusing the bench.
       TONGBAN_RATE_LIMIT: '100000000',
       TONGBAN_LOG_LEVEL: opt['log-level']!,
     } as Record<string, string>
