@@ -131,7 +131,13 @@ export default fp(
       // Released only once the record is durable (DESIGN §4).
       sealed.then((evidence) => {
         if (route.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
-        done(null, payload)
+        try {
+          done(null, payload)
+        } catch (e) {
+          // Writing the answer threw (a second answer to one request would): a bug to log,
+          // not a reason to take the node down.
+          request.log.error({ err: e }, 'answer could not be written')
+        }
       }, withheld)
     })
 

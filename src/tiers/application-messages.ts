@@ -207,21 +207,21 @@ export class ApplicationMessages {
 
   // ---- origin: POST /v1/applications for a resource held by another node ----
 
-  /** preHandler of POST /v1/applications (plugin.ts), in place of the relay's. */
-  readonly originHook = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
+  /** preHandler of POST /v1/applications (plugin.ts), in place of the relay's: true when it answered. */
+  readonly originHook = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const { relay, topology, app } = this.d
     if (relay.isInternal(request)) {
       // The owner's in-process call for an application that travelled here: keep its id.
       const id = request.headers['tongban-application-id']
       const origin = request.headers['tongban-application-origin']
       if (typeof id === 'string' && APP_ID.test(id) && typeof origin === 'string' && NODE_ID.test(origin)) request.remoteApplication = { id, originNode: origin }
-      return
+      return false
     }
     const p = request.principal
     const b = request.body as { resource?: unknown; validFrom?: string; validTo: string } | null
-    if (!p || typeof b?.resource !== 'string' || !CODE.test(b.resource)) return
+    if (!p || typeof b?.resource !== 'string' || !CODE.test(b.resource)) return false
     const d = relay.decide({ kind: 'applications', code: b.resource }, p.region, 'origin')
-    if (d.kind !== 'hop') return
+    if (d.kind !== 'hop') return false
     request.audit.resource = b.resource
     if (!regionWithin(p.region, topology.self.region)) {
       throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${this.self.id} forwards applications of consumers of region ${topology.self.region} only`)
@@ -249,7 +249,8 @@ export class ApplicationMessages {
     await this.enqueue(m.id)
     request.log.info({ application: id, message: m.id, hop: d.hop.id }, 'application for a resource held elsewhere: queued')
     reply.code(202)
-    return reply.send(application)
+    reply.send(application)
+    return true
   }
 
   // ---- sending: one BullMQ job per message, until the next hop takes it ----

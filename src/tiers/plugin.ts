@@ -6,7 +6,7 @@
 // routes (POST /v1/resources/…, POST /v1/verify/…) and to POST /v1/applications. A node
 // without a parent and children (the one-node default) registers the read-only routes only.
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problem.js'
 import { problemResponses } from '../problem-schema.js'
 import { certThumbprint } from '../pki/thumbprint.js'
@@ -169,14 +169,24 @@ export default fp(
     app.decorate('applicationOutbox', messages.outbox)
     messages.register()
 
-    // The route step on the consumer-facing routes registered after this plugin.
+    // The route step on the consumer-facing routes registered after this plugin, callback
+    // style on purpose. An async preHandler that answered used to `return reply`, but a reply
+    // is a thenable: the hook's promise settled when the response stream ended or closed,
+    // and if that was before the audit onSend had written it (reply.sent still false),
+    // Fastify went on into the route, which answered a second time (found by bench:tiers:
+    // ERR_HTTP_HEADERS_SENT, the process down). Now a hook says whether it answered, and
+    // `done` is not called when it did, which stops the chain for good.
+    const answering = (hook: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>) =>
+      (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+        hook(request, reply).then((answered) => { if (!answered) done() }, (e: Error) => done(e))
+      }
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method]
       if (!methods.includes('POST')) return
       const url = route.url ?? ''
       if (!url.startsWith('/v1/resources/') && !url.startsWith('/v1/verify/') && url !== '/v1/applications') return
       const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : []
-      route.preHandler = [...existing, url === '/v1/applications' ? messages.originHook : relay.originHook]
+      route.preHandler = [...existing, answering(url === '/v1/applications' ? messages.originHook : relay.originHook)]
     })
 
     // Node-facing routes: they answer on the node listener only (peerNodeOf refuses the rest).

@@ -157,16 +157,17 @@ export class Relay {
 
   /**
    * preHandler added to the consumer-facing query and application routes (plugin.ts): when
-   * the resource is not this node's, relays it and answers; otherwise lets the route run.
+   * the resource is not this node's, relays it and answers (true); otherwise lets the route
+   * run (false).
    */
-  readonly originHook = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
-    if (request.headers[INTERNAL_HEADER] === this.secret) return
+  readonly originHook = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    if (request.headers[INTERNAL_HEADER] === this.secret) return false
     const principal = request.principal
-    if (!principal) return
+    if (!principal) return false
     const t = this.publicTarget(request)
-    if (!t) return
+    if (!t) return false
     const d = this.decide(t, principal.region, 'origin')
-    if (d.kind !== 'hop') return
+    if (d.kind !== 'hop') return false
 
     request.audit.resource = t.kind === 'verify' ? d.entry?.code : t.code
     // A node vouches for consumers of its own division only; the next hops would refuse.
@@ -206,7 +207,8 @@ export class Relay {
     if (out.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, out.chain.join(', '))
     // The exchange route's onSend seals this node's own leg over exactly these bytes.
     reply.code(out.status).type(out.contentType)
-    return reply.send(out.body)
+    reply.send(out.body)
+    return true
   }
 
   /**
