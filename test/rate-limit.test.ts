@@ -77,16 +77,24 @@ t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t)
   const h = await startNode({ tag: 'ratelimit', env: { TONGBAN_RATE_LIMIT: '5' } })
   t.teardown(() => h.close())
   const token = await h.token('jn-civil-affairs')
-  const verify = (i: number) =>
+  const verify = (attempt: number, i: number) =>
     h.app.inject({
       method: 'POST',
       url: '/v1/verify/identity',
-      headers: { authorization: `Bearer ${token}`, ...context({ 'tongban-case-id': `JN-RATE-${i}` }) },
+      headers: { authorization: `Bearer ${token}`, ...context({ 'tongban-case-id': `JN-RATE-${attempt}-${i}` }) },
       payload: { idNumber: person(i).idNumber, name: person(i).name },
     })
-  // Start early in a second, so that the eight queries fall into one.
-  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
-  const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => verify(i)))
+  // Eight queries within one second: start early in a second, and try again (a new second,
+  // new case ids) if a stalled machine let them run into the next one.
+  let attempt = 0
+  let answers: Awaited<ReturnType<typeof verify>>[] = []
+  for (; attempt < 3; attempt++) {
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
+    const second = Math.floor(Date.now() / 1000)
+    answers = await Promise.all(Array.from({ length: 8 }, (_, i) => verify(attempt, i)))
+    if (Math.floor(Date.now() / 1000) === second) break
+  }
+  t.ok(attempt < 3, 'eight queries fell into one second')
   const ok = answers.filter((a) => a.statusCode === 200)
   const limited = answers.filter((a) => a.statusCode === 429)
   t.equal(ok.length, 5, 'the limit')
@@ -95,7 +103,7 @@ t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t)
     t.equal(a.headers['content-type'], 'application/problem+json; charset=utf-8')
     t.equal(a.json().code, 'RATE_LIMITED')
   }
-  const rows = await h.query("SELECT decision, reason FROM audit_records WHERE case_id LIKE 'JN-RATE-%'")
+  const rows = await h.query('SELECT decision, reason FROM audit_records WHERE case_id LIKE $1', [`JN-RATE-${attempt}-%`])
   t.equal(rows.filter((r) => r.decision === 'allowed').length, 5)
   t.equal(rows.filter((r) => r.decision === 'denied' && r.reason === 'RATE_LIMITED').length, 3, 'every refusal audited with its code')
 })
