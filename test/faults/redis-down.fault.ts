@@ -5,8 +5,9 @@
 //   grant without being counted against its quota;
 // - the token endpoint fails closed: 503 REPLAY_CHECK_UNAVAILABLE (a client assertion could
 //   otherwise be used twice).
-// When Redis is back, everything answers again on its own, and the grant's counter equals
-// the conditional answers released exactly.
+// When Redis is back, everything answers again on its own. The grant's counter holds every
+// conditional answer released: exactly, but for one script call that Redis ran while the cut
+// dropped its reply (those queries were counted and refused with 503, never released).
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { REDIS_URL, startNode } from '../helpers/harness.js'
@@ -97,6 +98,10 @@ t.test('Redis cut under load: fail closed where counting is needed, recover by i
   const redis = new Redis(REDIS_URL)
   const counted = Number(await redis.get(`${h.config.redis.prefix}${quotaKey(grantId, chinaDay(Date.now()))}`))
   redis.disconnect()
-  t.equal(counted, c.filter((a) => a.status === 200).length, `the grant's counter (${counted}) equals the conditional answers released`)
+  const released = c.filter((a) => a.status === 200).length
+  t.ok(counted >= released, `nothing released uncounted: the grant's counter (${counted}) ≥ the conditional answers released (${released})`)
+  // A call Redis ran while the cut dropped its reply counts its queries (at most the six
+  // in flight) without releasing them: counted, never over-released.
+  t.ok(counted - released <= 6, `counted but not released: ${counted - released} (at most one call's queries)`)
   t.equal((await gw.stop()).code, 0, 'exits 0')
 })
