@@ -49,19 +49,22 @@ t.test('three replicas together never admit more than the limit', async (t) => {
   }
 })
 
-t.test('blocks follow the rate of the second before; a quiet system asks one token at a time', async (t) => {
+t.test('blocks follow the rate of the second before; a quiet system asks Redis once a second', async (t) => {
   const leases = new RateLeases(redis, 1000)
   const now = nextSecond()
   t.equal(await leases.take('sys-c', now), true)
-  t.equal(await redis.get(rateKey('sys-c', now / 1000)), '1', 'a quiet system leases one token')
-  t.equal(await takeAll([leases], 399, now, 'sys-c'), 399)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000)), '16', 'a quiet system leases the minimum block (1/64 of the limit)')
+  // 15 more from that block: no Redis call, synchronous.
+  for (let i = 0; i < 15; i++) t.equal(leases.take('sys-c', now), true)
+  t.equal(await redis.get(rateKey('sys-c', now / 1000)), '16')
+  t.equal(await takeAll([leases], 384, now, 'sys-c'), 384)
   t.equal(await leases.take('sys-c', now + 1000), true)
   t.equal(await redis.get(rateKey('sys-c', now / 1000 + 1)), '40', 'after 400 in the second before: a tenth of that')
   // 39 more from the block: no Redis call, synchronous.
   for (let i = 0; i < 39; i++) t.equal(leases.take('sys-c', now + 1000), true)
   t.equal(await redis.get(rateKey('sys-c', now / 1000 + 1)), '40')
   t.equal(await leases.take('sys-c', now + 3000), true)
-  t.equal(await redis.get(rateKey('sys-c', now / 1000 + 3)), '1', 'after a quiet second: one token again')
+  t.equal(await redis.get(rateKey('sys-c', now / 1000 + 3)), '16', 'after a quiet second: the minimum block again')
   t.ok(Number(await redis.pttl(rateKey('sys-c', now / 1000 + 3))) <= 2000, 'the counter expires')
 })
 

@@ -2,11 +2,12 @@
 // system's tokens for the current second from Redis in blocks (leases) and spends them
 // locally. Redis counts what was leased, so all replicas together never admit more than
 // the limit in a second. A replica asks for a tenth of what the system used on it in the
-// previous second (one token when it was quiet: then every query asks Redis, as a counter
-// per query would), or a token for each query waiting, and Redis gives at most a quarter of what is left of the second, so
-// near the limit the blocks shrink to single tokens and little stays unused on one replica
-// while another is refused. Queries that arrive while a block is being fetched wait for
-// that one round trip.
+// previous second, or a token for each query waiting, and never less than 1/64 of the limit:
+// a system at a few queries a second then asks Redis once a second, not once a query (a
+// query under a grant also makes the quota's round trip, and should make only that one).
+// Redis gives at most a quarter of what is left of the second, so near the limit the blocks
+// shrink to single tokens and little stays unused on one replica while another is refused.
+// Queries that arrive while a block is being fetched wait for that one round trip.
 import type { Redis } from 'ioredis'
 
 // KEYS: 1 the system's counter for this second. ARGV: 1 the limit, 2 tokens wanted.
@@ -43,11 +44,15 @@ export const rateKey = (system: string, second: number) => `rate:${system}:${sec
 
 export class RateLeases {
   private readonly bySystem = new Map<string, Lease>()
+  private readonly minBlock: number
+  private readonly maxBlock: number
 
   constructor(
     private readonly redis: Redis,
     readonly limit: number,
   ) {
+    this.maxBlock = Math.max(1, Math.floor(limit / 8))
+    this.minBlock = Math.min(this.maxBlock, Math.ceil(limit / 64))
     redis.defineCommand('tongbanRateLease', { numberOfKeys: 1, lua: SCRIPT })
   }
 
@@ -93,9 +98,10 @@ export class RateLeases {
   }
 
   private async fetch(l: Lease, system: string, second: number): Promise<void> {
-    // A tenth of the rate (of the second before, or of this one if it is higher), and at
-    // least one token for every query waiting now.
-    const wanted = Math.max(1, Math.min(Math.max(Math.ceil(Math.max(l.usedBefore, l.used) / 10), l.waiting), Math.floor(this.limit / 8)))
+    // A tenth of the rate (of the second before, or of this one if it is higher), at least
+    // one token for every query waiting now and the minimum block, at most an eighth of the limit.
+    const rate = Math.ceil(Math.max(l.usedBefore, l.used) / 10)
+    const wanted = Math.min(Math.max(rate, l.waiting, this.minBlock), this.maxBlock)
     try {
       const given = await this.redis.tongbanRateLease(rateKey(system, second), this.limit, wanted)
       if (l.second !== second) return // the second is over: its tokens are worthless now
