@@ -246,7 +246,10 @@ async function createCa(): Promise<{ certPem: string; keyPem: string }> {
 
 async function loadCa(dir: string): Promise<Issuer> {
   const files = caPaths(dir)
-  const [certPem, keyPem] = await Promise.all([readOrExplain(files.cert), readOrExplain(files.key)])
+  // One after the other: with both missing, the message names the certificate every time
+  // (in parallel, whichever read failed first won).
+  const certPem = await readOrExplain(files.cert)
+  const keyPem = await readOrExplain(files.key)
   let cert: forge.pki.Certificate, x509: X509Certificate, key: KeyObject
   try {
     cert = forge.pki.certificateFromPem(certPem)
