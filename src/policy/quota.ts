@@ -1,9 +1,11 @@
 // Daily quotas of grants, decided atomically in Redis: a Lua script is the only writer of
 // a grant's counter, so replicas never race, and it checks the grant's revocation marker at
-// the moment it runs. Queries of one grant that arrive while its script call is in flight
-// wait for it and then go together in one call (INCRBY n, the excess refused and taken
-// back): each is still decided by Redis after it arrived, exactly and against the marker,
-// with fewer round trips under concurrency. (The per-system rate limit is rate-lease.ts.)
+// the moment it runs. Queries of one grant that arrive in the same turn of the event loop go
+// together in one call (INCRBY n, the excess refused and taken back), sent at the end of that
+// turn: each is still decided by Redis after it arrived, exactly and against the marker, with
+// fewer round trips under concurrency and no query waiting for another's round trip. Calls
+// of one grant may overlap: Redis runs them in the order they were sent, so the first to ask
+// are still admitted first. (The per-system rate limit is rate-lease.ts.)
 import type { Redis } from 'ioredis'
 
 // KEYS: 1 revocation marker of the grant, 2 the grant's counter for today. ARGV: 1 queries
@@ -47,8 +49,8 @@ interface Asking {
 }
 
 export class QuotaAdmissions {
-  /** Per grant: the queries waiting while its call is in flight (absent: none in flight). */
-  private readonly waiting = new Map<string, Asking[]>()
+  /** Per grant: the queries of this turn of the event loop, not yet sent. */
+  private readonly gathering = new Map<string, Asking[]>()
 
   constructor(private readonly redis: Redis) {
     redis.defineCommand('tongbanAdmit', { numberOfKeys: 2, lua: SCRIPT })
@@ -57,40 +59,36 @@ export class QuotaAdmissions {
   /** One query under `grantId` now; rejects when Redis cannot be reached. */
   admit(grantId: string, dailyQuota: number): Promise<Admission> {
     return new Promise((resolve, reject) => {
-      const queue = this.waiting.get(grantId)
+      const queue = this.gathering.get(grantId)
       if (queue) queue.push({ dailyQuota, resolve, reject })
-      else this.ask(grantId, [{ dailyQuota, resolve, reject }])
+      else {
+        this.gathering.set(grantId, [{ dailyQuota, resolve, reject }])
+        // After the I/O callbacks of this turn: what they asked for goes in one call.
+        setImmediate(() => this.ask(grantId))
+      }
     })
   }
 
-  private ask(grantId: string, asking: Asking[]): void {
-    this.waiting.set(grantId, [])
+  private ask(grantId: string): void {
+    const asking = this.gathering.get(grantId)!
+    this.gathering.delete(grantId)
     // The grant as last loaded: a narrowed quota applies to everyone asking now.
     const quota = asking[asking.length - 1].dailyQuota
     let call: Promise<number>
     try {
       call = this.redis.tongbanAdmit(revokedKey(grantId), quotaKey(grantId, chinaDay(Date.now())), asking.length, quota, 2 * 86400)
     } catch (e) {
-      call = Promise.reject(e) // never leave the grant marked as in flight
+      call = Promise.reject(e)
     }
     call.then(
       (admitted) => {
-        this.next(grantId)
         for (let i = 0; i < asking.length; i++) {
           asking[i].resolve(admitted === -2 ? { ok: false, why: 'revoked' } : i < admitted ? { ok: true } : { ok: false, why: 'quota' })
         }
       },
       (e: Error) => {
-        this.next(grantId)
         for (const a of asking) a.reject(e)
       },
     )
-  }
-
-  /** The call is back: the queries that waited for it go now, together. */
-  private next(grantId: string): void {
-    const waiting = this.waiting.get(grantId)!
-    if (waiting.length > 0) this.ask(grantId, waiting)
-    else this.waiting.delete(grantId)
   }
 }
