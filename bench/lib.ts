@@ -123,6 +123,10 @@ export interface LoadSpec {
   headers: Record<string, string>
   /** Offered load (requests/s over all connections, evenly spaced: `paced`); unlimited when absent. */
   rate?: number
+  /** Paced only: the body of request i (instead of `body` for all). */
+  bodyFor?: (i: number) => string
+  /** Paced only: called with each answer's status (0: no answer), as it comes. */
+  onAnswer?: (status: number) => void
 }
 
 export interface LoadResult {
@@ -195,16 +199,18 @@ export async function paced(s: LoadSpec & { rate: number }): Promise<LoadResult>
   const finished = new Promise<void>((resolveAll) => {
     const one = (i: number) => {
       const due = t0 + (i * 1000) / s.rate
-      pool.request({ path: u.pathname + u.search, method: 'POST', headers, body: s.body }).then(
+      pool.request({ path: u.pathname + u.search, method: 'POST', headers, body: s.bodyFor ? s.bodyFor(i) : s.body }).then(
         async (res) => {
           await res.body.dump()
           latencies[i] = performance.now() - due
           codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1
           if (res.statusCode >= 200 && res.statusCode < 300) ok++
+          s.onAnswer?.(res.statusCode)
         },
         () => {
           latencies[i] = performance.now() - due
           errors++
+          s.onAnswer?.(0)
         },
       ).finally(() => {
         if (++done === total) resolveAll()
