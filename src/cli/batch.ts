@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config/index.js'
 import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../client/index.js'
 import { progressBar } from './progress.js'
+import { stdio, type Io } from './io.js'
 
 const HELP = `Usage: tongban batch <command> [options]
 
@@ -130,12 +131,6 @@ async function download(client: TongbanClient, id: string, out: string | undefin
   }
   return n
 }
-
-export interface Io {
-  out(text: string): void
-  err(text: string): void
-}
-const stdio: Io = { out: (t) => console.log(t), err: (t) => console.error(t) }
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
   let parsed

@@ -7,7 +7,7 @@ import { createPool } from '../stores/postgres.js'
 import { migrate } from '../stores/migrate.js'
 import { loadCatalogDir } from '../catalog/files.js'
 import { importCatalog } from '../catalog/import.js'
-import type { Io } from './catalog.js'
+import type { Io } from './io.js'
 
 const IMPORT_HELP = `Usage: tongban catalog import <dir> [--force] [--json]
 

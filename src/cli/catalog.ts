@@ -3,16 +3,7 @@
 import { parseArgs } from 'node:util'
 import { loadCatalogDir, type CatalogFileError } from '../catalog/files.js'
 import { importCommand, listCommand } from './catalog-db.js'
-
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-}
-
-const stdio: Io = {
-  out: (text) => process.stdout.write(text + '\n'),
-  err: (text) => process.stderr.write(text + '\n'),
-}
+import { stdio, type Io } from './io.js'
 
 type Subcommand = (args: string[], io: Io) => Promise<number>
 

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { ConfigError, loadConfig } from '../config/index.js'
+import { stdio, type Io } from './io.js'
 
 const HELP = `Usage: tongban node status [--url URL] [--metrics-token TOKEN] [--timeout MS] [--json]
 
@@ -82,12 +83,6 @@ export async function nodeStatus(url: string, o: { timeoutMs?: number; metricsTo
   }
   return out
 }
-
-export interface Io {
-  out(text: string): void
-  err(text: string): void
-}
-const stdio: Io = { out: (t) => console.log(t), err: (t) => console.error(t) }
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
   let parsed

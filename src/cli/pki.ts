@@ -8,16 +8,7 @@ import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubj
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
-
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-}
-
-const stdio: Io = {
-  out: (text) => process.stdout.write(text + '\n'),
-  err: (text) => process.stderr.write(text + '\n'),
-}
+import { stdio, type Io } from './io.js'
 
 const OK = 0
 const FAILURE = 1
