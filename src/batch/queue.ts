@@ -10,6 +10,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq'
 import type { RedisOptions } from 'ioredis'
 import type { JobsLogger } from '../jobs/queues.js'
+import { connectionErrorLog } from '../jobs/lifecycle.js'
 import type { BatchProcessor, ChunkJobData } from './worker.js'
 
 export const BATCHES_QUEUE = 'batches'
@@ -56,13 +57,7 @@ export function guardClosedConnectionErrors(owner: unknown): void {
 export function createBatchQueue(opts: BatchQueueOptions): BatchQueue {
   const { redisUrl, prefix, log } = opts
   const base: RedisOptions = { connectTimeout: 2000 }
-  const lastErrorLog = new Map<string, number>()
-  const onRedisError = (role: string) => (err: Error) => {
-    const now = Date.now()
-    if (now - (lastErrorLog.get(role) ?? 0) < 10_000) return
-    lastErrorLog.set(role, now)
-    log.warn({ err, role }, 'batches: Redis connection error')
-  }
+  const onRedisError = connectionErrorLog(log, 'batches')
 
   const queue = new Queue<ChunkJobData, string, string>(BATCHES_QUEUE, {
     connection: { ...base, url: redisUrl, maxRetriesPerRequest: 1, connectionName: `${prefix}:batches-queue` },

@@ -20,6 +20,20 @@ export function runWhenReady(worker: Worker, log: JobsLogger, label: string, clo
   )
 }
 
+/**
+ * The `error` listener for a queue's or worker's connection: one warning per role every ten
+ * seconds, `<label>: Redis connection error`, so that a Redis outage does not flood the log.
+ */
+export function connectionErrorLog(log: JobsLogger, label: string): (role: string) => (err: Error) => void {
+  const last = new Map<string, number>()
+  return (role) => (err) => {
+    const now = Date.now()
+    if (now - (last.get(role) ?? 0) < 10_000) return
+    last.set(role, now)
+    log.warn({ err, role }, `${label}: Redis connection error`)
+  }
+}
+
 /** `p`, or a rejection after `ms`: adding a job must not hold a request or a shutdown. */
 export function withinMs<T>(p: Promise<T>, ms: number, what = 'queue'): Promise<T> {
   let timer: NodeJS.Timeout | undefined

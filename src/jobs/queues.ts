@@ -15,7 +15,7 @@ import { Queue, Worker } from 'bullmq'
 import type { DefaultJobOptions } from 'bullmq'
 import type { RedisOptions } from 'ioredis'
 import { DEADLINES_QUEUE, deadlineProcessor } from './deadlines.js'
-import { runWhenReady } from './lifecycle.js'
+import { connectionErrorLog, runWhenReady } from './lifecycle.js'
 import type { DeadlineHandlers, DeadlineJobData } from './deadlines.js'
 
 /** The subset of a pino / Fastify logger used here. */
@@ -74,14 +74,7 @@ export function createJobs(opts: JobsOptions): Jobs {
   }
   const base: RedisOptions = { connectTimeout: 2000 }
 
-  // Throttle connection-error logs (per role): a Redis outage must not flood the log.
-  const lastErrorLog = new Map<string, number>()
-  const onRedisError = (role: string) => (err: Error) => {
-    const now = Date.now()
-    if (now - (lastErrorLog.get(role) ?? 0) < 10_000) return
-    lastErrorLog.set(role, now)
-    log.warn({ err, role }, 'jobs: Redis connection error')
-  }
+  const onRedisError = connectionErrorLog(log, 'jobs')
 
   // Connection options, not clients: each Queue and Worker then owns dedicated ioredis
   // connections (the worker a second one for its blocking commands) and BullMQ closes them

@@ -30,7 +30,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PoolClient } from 'pg'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import { Problem, isProblem } from '../problem.js'
-import { closeBoth, runWhenReady } from '../jobs/lifecycle.js'
+import { closeBoth, connectionErrorLog, runWhenReady } from '../jobs/lifecycle.js'
 import { problemBody } from '../problem-plugin.js'
 import { problemResponses } from '../problem-schema.js'
 import { digest } from '../audit/evidence.js'
@@ -673,12 +673,7 @@ export class ApplicationMessages {
         removeOnFail: { count: 10_000 },
       },
     })
-    let lastError = 0
-    const quiet = (role: string) => (err: Error) => {
-      if (Date.now() - lastError < 10_000) return
-      lastError = Date.now()
-      app.log.warn({ err, role }, 'application messages: Redis connection error')
-    }
+    const quiet = connectionErrorLog(app.log, 'application messages')
     this.queue.on('error', quiet('queue'))
     this.worker = new Worker(MESSAGES_QUEUE, async (job) => this.send(String(job.data?.id), job.attemptsMade, job.opts.attempts ?? 1), {
       connection: { url: config.redis.url, connectTimeout: 2000, maxRetriesPerRequest: null, connectionName: `${prefix}:messages-worker` },

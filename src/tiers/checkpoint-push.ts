@@ -13,7 +13,7 @@
 // save resending, and a CHECKPOINT_GAP answer resets them to the parent's heads.
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { JobsLogger } from '../jobs/queues.js'
-import { closeBoth, runWhenReady, withinMs } from '../jobs/lifecycle.js'
+import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../jobs/lifecycle.js'
 import type { Checkpoint } from '../audit/evidence.js'
 import type { Anchor } from '../audit/integrity.js'
 import type { Db } from '../stores/postgres.js'
@@ -153,12 +153,7 @@ export function createCheckpointJobs(o: { redisUrl: string; prefix: string; back
       removeOnFail: true,
     },
   })
-  let lastError = 0
-  const quiet = (role: string) => (err: Error) => {
-    if (Date.now() - lastError < 10_000) return
-    lastError = Date.now()
-    o.log.warn({ err, role }, 'tiers checkpoints: Redis connection error')
-  }
+  const quiet = connectionErrorLog(o.log, 'tiers checkpoints')
   queue.on('error', quiet('queue'))
   const add = (reason: string) => queue.add(JOB_PUSH, { reason }, { jobId: JOB_ID })
   const worker = new Worker(

@@ -10,7 +10,7 @@
 // app's client has a keyPrefix), the worker one with maxRetriesPerRequest null.
 import { Queue, Worker } from 'bullmq'
 import type { JobsLogger } from '../jobs/queues.js'
-import { closeBoth, runWhenReady, withinMs } from '../jobs/lifecycle.js'
+import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../jobs/lifecycle.js'
 
 export const TIERS_QUEUE = 'tiers'
 export const JOB_PUBLISH = 'catalog.publish'
@@ -42,12 +42,7 @@ export function createSyncJobs(o: SyncJobsOptions): SyncJobs {
       removeOnFail: { count: 1000 },
     },
   })
-  let lastError = 0
-  const quiet = (role: string) => (err: Error) => {
-    if (Date.now() - lastError < 10_000) return
-    lastError = Date.now()
-    o.log.warn({ err, role }, 'tiers sync: Redis connection error')
-  }
+  const quiet = connectionErrorLog(o.log, 'tiers sync')
   queue.on('error', quiet('queue'))
   const worker = new Worker(
     TIERS_QUEUE,
