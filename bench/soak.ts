@@ -4,7 +4,7 @@
 //   node --import tsx bench/soak.ts [--minutes 10] [--rate 400] [--connections 16]
 //     [--scenario identity|conditional]  (conditional: a resource under a grant and its quota)
 // Prints the samples and a verdict (heap and RSS growth between the second sample and the
-// last), and writes bench/results/soak.json.
+// last), and writes bench/results/soak.json (soak-conditional.json for that scenario).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
