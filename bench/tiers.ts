@@ -41,6 +41,7 @@ import { inclusiveProfile } from './profile-inclusive.js'
 import { loadConfig } from '../src/config/index.js'
 import { prepare } from '../src/cli/prepare.js'
 import { ensureNodeCertificates } from '../src/pki/dev-pki.js'
+import { placeCatalogues, treeNodeEnv, treeNodes } from '../src/tiers/demo-tree.js'
 import { fetchToken } from '../src/client/assertion.js'
 import { creditCheckCharacter } from '../src/exchange/validate/credit-code.js'
 import { person } from '../providers/population.js'
@@ -70,12 +71,7 @@ const REDIS_URL = process.env.TONGBAN_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const tag = `tiersbench_${process.pid}_${randomBytes(2).toString('hex')}`
 const work = join(ROOT, '.tongban', 'bench-tiers', tag)
 
-const NODES = [
-  { id: '100000', tier: 'national', name: '国家政务数据共享交换平台（基准测试）', parent: null },
-  { id: '320000', tier: 'province', name: '江苏省政务数据共享交换平台', parent: '100000' },
-  { id: '320100', tier: 'city', name: '南京市政务数据共享交换平台', parent: '320000' },
-  { id: '320115', tier: 'county', name: '江宁区政务数据共享交换平台', parent: '320100' },
-] as const
+const NODES = treeNodes('国家政务数据共享交换平台（基准测试）')
 
 // A department code (GB 32100) with a right check character, for the bench's own systems.
 const deptCode = (region: string, n: string) => {
@@ -178,41 +174,20 @@ try {
   const systems = JSON.parse(readFileSync(join(ROOT, 'config/systems.json'), 'utf8'))
   writeFileSync(systemsFile, JSON.stringify({ ...systems, systems: [...systems.systems, ...BENCH_SYSTEMS] }, null, 2))
 
-  // Catalogues: each node the entries of its own region; identity moves to the national node.
-  const entries = readdirSync(join(ROOT, 'catalog')).filter((f) => f.endsWith('.json'))
-    .map((f) => ({ file: f, entry: JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8')) }))
-  const identity = entries.find((e) => e.entry.code === '101001/00001')!
-  identity.entry.provider = { name: '公安部', code: deptCode('100000', '9000'), region: '100000' }
+  // Catalogues: each node the entries of its own region; identity at the national node.
+  const catalogues = placeCatalogues(ROOT, work, NODES)
 
   const ports = await Promise.all(NODES.map(async () => ({ pub: await freePort(), node: await freePort() })))
-  const topology = NODES.map((n, i) => ({ id: n.id, tier: n.tier, region: n.id, parent: n.parent, name: n.name, nodeUrl: `https://127.0.0.1:${ports[i].node}`, publicUrl: `http://127.0.0.1:${ports[i].pub}` }))
-  const envs = NODES.map((n, i) => {
-    const catalogDir = join(work, n.id, 'catalog')
-    mkdirSync(catalogDir, { recursive: true })
-    for (const e of entries.filter((e) => e.entry.provider?.region === n.id)) writeFileSync(join(catalogDir, e.file), JSON.stringify(e.entry, null, 2))
-    return {
-      TONGBAN_PG_URL: PG_URL,
-      TONGBAN_REDIS_URL: REDIS_URL,
-      ...upstreamEnv,
-      TONGBAN_NODE_ID: n.id,
-      TONGBAN_NODE_REGION: n.id,
-      TONGBAN_NODE_TIER: n.tier,
-      TONGBAN_NODE_NAME: n.name,
-      TONGBAN_NODE_PARENT: n.parent ?? '',
-      TONGBAN_TOPOLOGY: JSON.stringify(topology),
-      TONGBAN_PORT: String(ports[i].pub),
-      TONGBAN_PUBLIC_URL: `http://127.0.0.1:${ports[i].pub}`,
-      TONGBAN_NODE_PORT: String(ports[i].node),
-      TONGBAN_PG_SCHEMA: `${tag}_${n.id}`,
-      TONGBAN_REDIS_PREFIX: `${tag}:${n.id}:`,
-      TONGBAN_REPLICA_ID: `${tag}-${n.id}`,
-      TONGBAN_CATALOG_DIR: catalogDir,
-      TONGBAN_SYSTEMS_FILE: systemsFile,
-      // The rate limit stays on (tokens leased from Redis), never refusing the bench.
-      TONGBAN_RATE_LIMIT: '100000000',
-      TONGBAN_LOG_LEVEL: opt['log-level']!,
-    } as Record<string, string>
-  })
+  const envs = NODES.map((n, i): Record<string, string> => ({
+    TONGBAN_PG_URL: PG_URL,
+    TONGBAN_REDIS_URL: REDIS_URL,
+    ...upstreamEnv,
+    ...treeNodeEnv(NODES, ports, i, { schema: `${tag}_${n.id}`, redisPrefix: `${tag}:${n.id}:`, replicaId: `${tag}-${n.id}`, catalogDir: catalogues[i].dir }),
+    TONGBAN_SYSTEMS_FILE: systemsFile,
+    // The rate limit stays on (tokens leased from Redis), never refusing the bench.
+    TONGBAN_RATE_LIMIT: '100000000',
+    TONGBAN_LOG_LEVEL: opt['log-level']!,
+  }))
   for (const env of envs) await prepare(loadConfig({ ...env }, ROOT))
 
   const gateways: Proc[] = []

@@ -20,12 +20,13 @@
 // Ports: TONGBAN_TIERS_PORT_BASE (default 8500): public API base+1…base+4 (national first),
 // node listeners base+1001…base+1004; providers base+201…base+206.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../config/index.js'
 import { prepare } from '../cli/prepare.js'
 import { ensureNodeCertificates } from '../pki/dev-pki.js'
+import { placeCatalogues, treeNodeEnv, treeNodes } from './demo-tree.js'
 import { fetchToken } from '../client/assertion.js'
 import { decodeEvidence, verifyEvidence } from '../audit/evidence.js'
 import type { FastifyInstance } from 'fastify'
@@ -42,15 +43,10 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
 const base = Number(process.env.TONGBAN_TIERS_PORT_BASE ?? 8500)
 const log = (m: string) => console.log(`[tiers] ${m}`)
 
-const NODES = [
-  { id: '100000', tier: 'national', name: '国家政务数据共享交换平台（本地演示）', parent: null },
-  { id: '320000', tier: 'province', name: '江苏省政务数据共享交换平台', parent: '100000' },
-  { id: '320100', tier: 'city', name: '南京市政务数据共享交换平台', parent: '320000' },
-  { id: '320115', tier: 'county', name: '江宁区政务数据共享交换平台', parent: '320100' },
-] as const
-const publicPort = (i: number) => base + 1 + i
-const nodePort = (i: number) => base + 1001 + i
-const topology = NODES.map((n, i) => ({ id: n.id, tier: n.tier, region: n.id, parent: n.parent, name: n.name, nodeUrl: `https://127.0.0.1:${nodePort(i)}`, publicUrl: `http://127.0.0.1:${publicPort(i)}` }))
+const NODES = treeNodes('国家政务数据共享交换平台（本地演示）')
+const ports = NODES.map((_, i) => ({ pub: base + 1 + i, node: base + 1001 + i }))
+const publicPort = (i: number) => ports[i].pub
+const nodePort = (i: number) => ports[i].node
 
 // ---- providers, in this process: [upstream env, provider] ----
 const providers: Array<[string, FastifyInstance]> = [
@@ -68,41 +64,17 @@ for (const [i, [env, app]] of providers.entries()) {
 }
 Object.assign(upstreamEnv, Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TONGBAN_UPSTREAM_'))))
 
-// Identity is the national node's (公安部); everything else stays where catalog/ puts it.
-const NATIONAL_IDENTITY = { name: '公安部', code: '11100000000013338W', region: '100000' }
-const placed = (entry: { code: string; provider?: { region?: string } }) =>
-  entry.code === '101001/00001' ? { ...entry, provider: NATIONAL_IDENTITY } : entry
-
 // ---- certificates and per-node catalogues ----
 await ensureNodeCertificates({ dir: join(ROOT, 'certs'), nodes: NODES.map((n) => ({ id: n.id, name: n.name })), log })
-const work = join(ROOT, '.tongban', 'tiers')
-const entries = readdirSync(join(ROOT, 'catalog'))
-  .filter((f) => f.endsWith('.json'))
-  .map((f) => ({ file: f, entry: placed(JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8'))) }))
+const catalogues = placeCatalogues(ROOT, join(ROOT, '.tongban', 'tiers'), NODES)
 
 const envs = NODES.map((n, i) => {
-  const catalogDir = join(work, n.id, 'catalog')
-  rmSync(catalogDir, { recursive: true, force: true })
-  mkdirSync(catalogDir, { recursive: true })
-  const mine = entries.filter((e) => e.entry.provider?.region === n.id)
-  for (const e of mine) writeFileSync(join(catalogDir, e.file), JSON.stringify(e.entry, null, 2))
-  log(`node ${n.id} (${n.tier}): ${mine.length} catalogue entr${mine.length === 1 ? 'y' : 'ies'} of its own (${mine.map((e) => e.entry.code).join(', ') || 'none'})`)
+  const { dir, codes } = catalogues[i]
+  log(`node ${n.id} (${n.tier}): ${codes.length} catalogue entr${codes.length === 1 ? 'y' : 'ies'} of its own (${codes.join(', ') || 'none'})`)
   return {
     ...process.env,
     ...upstreamEnv,
-    TONGBAN_NODE_ID: n.id,
-    TONGBAN_NODE_REGION: n.id,
-    TONGBAN_NODE_TIER: n.tier,
-    TONGBAN_NODE_NAME: n.name,
-    TONGBAN_NODE_PARENT: n.parent ?? '',
-    TONGBAN_TOPOLOGY: JSON.stringify(topology),
-    TONGBAN_PORT: String(publicPort(i)),
-    TONGBAN_PUBLIC_URL: `http://127.0.0.1:${publicPort(i)}`,
-    TONGBAN_NODE_PORT: String(nodePort(i)),
-    TONGBAN_PG_SCHEMA: `tongban_tiers_${n.id}`,
-    TONGBAN_REDIS_PREFIX: `tongban:tiers:${n.id}:`,
-    TONGBAN_REPLICA_ID: `tiers-${n.id}-r1`,
-    TONGBAN_CATALOG_DIR: catalogDir,
+    ...treeNodeEnv(NODES, ports, i, { schema: `tongban_tiers_${n.id}`, redisPrefix: `tongban:tiers:${n.id}:`, replicaId: `tiers-${n.id}-r1`, catalogDir: dir }),
     TONGBAN_LOG_LEVEL: process.env.TONGBAN_LOG_LEVEL ?? 'warn',
   } as Record<string, string>
 })
