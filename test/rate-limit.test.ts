@@ -17,6 +17,9 @@ t.teardown(async () => {
   await clearRedis(prefix)
 })
 
+// The counting tests log nothing: Redis is there.
+const quiet = { warn() {} }
+
 // A second well away from now, so that keys of different tests never meet.
 let base = Math.floor(Date.now() / 1000) * 1000 + 3_600_000
 const nextSecond = () => (base += 10_000)
@@ -27,7 +30,7 @@ const takeAll = async (leases: RateLeases[], n: number, now: number, system = 's
 }
 
 t.test('one replica: exactly the limit is admitted in a second, the rest refused', async (t) => {
-  const leases = new RateLeases(redis, 50)
+  const leases = new RateLeases(redis, 50, quiet)
   const now = nextSecond()
   t.equal(await takeAll([leases], 80, now), 50)
   t.equal(await leases.take('sys-a', now + 500), false, 'still refused later in the same second')
@@ -36,7 +39,7 @@ t.test('one replica: exactly the limit is admitted in a second, the rest refused
 })
 
 t.test('three replicas together never admit more than the limit', async (t) => {
-  const replicas = [new RateLeases(redis, 100), new RateLeases(redis, 100), new RateLeases(redis, 100)]
+  const replicas = [new RateLeases(redis, 100, quiet), new RateLeases(redis, 100, quiet), new RateLeases(redis, 100, quiet)]
   for (let round = 0; round < 3; round++) {
     const now = nextSecond()
     // Warm every replica's idea of the rate first: its blocks are then larger than one token.
@@ -50,7 +53,7 @@ t.test('three replicas together never admit more than the limit', async (t) => {
 })
 
 t.test('blocks follow the rate of the second before; a quiet system asks Redis once a second', async (t) => {
-  const leases = new RateLeases(redis, 1000)
+  const leases = new RateLeases(redis, 1000, quiet)
   const now = nextSecond()
   t.equal(await leases.take('sys-c', now), true)
   t.equal(await redis.get(rateKey('sys-c', now / 1000)), '16', 'a quiet system leases the minimum block (1/64 of the limit)')
@@ -68,12 +71,21 @@ t.test('blocks follow the rate of the second before; a quiet system asks Redis o
   t.ok(Number(await redis.pttl(rateKey('sys-c', now / 1000 + 3))) <= 2000, 'the counter expires')
 })
 
-t.test('Redis unreachable: take() rejects (the caller decides)', async (t) => {
+t.test('Redis unreachable: queries admitted, one warning with the count every ten seconds', async (t) => {
   const down = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
   down.on('error', () => {})
-  const leases = new RateLeases(down, 10)
-  await t.rejects(Promise.resolve(leases.take('sys-d')))
-  down.disconnect()
+  t.teardown(() => down.disconnect())
+  let clock = Date.now()
+  t.capture(Date, 'now', () => clock)
+  const warnings: any[] = []
+  const leases = new RateLeases(down, 10, { warn: (o: object) => void warnings.push(o) })
+  for (let i = 0; i < 30; i++) t.equal(await leases.take('sys-d'), true, `query ${i} admitted`)
+  t.equal(warnings.length, 1, 'one warning for 30 queries')
+  t.equal(warnings[0].queries, 1, 'the first query of the outage warns at once')
+  clock += 10_000
+  t.equal(await leases.take('sys-d'), true)
+  t.equal(warnings.length, 2, 'ten seconds later: the next warning')
+  t.equal(warnings[1].queries, 30, 'with the queries admitted unchecked since the first')
 })
 
 t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t) => {
@@ -111,14 +123,14 @@ t.test('through the gateway: 429 RATE_LIMITED, problem+json, audited', async (t)
   t.equal(rows.filter((r) => r.decision === 'denied' && r.reason === 'RATE_LIMITED').length, 3, 'every refusal audited with its code')
 })
 
-t.test('Redis away: queries are admitted, and the skipped limit is logged once, not per query', async (t) => {
+t.test('Redis away, through the authorize step: queries are admitted, the skipped limit logged once', async (t) => {
   const h = await startNode({ tag: 'ratedown' })
   t.teardown(() => h.close())
   const down = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
   down.on('error', () => {})
   t.teardown(() => down.disconnect())
   const warnings: object[] = []
-  const deps = { grants: h.app.grants, quota: new QuotaAdmissions(down), rate: new RateLeases(down, 5), log: { warn: (o: object) => warnings.push(o) } }
+  const deps = { grants: h.app.grants, quota: new QuotaAdmissions(down), rate: new RateLeases(down, 5, { warn: (o: object) => void warnings.push(o) }) }
   const identity = h.app.catalog.get('101001/00001')!
   const principal: Principal = { system: 'jn-civil-affairs', department: '11320115MB0000012H', region: '320115', tier: 'county', roles: ['consumer'] }
   for (let i = 0; i < 50; i++) {

@@ -19,7 +19,6 @@ export interface PolicyDeps {
   quota: QuotaAdmissions
   /** The per-system rate limit; null when there is none. */
   rate: RateLeases | null
-  log: { warn(obj: object, msg: string): void }
 }
 
 // Items by share type, computed once per catalogue version.
@@ -44,9 +43,6 @@ const NO_GRANT: Record<string, [string, string]> = {
   revoked: ['POLICY_GRANT_REVOKED', 'the grant has been revoked'],
 }
 
-let skipped = 0
-let lastSkipWarning = 0
-
 export async function authorize(
   deps: PolicyDeps,
   resource: CatalogResource,
@@ -70,21 +66,8 @@ export async function authorize(
   }
 
   if (deps.rate) {
-    let admitted: boolean | Promise<boolean> = true
-    try {
-      admitted = deps.rate.take(principal.system)
-      if (typeof admitted !== 'boolean') admitted = await admitted
-    } catch (e) {
-      // Rate limiting protects the node; without Redis it is skipped rather than refusing all.
-      // Said once every ten seconds with the count, not once per query of an outage.
-      skipped++
-      const now = Date.now()
-      if (now - lastSkipWarning >= 10_000) {
-        deps.log.warn({ err: e, queries: skipped }, 'rate limiting skipped: Redis unavailable')
-        lastSkipWarning = now
-        skipped = 0
-      }
-    }
+    let admitted = deps.rate.take(principal.system)
+    if (typeof admitted !== 'boolean') admitted = await admitted
     if (!admitted) throw new Problem(429, 'RATE_LIMITED', `more than ${deps.rate.limit} queries per second from this system`)
   }
 

@@ -39,11 +39,11 @@ export default fp(
     const refresh = setInterval(() => grants.load().catch(() => {}), 30_000)
     refresh.unref()
     const quota = new QuotaAdmissions(app.redis)
-    const rate = config.policy.rateLimitPerSecond > 0 ? new RateLeases(app.redis, config.policy.rateLimitPerSecond) : null
+    const rate = config.policy.rateLimitPerSecond > 0 ? new RateLeases(app.redis, config.policy.rateLimitPerSecond, app.log) : null
 
     app.decorate('purposes', purposes)
     app.decorate('grants', grants)
-    const deps = { grants, quota, rate, log: app.log }
+    const deps = { grants, quota, rate }
     app.decorate('policy', { authorize: (r: CatalogResource, p: Principal, purpose: string) => authorize(deps, r, p, purpose) })
 
     const jobs = createJobs({

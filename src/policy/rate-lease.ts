@@ -7,7 +7,9 @@
 // query under a grant also makes the quota's round trip, and should make only that one).
 // Redis gives at most a quarter of what is left of the second, so near the limit the blocks
 // shrink to single tokens and little stays unused on one replica while another is refused.
-// Queries that arrive while a block is being fetched wait for that one round trip.
+// Queries that arrive while a block is being fetched wait for that one round trip. The limit
+// protects the node: without Redis it is skipped (queries admitted) rather than refusing all,
+// and said once every ten seconds with the count, not once per query of an outage.
 import type { Redis } from 'ioredis'
 
 // KEYS: 1 the system's counter for this second. ARGV: 1 the limit, 2 tokens wanted.
@@ -46,10 +48,14 @@ export class RateLeases {
   private readonly bySystem = new Map<string, Lease>()
   private readonly minBlock: number
   private readonly maxBlock: number
+  /** Queries admitted unchecked since the last warning, and when that was. */
+  private skipped = 0
+  private lastSkipWarning = 0
 
   constructor(
     private readonly redis: Redis,
     readonly limit: number,
+    private readonly log: { warn(obj: object, msg: string): void },
   ) {
     this.maxBlock = Math.max(1, Math.floor(limit / 8))
     this.minBlock = Math.min(this.maxBlock, Math.ceil(limit / 64))
@@ -58,8 +64,8 @@ export class RateLeases {
 
   /**
    * One query of `system` now: true when admitted, false when over the limit. Synchronous
-   * while this replica holds tokens; a promise while it fetches a block (rejected when
-   * Redis cannot be reached).
+   * while this replica holds tokens; a promise while it fetches a block (true when Redis
+   * cannot be reached: the limit is skipped).
    */
   take(system: string, now = Date.now()): boolean | Promise<boolean> {
     let l = this.bySystem.get(system)
@@ -92,9 +98,19 @@ export class RateLeases {
       },
       (e) => {
         lease.waiting--
-        throw e
+        this.skip(e)
+        return true
       },
     )
+  }
+
+  private skip(err: unknown): void {
+    this.skipped++
+    const now = Date.now()
+    if (now - this.lastSkipWarning < 10_000) return
+    this.log.warn({ err, queries: this.skipped }, 'rate limiting skipped: Redis unavailable')
+    this.lastSkipWarning = now
+    this.skipped = 0
   }
 
   private async fetch(l: Lease, system: string, second: number): Promise<void> {
