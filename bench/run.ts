@@ -320,10 +320,13 @@ try {
 
   if (SCENARIOS.has('latency')) {
     // Half of the gateway's maximum: its median throughput at 128 connections (measured now
-    // if the identity scenario did not run).
-    let max = opt.rate ? 2 * Number(opt.rate) : summary.identity?.c128?.gatewayRps
-    if (!max) max = (await measure('latency-max', 'gateway', 0, gw, { url: targets.identity.gateway, connections: 128, durationS: DURATION, body, headers: gwHeaders }, gw.chain)).rps
-    const rate = Math.round(max / 2)
+    // if the identity scenario did not run), or the rate --rate gives.
+    let rate = Number(opt.rate ?? 0)
+    if (!rate) {
+      let max = summary.identity?.c128?.gatewayRps
+      if (!max) max = (await measure('latency-max', 'gateway', 0, gw, { url: targets.identity.gateway, connections: 128, durationS: DURATION, body, headers: gwHeaders }, gw.chain)).rps
+      rate = Math.round(max / 2)
+    }
     const out: Record<string, any> = { rate }
     for (let round = 1; round <= Math.max(1, ROUNDS - 1); round++) {
       // Paced (evenly spaced requests, latency from when each was due): see `paced`.
