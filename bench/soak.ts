@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util'
 import { startNode, context } from '../test/helpers/harness.js'
 import { startGateway } from '../test/faults/helpers.js'
 import { memory, RESULTS, cpuSeconds, paced } from './lib.js'
-import { samplePersons } from '../providers/population.js'
+import { samplePersons } from '../dev/providers/population.js'
 
 const { values } = parseArgs({
   options: {

@@ -40,11 +40,11 @@ import { summariseProfile } from './profile.js'
 import { inclusiveProfile } from './profile-inclusive.js'
 import { loadConfig } from '../src/config/index.js'
 import { prepare } from '../src/cli/prepare.js'
-import { ensureNodeCertificates } from '../src/pki/dev-pki.js'
-import { placeCatalogues, treeNodeEnv, treeNodes } from '../src/tiers/demo-tree.js'
-import { fetchToken } from '../src/client/assertion.js'
-import { creditCheckCharacter } from '../src/exchange/validate/credit-code.js'
-import { person } from '../providers/population.js'
+import { ensureNodeCertificates } from '../dev/pki.js'
+import { placeCatalogues, treeNodeEnv, treeNodes } from '../dev/demo-tree.js'
+import { fetchToken } from '../src/sdk/assertion.js'
+import { creditCheckCharacter } from '../src/gb/credit-code.js'
+import { person } from '../dev/providers/population.js'
 
 const { values: opt } = parseArgs({
   options: {

@@ -2,8 +2,8 @@
 // without request logging, in one process of their own. Prints one line
 // `READY {"identity":port,"property":port}` once both listen.
 //   node --import tsx bench/upstream.ts
-import { buildIdentityProvider } from '../providers/identity/app.js'
-import { buildPropertyProvider } from '../providers/property/app.js'
+import { buildIdentityProvider } from '../dev/providers/identity/app.js'
+import { buildPropertyProvider } from '../dev/providers/property/app.js'
 
 const identity = buildIdentityProvider({ delayMs: Number(process.env.SIM_DELAY_MS ?? 0) })
 const property = buildPropertyProvider({ delayMs: Number(process.env.SIM_DELAY_MS ?? 0) })

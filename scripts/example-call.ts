@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../src/config/index.js'
-import { fetchToken } from '../src/client/assertion.js'
-import { verifyEvidence, decodeEvidence } from '../src/audit/evidence.js'
-import { person } from '../providers/population.js'
+import { fetchToken } from '../src/sdk/assertion.js'
+import { verifyEvidence, decodeEvidence } from '../src/evidence/evidence.js'
+import { person } from '../dev/providers/population.js'
 
 const CLIENT_ID = 'jn-civil-affairs'
 const PURPOSE = `SA-01;${encodeURIComponent('最低生活保障资格审核')}`

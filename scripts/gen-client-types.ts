@@ -1,9 +1,9 @@
-// Generates src/client/types.ts — the SDK's request and answer types — from the JSON
+// Generates src/sdk/types.ts — the SDK's request and answer types — from the JSON
 // Schemas that the catalogue binds to each resource operation (catalog/*.json → schemas/).
 // The gateway validates with the same schemas, so the SDK's types cannot drift from what
 // the gateway accepts: test/sdk.test.ts regenerates and compares.
 //
-//   npm run gen:client-types           write src/client/types.ts
+//   npm run gen:client-types           write src/sdk/types.ts
 //   npm run gen:client-types -- --check   exit 1 if it is not up to date
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { compile } from 'json-schema-to-typescript'
 
 const ROOT = resolve(import.meta.dirname, '..')
-export const TYPES_FILE = join(ROOT, 'src/client/types.ts')
+export const TYPES_FILE = join(ROOT, 'src/sdk/types.ts')
 
 interface Operation { requestSchema: string; responseSchema: string }
 interface Entry { code: string; name: string; service?: { verifyService?: string; operations: Record<string, Operation> } }
@@ -114,10 +114,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (process.argv.includes('--check')) {
     const current = readFileSync(TYPES_FILE, 'utf8')
     if (current !== text) {
-      console.error('src/client/types.ts is out of date: run npm run gen:client-types')
+      console.error('src/sdk/types.ts is out of date: run npm run gen:client-types')
       process.exit(1)
     }
-    console.log('src/client/types.ts is up to date')
+    console.log('src/sdk/types.ts is up to date')
   } else {
     writeFileSync(TYPES_FILE, text)
     console.log(`wrote ${TYPES_FILE}`)

@@ -11,7 +11,7 @@
 //   4. once /readyz answers 200: one real, signed and audited example call, with a curl
 //      command to repeat it
 // `npm start -- --tiers` instead brings up four nodes (national, Jiangsu, Nanjing, Jiangning)
-// with their providers and makes two cross-tier calls (src/tiers/local-tree.ts).
+// with their providers and makes two cross-tier calls (dev/local-tree.ts).
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
 // gracefully; if one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
@@ -60,10 +60,10 @@ const propertyUpstream = process.env.TONGBAN_UPSTREAM_NR_PROPERTY || propertyUrl
 // The other departments' simulated services: [label, child name, entry, port env, default
 // port, upstream env, what it is].
 const departments = [
-  ['tax bureau', 'tax', 'providers/tax/main.ts', 'TAX_PORT', 7103, 'TONGBAN_UPSTREAM_TAX_CERTIFICATES', 'simulated 税务 tax-paid records, enterprises and persons'],
-  ['degree register', 'degree', 'providers/degree/main.ts', 'DEGREE_PORT', 7104, 'TONGBAN_UPSTREAM_EDU_CREDENTIALS', 'simulated 学历证书 register, as 学信网 answers'],
-  ['social insurance', 'social-security', 'providers/social-security/main.ts', 'SOCIAL_SECURITY_PORT', 7105, 'TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', 'simulated 人社 pension contributions'],
-  ['Nanjing registry', 'nj-property', 'providers/nanjing-property/main.ts', 'NJ_PROPERTY_PORT', 7106, 'TONGBAN_UPSTREAM_NJ_PROPERTY', 'simulated 南京市不动产登记中心, for Nanjing callers'],
+  ['tax bureau', 'tax', 'dev/providers/tax/main.ts', 'TAX_PORT', 7103, 'TONGBAN_UPSTREAM_TAX_CERTIFICATES', 'simulated 税务 tax-paid records, enterprises and persons'],
+  ['degree register', 'degree', 'dev/providers/degree/main.ts', 'DEGREE_PORT', 7104, 'TONGBAN_UPSTREAM_EDU_CREDENTIALS', 'simulated 学历证书 register, as 学信网 answers'],
+  ['social insurance', 'social-security', 'dev/providers/social-security/main.ts', 'SOCIAL_SECURITY_PORT', 7105, 'TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', 'simulated 人社 pension contributions'],
+  ['Nanjing registry', 'nj-property', 'dev/providers/nanjing-property/main.ts', 'NJ_PROPERTY_PORT', 7106, 'TONGBAN_UPSTREAM_NJ_PROPERTY', 'simulated 南京市不动产登记中心, for Nanjing callers'],
 ].map(([label, name, entry, portEnv, fallback, upstreamEnv, about]) => {
   const port = portFromEnv(portEnv) ?? fallback
   const url = `http://127.0.0.1:${port}`
@@ -220,10 +220,10 @@ try {
   die(e.message)
 }
 
-// `npm start -- --tiers`: four nodes instead of one (src/tiers/local-tree.ts; docs/tiers.md).
+// `npm start -- --tiers`: four nodes instead of one (dev/local-tree.ts; docs/tiers.md).
 if (process.argv.includes('--tiers')) {
-  log('four tiers: node --import tsx src/tiers/local-tree.ts')
-  const tree = spawn(process.execPath, ['--import', 'tsx', 'src/tiers/local-tree.ts'], { cwd: ROOT, stdio: 'inherit' })
+  log('four tiers: node --import tsx dev/local-tree.ts')
+  const tree = spawn(process.execPath, ['--import', 'tsx', 'dev/local-tree.ts'], { cwd: ROOT, stdio: 'inherit' })
   // The tree stops its own nodes; this process only passes the signal on and waits.
   for (const s of ['SIGINT', 'SIGTERM']) process.removeAllListeners(s).on(s, () => tree.kill(s))
   tree.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
@@ -240,10 +240,10 @@ const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli
 if (prep.error || prep.status !== 0) die(`prepare failed (${prep.error?.message ?? `exit ${prep.status ?? prep.signal}`}); nothing was started`)
 
 log(`starting the simulated identity provider on ${providerUrl}`)
-const provider = startChild('provider', ['providers/identity/main.ts'], providerEnv)
+const provider = startChild('provider', ['dev/providers/identity/main.ts'], providerEnv)
 if (!(await waitReady('identity provider', provider, `${providerUrl}/healthz`, 30))) await new Promise(() => {})
 log(`starting the simulated real-estate registry on ${propertyUrl}`)
-const property = startChild('property', ['providers/property/main.ts'], propertyEnv)
+const property = startChild('property', ['dev/providers/property/main.ts'], propertyEnv)
 if (!(await waitReady('real-estate registry', property, `${propertyUrl}/healthz`, 30))) await new Promise(() => {})
 for (const d of departments) {
   log(`starting the ${d.about} on ${d.url}`)

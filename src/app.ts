@@ -5,10 +5,10 @@ import pino from 'pino'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Config } from './config/index.js'
-import { domainFormats, domainKeywords } from './exchange/formats.js'
+import { domainFormats, domainKeywords } from './validation/formats.js'
 import { ulid } from './exchange/request-id.js'
-import problems, { sendProblem } from './problem-plugin.js'
-import { Problem } from './problem.js'
+import problems, { sendProblem } from './problems/plugin.js'
+import { Problem } from './problems/problem.js'
 import stores from './stores/plugin.js'
 import nodeIdentity from './pki/plugin.js'
 import audit from './audit/plugin.js'
@@ -20,7 +20,7 @@ import exchange from './exchange/plugin.js'
 import health from './ops/health.js'
 import metrics from './ops/metrics.js'
 import { enrichOpenApi } from './ops/openapi.js'
-import batches from './batch/plugin.js'
+import batches from './bulk/plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -146,7 +146,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(tiers)
   await app.register(policy)
   await app.register(exchange)
-  await app.register((await import('./audit/auditor-routes.js')).default)
+  await app.register((await import('./auditor/routes.js')).default)
   await app.register(batches)
   await app.register(health)
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

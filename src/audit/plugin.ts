@@ -6,11 +6,11 @@ import fp from 'fastify-plugin'
 import { readFileSync } from 'node:fs'
 import type { Principal } from '../auth/principal.js'
 import { Sealer } from './sealer.js'
-import { digest, encodeEvidence, type AuditRecord } from './evidence.js'
+import { digest, encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
-import { Problem } from '../problem.js'
-import { problemBody } from '../problem-plugin.js'
+import { Problem } from '../problems/problem.js'
+import { problemBody } from '../problems/plugin.js'
 
 export interface AuditContext {
   resource?: string

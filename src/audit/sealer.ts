@@ -9,9 +9,9 @@
 // the signatures per commit; under load, where the CPU is what is short, that is a loss
 // (docs/performance.md). If a commit fails, the batch chained onto it fails too, and the
 // head is read back from PostgreSQL before anything else is chained.
-import { jcs } from './jcs.js'
-import { buildTree, leafHash, sha256Hex } from './merkle.js'
-import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from './evidence.js'
+import { jcs } from '../evidence/jcs.js'
+import { buildTree, leafHash, sha256Hex } from '../evidence/merkle.js'
+import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
 import { readHead, writeBatch, type ChainHead } from './store.js'
 import type { Db } from '../stores/postgres.js'
 

@@ -1,7 +1,7 @@
 // PostgreSQL side of sealing: one statement writes a batch (checkpoint + records) atomically,
 // and refuses it unless it extends the chain's committed head.
 import type { Db } from '../stores/postgres.js'
-import type { AuditRecord, Checkpoint } from './evidence.js'
+import type { AuditRecord, Checkpoint } from '../evidence/evidence.js'
 
 export const GENESIS = '0'.repeat(64)
 

@@ -4,7 +4,7 @@
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import type { X509Certificate } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
 
 export interface AssertionCheckOptions {

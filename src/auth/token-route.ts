@@ -1,7 +1,7 @@
 // POST /v1/oauth/token — OAuth 2.0 client credentials with a private_key_jwt assertion.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 

@@ -6,8 +6,8 @@
 // After a write commits, every replica reloads its in-memory catalogue (bus topic `catalog`).
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
 import { Ajv } from 'ajv'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 import { ENTRY_SCHEMA_FILE, loadSchemaFile, validateCatalogEntry } from './files.js'
 import type { CatalogRepository, CatalogResource, VersionPrecondition } from './repository.js'
 import type { CatalogEntry } from './types.js'

@@ -8,7 +8,7 @@ import { join, resolve, sep } from 'node:path'
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import formats from 'ajv-formats'
-import { domainFormats, domainKeywords } from '../exchange/formats.js'
+import { domainFormats, domainKeywords } from '../validation/formats.js'
 import type { CatalogEntry, CatalogItem, OperationBinding } from './types.js'
 
 export interface CatalogFileError {

@@ -2,8 +2,8 @@
 // changes), the routes to browse it and, in admin-routes.ts, to administer it.
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 import { CatalogRepository } from './repository.js'
 import { entrySchema, viewFor } from './views.js'
 import { CATALOG_TOPIC, catalogAdminRoutes } from './admin-routes.js'

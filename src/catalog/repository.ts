@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto'
 import type { PoolClient } from 'pg'
 import type { Db } from '../stores/postgres.js'
-import { jcs } from '../audit/jcs.js'
-import { Problem } from '../problem.js'
+import { jcs } from '../evidence/jcs.js'
+import { Problem } from '../problems/problem.js'
 import type { CatalogEntry, VerifyService } from './types.js'
 
 export type ResourceStatus = 'active' | 'retired'

@@ -2,7 +2,7 @@
 // an auditor would, with nothing but the node's certificate and the trusted CA.
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { verifyEvidence } from '../audit/evidence.js'
+import { verifyEvidence } from '../evidence/evidence.js'
 
 const USAGE = `Usage: tongban evidence verify --header <value|@file> --body <file> --cert <pem file> [--cert ...] [--ca <pem file>] [--json]
 

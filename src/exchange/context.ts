@@ -2,7 +2,7 @@
 // and optionally the operator. Parsed before body validation so that even a refused query
 // is audited with its purpose and case.
 import type { FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import { PURPOSE_CODE, type Purpose } from '../policy/purposes.js'
 
 const CASE_ID = /^[A-Za-z0-9\-_.:/]{1,64}$/

@@ -3,8 +3,8 @@
 // Each runs the pipeline of DESIGN.md §3; sealing happens in the audit plugin's onSend.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 import { contextHeadersSchema, readContext } from './context.js'
 import { QueryEngine, stripId } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'

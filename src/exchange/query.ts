@@ -2,14 +2,14 @@
 // hash, authorize (policy), route to the upstream, call it, check its answer, filter items.
 // Used by the HTTP routes and by batch jobs alike; the seal step is the caller's.
 import { Ajv, type ValidateFunction } from 'ajv'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import type { Config } from '../config/index.js'
 import type { AuditContext } from '../audit/plugin.js'
 import type { Principal } from '../auth/principal.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Authorization } from '../policy/authorize.js'
 import { loadSchemaFile } from '../catalog/files.js'
-import { domainFormats, domainKeywords } from './formats.js'
+import { domainFormats, domainKeywords } from '../validation/formats.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
 

@@ -2,7 +2,7 @@
 // call, bounded retries for idempotent operations only, and every failure mapped to a
 // problem that names the hop (502 unreachable or broken, 504 too slow).
 import { Pool, errors, type Dispatcher } from 'undici'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import type { UpstreamBinding } from '../catalog/types.js'
 
 const MAX_RESPONSE_BYTES = 1024 * 1024

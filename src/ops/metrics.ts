@@ -20,8 +20,8 @@ import fp from 'fastify-plugin'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 
 export type CircuitState = 'closed' | 'half-open' | 'open'
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 }

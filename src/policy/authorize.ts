@@ -2,7 +2,7 @@
 // conditional access (department, system, purpose, validity), then the system's rate limit
 // (leased tokens, rate-lease.ts) and the grant's daily quota (one Redis round trip under a
 // grant). Returns the items the caller may receive, or refuses with a code.
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
 import type { GrantCache } from './grants.js'

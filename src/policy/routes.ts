@@ -1,8 +1,8 @@
 // Conditional sharing routes: consumers apply, providers decide, grants are listed and
 // revoked. Every call is audited (the sealed log records who did what to which resource).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
-import { problemResponses } from '../problem-schema.js'
+import { Problem } from '../problems/problem.js'
+import { problemResponses } from '../problems/schema.js'
 import type { Principal } from '../auth/principal.js'
 import type { Purpose } from './purposes.js'
 import * as store from './applications.js'

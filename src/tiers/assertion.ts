@@ -23,7 +23,7 @@
 // two hours) and never leaves the process. Links of the previous format (RS256 by the node
 // key itself, x5c only) are still accepted.
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import { regionWithin } from './topology.js'
 
 export const ASSERTION_HEADER = 'tongban-assertion'

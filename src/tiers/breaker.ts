@@ -2,7 +2,7 @@
 // that hop, the rest refused at once) and a circuit breaker (after K consecutive failures the
 // hop is not called for a while; then one probe decides). A slow or dead neighbour thus
 // costs this node at most N sockets and N waiting requests, never all of them.
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 
 export interface GuardOptions {
   maxConcurrent: number

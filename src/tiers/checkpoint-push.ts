@@ -12,13 +12,13 @@
 // answer is the truth about what it holds: the child's acks (tiers_checkpoint_acks) only
 // save resending, and a CHECKPOINT_GAP answer resets them to the parent's heads.
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { JobsLogger } from '../jobs/queues.js'
-import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../jobs/lifecycle.js'
-import type { Checkpoint } from '../audit/evidence.js'
-import type { Anchor } from '../audit/integrity.js'
+import type { JobsLogger } from '../queues/deadline-queue.js'
+import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../queues/lifecycle.js'
+import type { Checkpoint } from '../evidence/evidence.js'
+import type { Anchor } from '../auditor/integrity.js'
 import type { Db } from '../stores/postgres.js'
-import { isProblem } from '../problem.js'
-import type { NodeClient } from './client.js'
+import { isProblem } from '../problems/problem.js'
+import type { NodeClient } from './node-client.js'
 import { CHECKPOINTS_PATH, HEADS_PATH, type CheckpointPush, type HeldHead } from './checkpoint-parent.js'
 import type { TopologyNode } from './topology.js'
 

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Problem } from '../problem.js'
+import { Problem } from '../problems/problem.js'
 import { nodeIdOfCert } from './assertion.js'
 
 export interface NodeListener {

@@ -9,8 +9,8 @@
 // Connections follow src/jobs/queues.ts: BullMQ gets its own ioredis connections (the
 // app's client has a keyPrefix), the worker one with maxRetriesPerRequest null.
 import { Queue, Worker } from 'bullmq'
-import type { JobsLogger } from '../jobs/queues.js'
-import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../jobs/lifecycle.js'
+import type { JobsLogger } from '../queues/deadline-queue.js'
+import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../queues/lifecycle.js'
 
 export const TIERS_QUEUE = 'tiers'
 export const JOB_PUBLISH = 'catalog.publish'

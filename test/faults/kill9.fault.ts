@@ -3,7 +3,7 @@
 // and the chain (signatures, roots, links) verifies end to end across the crash.
 import t from 'tap'
 import { startNode } from '../helpers/harness.js'
-import { samplePersons } from '../../providers/population.js'
+import { samplePersons } from '../../dev/providers/population.js'
 import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, verifyChain } from './helpers.js'
 
 const people = samplePersons(100)

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { PG_URL, startNode } from '../helpers/harness.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
-import { samplePersons } from '../../providers/population.js'
+import { samplePersons } from '../../dev/providers/population.js'
 import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, verifyChain } from './helpers.js'
 
 const people = samplePersons(100)

@@ -12,10 +12,10 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { REDIS_URL, startNode } from '../helpers/harness.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
-import { signClientAssertion, CLIENT_ASSERTION_TYPE } from '../../src/client/assertion.js'
+import { signClientAssertion, CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
 import { clientKey } from '../helpers/harness.js'
 import { chinaDay, quotaKey } from '../../src/policy/quota.js'
-import { samplePersons } from '../../providers/population.js'
+import { samplePersons } from '../../dev/providers/population.js'
 import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, type Answer } from './helpers.js'
 
 const people = samplePersons(100)

@@ -4,7 +4,7 @@
 // clients saw has its record with the same leaf hash.
 import t from 'tap'
 import { startNode } from '../helpers/harness.js'
-import { samplePersons } from '../../providers/population.js'
+import { samplePersons } from '../../dev/providers/population.js'
 import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, verifyChain } from './helpers.js'
 
 const people = samplePersons(100)

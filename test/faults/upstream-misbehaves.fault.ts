@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, startNode } from '../helpers/harness.js'
-import { samplePersons } from '../../providers/population.js'
+import { samplePersons } from '../../dev/providers/population.js'
 import { loadLoop, sleep, startGateway, tally } from './helpers.js'
 
 const TIMEOUT_MS = 300

@@ -7,7 +7,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import formats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import { loadSchemaFile } from '../../src/catalog/files.js'
-import { domainFormats, domainKeywords } from '../../src/exchange/formats.js'
+import { domainFormats, domainKeywords } from '../../src/validation/formats.js'
 
 const schemasDir = join(fileURLToPath(new URL('../..', import.meta.url)), 'schemas')
 

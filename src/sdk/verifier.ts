@@ -1,0 +1,116 @@
+// The SDK's evidence check: the same checks, in the same order and with the same reasons, as
+// verifyEvidence (src/audit/evidence.ts, DESIGN.md §4.1), with what does not change between
+// answers kept: the node certificate's parsed key and its chain to the pinned CA (checked
+// once per certificate; validity dates on every answer), and checkpoint signatures already
+// verified (every answer of one audit batch, and every line of a batch download from it,
+// carries the same signed checkpoint). test/sdk.test.ts holds it to the reference vectors.
+import { X509Certificate, constants, createHash, verify as rsaVerify, type KeyObject } from 'node:crypto'
+import { decodeEvidence, digest, type Evidence } from '../evidence/evidence.js'
+import { jcs } from '../evidence/jcs.js'
+import { leafHash, rootFromPath } from '../evidence/merkle.js'
+import { certThumbprint } from '../pki/thumbprint.js'
+import { isSuiteName, verifySignature } from '../pki/suites.js'
+
+export type VerifyResult = { ok: true; evidence: Evidence } | { ok: false; reason: string; detail?: string }
+
+interface KnownCert {
+  pem: string
+  key: KeyObject
+  notBefore: number
+  notAfter: number
+  /** Per CA PEM: null when the certificate chains to it, else why not. */
+  chain: Map<string, string | null>
+  x509: X509Certificate
+}
+
+const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+const SIGNATURE_CACHE = 1024
+
+export class EvidenceVerifier {
+  private readonly certs = new Map<string, KnownCert>()
+  private readonly signatures = new Map<string, true>()
+  private readonly kids = new Map<string, string>()
+
+  /** `cas`: trusted root CA PEMs; empty means the added certificates are trusted as they are. */
+  constructor(private readonly cas: readonly string[]) {}
+
+  /** Adds a node certificate (from /v1/node); returns its kid. */
+  addCertificate(pem: string): string {
+    const known = this.kids.get(pem)
+    if (known) return known
+    const kid = certThumbprint(pem)
+    this.kids.set(pem, kid)
+    if (!this.certs.has(kid)) {
+      const x509 = new X509Certificate(pem)
+      this.certs.set(kid, { pem, key: x509.publicKey, notBefore: Date.parse(x509.validFrom), notAfter: Date.parse(x509.validTo), chain: new Map(), x509 })
+    }
+    return kid
+  }
+
+  hasKid(kid: string): boolean {
+    return this.certs.has(kid)
+  }
+
+  verify(header: string, body: Buffer | string, now = Date.now()): VerifyResult {
+    let e: Evidence
+    try {
+      e = decodeEvidence(header)
+    } catch (err) {
+      return { ok: false, reason: 'malformed', detail: (err as Error).message }
+    }
+    const cp = e.checkpoint
+    if (digest(body) !== e.record.responseDigest) return { ok: false, reason: 'body-digest-mismatch' }
+    if (e.index >= e.size) return { ok: false, reason: 'index-out-of-range' }
+    if (e.size !== cp.size) return { ok: false, reason: 'size-mismatch' }
+    const root = rootFromPath(leafHash(jcs(e.record)), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')))
+    if (!root || root.toString('hex') !== cp.root) return { ok: false, reason: 'bad-inclusion-proof' }
+
+    const cert = this.certs.get(cp.kid)
+    if (!cert) return { ok: false, reason: 'unknown-kid' }
+    if (!isSuiteName(cp.alg)) return { ok: false, reason: 'unsupported-alg' }
+    const signed = Buffer.from(jcs(cp))
+    const memo = `${cp.kid}|${e.sig}|${createHash('sha256').update(signed).digest('hex')}`
+    if (!this.signatures.has(memo)) {
+      if (!this.signatureOk(cp.alg, cert, signed, Buffer.from(e.sig, 'base64url'))) return { ok: false, reason: 'bad-signature' }
+      if (this.signatures.size >= SIGNATURE_CACHE) this.signatures.delete(this.signatures.keys().next().value!)
+      this.signatures.set(memo, true)
+    }
+
+    if (this.cas.length > 0) {
+      let reason = 'untrusted-certificate'
+      for (const ca of this.cas) {
+        const r = this.chainProblem(cert, ca) ?? (now < cert.notBefore ? 'certificate-not-yet-valid' : now > cert.notAfter ? 'certificate-expired' : null)
+        if (r === null) return { ok: true, evidence: e }
+        reason = r
+        if (r !== 'untrusted-certificate') break
+      }
+      return { ok: false, reason }
+    }
+    return { ok: true, evidence: e }
+  }
+
+  private signatureOk(alg: string, cert: KnownCert, data: Buffer, sig: Buffer): boolean {
+    try {
+      const type = cert.key.asymmetricKeyType
+      if (alg === 'RS256') return type === 'rsa' && rsaVerify('sha256', data, cert.key, sig)
+      if (alg === 'PS256') return (type === 'rsa' || type === 'rsa-pss') && rsaVerify('sha256', data, { key: cert.key, ...PSS }, sig)
+      return verifySignature(alg as 'SM2-SM3', cert.pem, data, sig)
+    } catch {
+      return false
+    }
+  }
+
+  private chainProblem(cert: KnownCert, caPem: string): string | null {
+    let r = cert.chain.get(caPem)
+    if (r === undefined) {
+      try {
+        const ca = new X509Certificate(caPem)
+        r = ca.ca && cert.x509.checkIssued(ca) && cert.x509.verify(ca.publicKey) ? null : 'untrusted-certificate'
+      } catch {
+        r = 'untrusted-certificate'
+      }
+      cert.chain.set(caPem, r)
+    }
+    return r
+  }
+}
