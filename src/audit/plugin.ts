@@ -3,6 +3,7 @@
 // their evidence; if the record cannot be made durable the answer is replaced by
 // 503 AUDIT_UNAVAILABLE (no unaudited data release, DESIGN.md §2).
 import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { readFileSync } from 'node:fs'
 import type { Principal } from '../auth/principal.js'
 import { Sealer } from './sealer.js'
@@ -28,10 +29,15 @@ declare module 'fastify' {
   interface FastifyInstance {
     sealer: Sealer
     hashSubject: SubjectHasher
+    /** Answers 503 AUDIT_UNAVAILABLE, unsealed, when a route's own seal failed: nothing is released. */
+    withholdAnswer(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply
   }
   interface FastifyRequest {
+    /** The request state: what the steps learn, which becomes the audit record. */
     audit: AuditContext
     rawBody?: Buffer
+    /** The query engine sealed (or withheld) this answer itself: onSend leaves it alone. */
+    sealedByEngine: boolean
   }
   interface FastifyContextConfig {
     audit?: { resource?: string; operation?: string; evidence?: boolean }
@@ -97,6 +103,13 @@ export default fp(
     app.decorate('sealer', sealer)
     app.decorate('hashSubject', subjectHasher(Buffer.from(readFileSync(config.audit.keyFile, 'utf8').trim(), 'hex')))
     app.decorateRequest('audit', null as unknown as AuditContext)
+    app.decorateRequest('sealedByEngine', false)
+    app.decorate('withholdAnswer', (request: FastifyRequest, reply: FastifyReply, err: unknown) => {
+      request.log.error({ err }, 'audit record not durable; answer withheld')
+      request.audit.reason = 'AUDIT_UNAVAILABLE'
+      const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+      return reply.code(503).type('application/problem+json').send(JSON.stringify(problemBody(request, p)))
+    })
     // Callback-style where nothing is awaited: an async hook costs a promise per request.
     app.addHook('onRequest', (request, _reply, done) => {
       request.audit = {}
@@ -105,7 +118,7 @@ export default fp(
 
     app.addHook('onSend', (request, reply, payload, done) => {
       const route = request.routeOptions.config?.audit
-      if (!route) return done(null, payload)
+      if (!route || request.sealedByEngine) return done(null, payload)
       const withheld = (e: unknown) => {
         request.log.error({ err: e }, 'audit record not durable; answer withheld')
         const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')

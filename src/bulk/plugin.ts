@@ -8,7 +8,6 @@ import { BatchProcessor } from './worker.js'
 import { CHUNK_JOB, chunkJobId, createBatchQueue, type BatchQueue } from './queue.js'
 import { batchRoutes } from './routes.js'
 import { countResults, purge, staleBatches, touch } from './store.js'
-import { relayOf } from '../tiers/relay.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,15 +23,13 @@ export default fp(
     const limits = new UpstreamLimits(config.batch, app.redis, app.log)
     const metrics = app.hasDecorator('metrics') ? app.metrics : undefined
     // In a tier tree: items of resources owned elsewhere are relayed (worker.ts).
-    const relay = relayOf(app)
+    const relay = app.tiers.router ?? undefined
     const processor = config.batch.worker
       ? new BatchProcessor({
           db: app.db,
           config,
           catalog: app.catalog,
           exchange: app.exchange,
-          sealer: app.sealer,
-          hashSubject: app.hashSubject,
           limits,
           relay,
           metrics,

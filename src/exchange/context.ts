@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import { Problem } from '../problems/problem.js'
 import { PURPOSE_CODE, type Purpose } from '../policy/purposes.js'
+import type { AuditContext } from '../audit/plugin.js'
 
 const CASE_ID = /^[A-Za-z0-9\-_.:/]{1,64}$/
 const OPERATOR = /^[A-Za-z0-9\-_.:@]{1,64}$/
@@ -30,22 +31,42 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v
 }
 
-export function readContext(request: FastifyRequest, purposes: Map<string, Purpose>): void {
-  const purposeHeader = header(request, 'tongban-purpose')
+/** The context as stated, before it is checked. */
+export interface RawContext {
+  purpose?: string | null
+  caseId?: string | null
+  operator?: string | null
+}
+
+/** The context headers of an HTTP request. */
+export const contextOf = (request: FastifyRequest): RawContext => ({
+  purpose: header(request, 'tongban-purpose'),
+  caseId: header(request, 'tongban-case-id'),
+  operator: header(request, 'tongban-operator'),
+})
+
+/** Checks the context and writes it into the request state (purpose code, case id, operator). */
+export function checkContext(raw: RawContext, purposes: Map<string, Purpose>, state: AuditContext): void {
+  const purposeHeader = raw.purpose
   if (!purposeHeader) throw new Problem(400, 'INPUT_PURPOSE_MISSING', 'header Tongban-Purpose is required')
   const code = purposeHeader.split(';', 1)[0].trim()
   if (!PURPOSE_CODE.test(code)) throw new Problem(400, 'INPUT_PURPOSE_INVALID', 'Tongban-Purpose must start with a purpose code')
   if (!purposes.has(code)) throw new Problem(400, 'INPUT_PURPOSE_UNKNOWN', 'the purpose code is not in this node\'s list (GET /v1/purposes)')
-  request.audit.purpose = code
+  state.purpose = code
 
-  const caseId = header(request, 'tongban-case-id')
+  const caseId = raw.caseId
   if (!caseId) throw new Problem(400, 'INPUT_CASE_ID_MISSING', 'header Tongban-Case-Id is required')
   if (!CASE_ID.test(caseId)) throw new Problem(400, 'INPUT_CASE_ID_INVALID', 'Tongban-Case-Id: 1–64 of A-Z a-z 0-9 - _ . : /')
-  request.audit.caseId = caseId
+  state.caseId = caseId
 
-  const operator = header(request, 'tongban-operator')
-  if (operator !== undefined) {
+  const operator = raw.operator
+  if (operator !== undefined && operator !== null) {
     if (!OPERATOR.test(operator)) throw new Problem(400, 'INPUT_OPERATOR_INVALID', 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @')
-    request.audit.operator = operator
+    state.operator = operator
   }
+}
+
+/** The context of an HTTP request, into its request state (routes outside the query engine: bulk). */
+export function readContext(request: FastifyRequest, purposes: Map<string, Purpose>): void {
+  checkContext(contextOf(request), purposes, request.audit)
 }

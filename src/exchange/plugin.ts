@@ -1,16 +1,18 @@
 // The query routes: `POST /v1/verify/{service}` (one route per service in the catalogue, its
 // schemas from schemas/) and `POST /v1/resources/{code}/{operation}` for any resource.
-// Each runs the pipeline of DESIGN.md §3; sealing happens in the audit plugin's onSend.
+// Each builds one Query from the request and runs the pipeline (query.ts), which seals the
+// answer itself. Refusals before the engine runs (authentication, roles) are sealed by the
+// audit plugin's onSend, as for every audited route.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
-import { contextHeadersSchema, readContext } from './context.js'
-import { QueryEngine, stripId } from './query.js'
+import { encodeEvidence } from '../evidence/evidence.js'
+import { contextHeadersSchema, contextOf } from './context.js'
+import { QueryEngine, stripId, type Query, type QueryTarget, type SealedAnswer } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'
-import type { CatalogResource } from '../catalog/repository.js'
 
 const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 429, 502, 503, 504)
+export const EVIDENCE_CHAIN_HEADER = 'tongban-evidence-chain'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,28 +20,60 @@ declare module 'fastify' {
   }
 }
 
+/** The Query of an HTTP request: its principal, context headers, body and exact bytes. */
+export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?: (a: unknown) => string): Query {
+  return {
+    requestId: request.id,
+    principal: request.principal!,
+    target,
+    context: contextOf(request),
+    body: request.body,
+    bodyBytes: request.rawBody,
+    routeValidation: request.validationError ?? null,
+    state: request.audit,
+    serialize,
+  }
+}
+
+/** Sends a sealed answer with its evidence (and the next hops' evidence of a relayed one). */
+export function sendSealed(reply: FastifyReply, a: SealedAnswer): FastifyReply {
+  reply.header('tongban-evidence', encodeEvidence(a.evidence))
+  if (a.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, a.chain.join(', '))
+  if (a.retryAfter !== undefined) reply.header('retry-after', String(a.retryAfter))
+  if (a.status === 401) reply.header('www-authenticate', 'Bearer')
+  return reply.code(a.status).type(a.contentType).send(a.body)
+}
+
 export default fp(
   async function exchange(app: FastifyInstance) {
     const { config, catalog, purposes } = app
-    const engine = new QueryEngine({ config, hashSubject: app.hashSubject, authorize: app.policy.authorize })
+    const engine = new QueryEngine({
+      config,
+      catalog,
+      purposes,
+      hashSubject: app.hashSubject,
+      authorize: app.policy.authorize,
+      sealer: app.sealer,
+      router: app.tiers.router,
+      log: app.log,
+    })
     app.decorate('exchange', engine)
     app.addHook('onClose', () => engine.close())
 
     const consumerOnly = [app.authenticate, app.requireRole('consumer')]
 
-    // Context first, then the subject's keyed hash: both go into the record even when the
-    // body is refused by validation.
-    const preValidation = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    // The engine seals what it answers; if the record cannot be made durable, nothing is released.
+    const runQuery = async (request: FastifyRequest, reply: FastifyReply, target: QueryTarget, serialize?: (a: unknown) => string) => {
+      request.sealedByEngine = true
+      const q = queryOf(request, target, serialize)
+      let sealed: SealedAnswer
       try {
-        readContext(request, purposes)
+        sealed = await engine.run(q)
       } catch (e) {
-        return done(e as Error)
+        return app.withholdAnswer(request, reply, e)
       }
-      done()
+      return sendSealed(reply, sealed)
     }
-
-    const runQuery = (request: FastifyRequest, resource: CatalogResource, operation: string, body: unknown) =>
-      engine.run({ requestId: request.id, principal: request.principal!, audit: request.audit }, resource, operation, body)
 
     // POST /v1/verify/{service}: the resource is chosen for the caller's region.
     for (const service of catalog.verifyServices()) {
@@ -47,7 +81,9 @@ export default fp(
       const op = sample.service!.operations.verify
       app.post(`/v1/verify/${service}`, {
         onRequest: consumerOnly,
-        preValidation,
+        // The engine's context step runs before the body check is reported: a refused body
+        // is audited with its purpose and case.
+        attachValidation: true,
         config: { audit: { operation: 'verify' } },
         schema: {
           tags: ['verify'],
@@ -57,36 +93,27 @@ export default fp(
           body: stripId(loadSchemaFile(config.files.schemasDir, op.requestSchema)),
           response: { 200: stripId(loadSchemaFile(config.files.schemasDir, op.responseSchema)), ...QUERY_ERRORS },
         },
-      }, async (request) => {
-        const resource = catalog.forVerifyService(service, request.principal!.region)
-        if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', `no resource answers verify/${service} for this region`)
-        return runQuery(request, resource, 'verify', request.body)
-      })
+      }, (request, reply) => runQuery(request, reply, { kind: 'verify', service }, (a) => reply.code(200).serialize(a) as string))
     }
 
+    // A service this node does not list may still be held at another node (the route step).
     app.post<{ Params: { service: string } }>('/v1/verify/:service', {
       onRequest: consumerOnly,
-      preValidation,
+      attachValidation: true,
       config: { audit: { operation: 'verify' } },
       schema: { hide: true },
-    }, async (request) => {
-      throw new Problem(404, 'SERVICE_UNKNOWN', `no verification service ${request.params.service.slice(0, 64)}`)
-    })
+    }, (request, reply) => runQuery(request, reply, { kind: 'verify', service: request.params.service }))
 
     // POST /v1/resources/{code}/{operation}: the code is `101001/00001`, sent either
     // percent-encoded in one segment or as two segments.
     type Params = { code?: string; category?: string; seq?: string; operation: string }
-    const resourceHandler = async (request: FastifyRequest<{ Params: Params }>) => {
+    const resourceHandler = (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const p = request.params
-      const code = p.code ?? `${p.category}/${p.seq}`
-      const resource = catalog.get(code)
-      if (!resource) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
-      engine.validateRequest(resource, p.operation, request.body)
-      return runQuery(request, resource, p.operation, request.body)
+      return runQuery(request, reply, { kind: 'resources', code: p.code ?? `${p.category}/${p.seq}`, operation: p.operation })
     }
     const resourceRoute = {
       onRequest: consumerOnly,
-      preValidation,
+      attachValidation: true,
       config: { audit: {} },
       schema: {
         tags: ['resources'],
@@ -118,5 +145,5 @@ export default fp(
       },
     }, async () => ({ purposes: [...purposes.values()] }))
   },
-  { name: 'exchange', dependencies: ['auth', 'audit', 'catalog', 'policy'] },
+  { name: 'exchange', dependencies: ['auth', 'audit', 'catalog', 'policy', 'tiers'] },
 )

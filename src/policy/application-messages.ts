@@ -146,6 +146,18 @@ const codeAt = (e: unknown, node: string): string => {
   return `INTERNAL@${node}`
 }
 
+/**
+ * The origin hook as a preHandler of POST /v1/applications, callback style on purpose: an
+ * async preHandler that answered used to `return reply`, but a reply is a thenable, and its
+ * promise could settle before the audit onSend had written it, so Fastify went on into the
+ * route, which answered a second time (ERR_HTTP_HEADERS_SENT, found by bench:tiers). Here
+ * `done` is not called when the hook answered, which stops the chain for good.
+ */
+export const asPreHandler = (hook: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>) =>
+  (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    hook(request, reply).then((answered) => { if (!answered) done() }, (e: Error) => done(e))
+  }
+
 export class ApplicationMessages {
   private readonly self: TopologyNode
   private queue!: Queue

@@ -2,6 +2,7 @@
 // grant), the admission script in Redis, the deadline and expiry jobs, and the routes for
 // applications and grants. Exposes `app.policy.authorize` to the exchange pipeline.
 import fp from 'fastify-plugin'
+import { ApplicationMessages, asPreHandler } from './application-messages.js'
 import { Problem } from '../problems/problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
@@ -78,8 +79,18 @@ export default fp(
       remindAt: addWorkingDays(from, Math.max(0, config.policy.decisionWorkingDays - config.policy.reminderWorkingDays), calendar),
     })
 
+    // Applications for resources held elsewhere travel as queued messages over the node
+    // channel (a node in a tier tree); decisions come back the same way.
+    const link = app.tiers.link
+    const messages = link ? new ApplicationMessages({ app, ...link }) : null
+    if (messages) {
+      app.decorate('applicationOutbox', messages.outbox)
+      messages.register()
+    }
+
     await app.register(policyRoutes, {
       purposes,
+      routeApplication: messages ? asPreHandler(messages.originHook) : undefined,
       dueDate,
       onSubmitted: async (a) => {
         if (!a.dueAt) return // a copy at the consumer's node: the owning node keeps the deadline
@@ -110,5 +121,5 @@ export default fp(
       },
     })
   },
-  { name: 'policy', dependencies: ['stores', 'auth', 'catalog', 'audit'] },
+  { name: 'policy', dependencies: ['stores', 'auth', 'catalog', 'audit', 'tiers'] },
 )

@@ -1,6 +1,6 @@
 // Conditional sharing routes: consumers apply, providers decide, grants are listed and
 // revoked. Every call is audited (the sealed log records who did what to which resource).
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 import type { Principal } from '../auth/principal.js'
@@ -42,6 +42,8 @@ export function checkPeriod(b: { validFrom?: string; validTo: string }, now = ne
 
 export interface PolicyRouteDeps {
   purposes: Map<string, Purpose>
+  /** The route step of POST /v1/applications in a tier tree (application-messages.ts). */
+  routeApplication?: preHandlerHookHandler
   dueDate(from: Date): { dueAt: Date; remindAt: Date }
   onSubmitted(a: store.Application): Promise<void>
   onDecided(a: store.Application, grant: Grant | null): Promise<void>
@@ -113,6 +115,8 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
     '/v1/applications',
     {
       onRequest: [app.authenticate, app.requireRole('consumer')],
+      // In a tier tree: an application for a resource held elsewhere is recorded here and travels there.
+      ...(deps.routeApplication ? { preHandler: deps.routeApplication } : {}),
       config: { audit: { operation: 'application.submit' } },
       schema: {
         tags: ['sharing'],

@@ -23,7 +23,8 @@ const HEADER_CODES: Record<string, string> = {
   'tongban-operator': 'INPUT_OPERATOR',
 }
 
-export function problemBody(request: FastifyRequest, p: Problem) {
+/** The problem+json body; only the request id is read from the request. */
+export function problemBody(request: { id: string }, p: Problem) {
   return {
     type: `urn:tongban:problem:${p.code}`,
     title: TITLES[p.status] ?? 'Error',

@@ -1,12 +1,13 @@
 // Four tiers (DESIGN.md §6): topology, the node listener (mTLS), the relay of queries and
 // applications for resources owned elsewhere, and catalogue sync to the parent.
 //
-// Registered after the catalogue and before the policy and exchange plugins: its onRoute
-// hook adds the route step (Relay.originHook, a preHandler) to the consumer-facing query
-// routes (POST /v1/resources/…, POST /v1/verify/…) and to POST /v1/applications. A node
-// without a parent and children (the one-node default) registers the read-only routes only.
+// Registered after the catalogue and before the policy and exchange plugins, which it
+// serves: `app.tiers.router` is the query engine's route step (src/exchange/query.ts asks it
+// where a target this node does not hold goes), `app.tiers.link` the node channel the
+// application messages of src/policy travel on. A node without a parent and children (the
+// one-node default) registers the read-only routes only, and both are null.
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 import { certThumbprint } from '../pki/thumbprint.js'
@@ -16,7 +17,6 @@ import { AssertionSigner, AssertionVerifier } from './assertion.js'
 import { NodeClient } from './node-client.js'
 import { peerNodeOf, startNodeListener, type NodeListener } from './listener.js'
 import { Relay, type Target } from './relay.js'
-import { ApplicationMessages } from '../policy/application-messages.js'
 import { RemoteCatalog, buildSnapshot, checkSnapshot } from './remote-catalog.js'
 import { createSyncJobs, type SyncJobs } from './sync-jobs.js'
 import { createCheckpointJobs, fetchParentHeads, pushCheckpoints, type CheckpointJobs } from './checkpoint-push.js'
@@ -26,9 +26,22 @@ import { Topology } from './topology.js'
 
 export const REMOTE_CATALOG_TOPIC = 'tiers-catalog'
 
+/** What the application messages (src/policy) travel on: the node channel of a node in a tree. */
+export interface TierLink {
+  topology: Topology
+  client: NodeClient
+  signer: AssertionSigner
+  verifier: AssertionVerifier
+  relay: Relay
+}
+
 export interface Tiers {
   topology: Topology
   remote: RemoteCatalog
+  /** The route step of the query engine (null: a stand-alone node, everything is local). */
+  readonly router: Relay | null
+  /** The node channel, for application messages (null: a stand-alone node). */
+  readonly link: TierLink | null
   /** The port of the node listener once the app is ready (null: no listener). */
   nodePort(): number | null
   /** Queue a catalogue publication to the parent now (tests, operators). */
@@ -62,9 +75,17 @@ export default fp(
     let client: NodeClient | null = null
     let cpJobs: CheckpointJobs | null = null
     let cpClient: NodeClient | null = null
+    let router: Relay | null = null
+    let link: TierLink | null = null
     app.decorate('tiers', {
       topology,
       remote,
+      get router() {
+        return router
+      },
+      get link() {
+        return link
+      },
       nodePort: () => listener?.port ?? null,
       publish: async (reason = 'requested') => {
         await jobs?.request(reason)
@@ -164,30 +185,8 @@ export default fp(
       onBreakerState: (hop, state) => app.metrics.upstreamCircuit(`node:${hop}`, state),
     })
     const relay = new Relay({ app, topology, client, signer, verifier, remote })
-    // Applications for resources held elsewhere travel as queued messages; decisions come back.
-    const messages = new ApplicationMessages({ app, topology, client, signer, verifier, relay })
-    app.decorate('applicationOutbox', messages.outbox)
-    messages.register()
-
-    // The route step on the consumer-facing routes registered after this plugin, callback
-    // style on purpose. An async preHandler that answered used to `return reply`, but a reply
-    // is a thenable: the hook's promise settled when the response stream ended or closed,
-    // and if that was before the audit onSend had written it (reply.sent still false),
-    // Fastify went on into the route, which answered a second time (found by bench:tiers:
-    // ERR_HTTP_HEADERS_SENT, the process down). Now a hook says whether it answered, and
-    // `done` is not called when it did, which stops the chain for good.
-    const answering = (hook: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>) =>
-      (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-        hook(request, reply).then((answered) => { if (!answered) done() }, (e: Error) => done(e))
-      }
-    app.addHook('onRoute', (route) => {
-      const methods = Array.isArray(route.method) ? route.method : [route.method]
-      if (!methods.includes('POST')) return
-      const url = route.url ?? ''
-      if (!url.startsWith('/v1/resources/') && !url.startsWith('/v1/verify/') && url !== '/v1/applications') return
-      const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : []
-      route.preHandler = [...existing, answering(url === '/v1/applications' ? messages.originHook : relay.originHook)]
-    })
+    router = relay
+    link = { topology, client, signer, verifier, relay }
 
     // Node-facing routes: they answer on the node listener only (peerNodeOf refuses the rest).
     const nodeRoute = { schema: { hide: true }, bodyLimit: config.http.bodyLimit, config: { sealsItself: true } }

@@ -24,21 +24,19 @@ import { buildAuditRecord } from '../audit/plugin.js'
 import { decodeEvidence, digest, encodeEvidence } from '../evidence/evidence.js'
 import { tierOf } from '../auth/principal.js'
 import type { OperationBinding } from '../catalog/types.js'
+import type { Answer, NextHop, Query, QueryTarget } from '../exchange/query.js'
+import { EVIDENCE_CHAIN_HEADER, sendSealed } from '../exchange/plugin.js'
 import { ASSERTION_HEADER, AssertionSigner, AssertionVerifier, type ConsumerClaims } from './assertion.js'
 import type { NodeClient, HopResponse } from './node-client.js'
 import { peerNodeOf } from './listener.js'
 import type { RemoteCatalog, RemoteEntry } from './remote-catalog.js'
 import { regionWithin, type Topology, type TopologyNode } from './topology.js'
 
-export const EVIDENCE_CHAIN_HEADER = 'tongban-evidence-chain'
 export const TIMEOUT_HEADER = 'tongban-timeout-ms'
 /** Marks the owner's in-process call of its own route, so that it is not routed again. */
 const INTERNAL_HEADER = 'tongban-internal-relay'
 
-export type Target =
-  | { kind: 'resources'; code: string; operation: string }
-  | { kind: 'verify'; service: string }
-  | { kind: 'applications'; code: string }
+export type Target = QueryTarget | { kind: 'applications'; code: string }
 
 /** The target as the relay routes and the assertion's `tgt` claim name it. */
 export const targetPath = (t: Target): string =>
@@ -50,9 +48,6 @@ const localRoute = (t: Target): string =>
 
 type Decision = { kind: 'local' } | { kind: 'hop'; hop: TopologyNode; entry?: RemoteEntry } | { kind: 'none' }
 
-const CODE = /^[0-9]{6}\/[0-9]{5}$/
-const SERVICE = /^[a-z][a-z0-9-]{0,31}$/
-const OPERATION = /^[a-z][a-z0-9-]{0,31}$/
 
 const split = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v.join(',') : v ?? '').split(',').map((s) => s.trim()).filter(Boolean)
@@ -65,23 +60,6 @@ export interface RelayDeps {
   verifier: AssertionVerifier
   remote: RemoteCatalog
 }
-
-/** A relayed answer as the origin receives it, checked (relayQuery). */
-export interface RelayedAnswer {
-  status: number
-  contentType: string
-  body: string
-  /** Evidence of the hops after this node, nearest first, the owner's last. */
-  chain: string[]
-  code?: string
-  /** The next hop it went to. */
-  hop: string
-}
-
-// The Relay of each app, for the batch worker (src/batch), which relays items as an origin
-// without an HTTP request of its own; the tiers plugin creates it.
-const relays = new WeakMap<object, Relay>()
-export const relayOf = (app: object): Relay | undefined => relays.get(app)
 
 /**
  * The resource the owner answered from, as its evidence (the last of the chain) names it:
@@ -104,7 +82,6 @@ export class Relay {
 
   constructor(private readonly d: RelayDeps) {
     this.self = d.topology.self.id
-    relays.set(d.app, this)
   }
 
   /** TLS connections this node has opened to a next hop so far (keep-alive: reused between calls). */
@@ -133,112 +110,43 @@ export class Relay {
     return { kind: 'none' }
   }
 
-  // ---- origin: the route step of the consumer-facing routes ----
+  // ---- origin: the route step of the query engine (src/exchange/query.ts) ----
 
-  /** The target of a consumer-facing request, or null when it is not one the relay handles. */
-  private publicTarget(request: FastifyRequest): Target | null {
-    const url = request.routeOptions.url ?? ''
-    const params = (request.params ?? {}) as Record<string, string | undefined>
-    if (url.startsWith('/v1/resources/')) {
-      const code = params.code ?? `${params.category}/${params.seq}`
-      const operation = params.operation ?? ''
-      return CODE.test(code) && OPERATION.test(operation) ? { kind: 'resources', code, operation } : null
-    }
-    if (url.startsWith('/v1/verify/')) {
-      const service = params.service ?? url.slice('/v1/verify/'.length)
-      return SERVICE.test(service) ? { kind: 'verify', service } : null
-    }
-    if (url === '/v1/applications') {
-      const code = (request.body as { resource?: unknown } | null)?.resource
-      return typeof code === 'string' && CODE.test(code) ? { kind: 'applications', code } : null
-    }
-    return null
-  }
-
-  /**
-   * preHandler added to the consumer-facing query and application routes (plugin.ts): when
-   * the resource is not this node's, relays it and answers (true); otherwise lets the route
-   * run (false).
-   */
-  readonly originHook = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
-    if (request.headers[INTERNAL_HEADER] === this.secret) return false
-    const principal = request.principal
-    if (!principal) return false
-    const t = this.publicTarget(request)
-    if (!t) return false
-    const d = this.decide(t, principal.region, 'origin')
-    if (d.kind !== 'hop') return false
-
-    request.audit.resource = t.kind === 'verify' ? d.entry?.code : t.code
-    // A node vouches for consumers of its own division only; the next hops would refuse.
-    if (!regionWithin(principal.region, this.d.topology.self.region)) {
-      throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${this.self} relays for consumers of region ${this.d.topology.self.region} only; a consumer of region ${principal.region} calls the node of its own division`)
-    }
-    if (t.kind === 'resources') request.audit.operation = t.operation
-    else if (t.kind === 'verify') request.audit.operation = 'verify'
-    const binding = this.bindingOf(t, d.entry)
-    this.hashSubject(request, binding)
-    if (binding && t.kind !== 'applications') this.validateLocally(d.entry!, t, request.body)
-    else if (t.kind === 'verify') this.validateVerifyLocally(t.service, request.body)
-
-    const body = request.rawBody ?? Buffer.from(JSON.stringify(request.body ?? {}))
-    const claims: ConsumerClaims = {
-      sub: principal.system,
-      dept: principal.department,
-      region: principal.region,
-      purpose: request.audit.purpose ?? null,
-      case: request.audit.caseId ?? null,
-      ...(request.audit.operator ? { opr: request.audit.operator } : {}),
-      tgt: targetPath(t),
-      bd: digest(body),
-    }
-    const chain = [this.d.signer.origin(d.hop.id, request.id, claims)]
-    let out
-    try {
-      const res = await this.forward(d.hop, t, request.id, chain, body, this.d.app.config.tiers.hopTimeoutMs)
-      out = this.checkAnswer(res, d.hop, request.id)
-    } catch (e) {
-      const after = isProblem(e) ? e.extra?.retryAfter : undefined
-      if (typeof after === 'number') reply.header('retry-after', String(after))
-      throw e
-    }
-    if (out.status >= 400) request.audit.reason = out.code
-    request.audit.resource ??= ownerResource(out.chain)
-    if (out.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, out.chain.join(', '))
-    // The exchange route's onSend seals this node's own leg over exactly these bytes.
-    reply.code(out.status).type(out.contentType)
-    reply.send(out.body)
-    return true
-  }
-
-  /**
-   * One query as the origin, outside a consumer's HTTP request (a batch item): the same
-   * decision, consumer assertion, next hop, budget and answer checks as originHook, for a
-   * consumer of this node. The caller seals this node's own leg. null when this node owns
-   * the target or nobody is asked (no hop).
-   */
-  async relayQuery(
-    t: Exclude<Target, { kind: 'applications' }>,
-    q: { requestId: string; principal: { system: string; department: string; region: string }; purpose: string; caseId: string; operator?: string | null; body: Buffer },
-  ): Promise<RelayedAnswer | null> {
-    const d = this.decide(t, q.principal.region, 'origin')
+  /** The route step's question: where a target this node does not hold goes; null: nowhere. */
+  route(t: QueryTarget, consumerRegion: string): NextHop | null {
+    const d = this.decide(t, consumerRegion, 'origin')
     if (d.kind !== 'hop') return null
+    return { hop: d.hop.id, ...(d.entry ? { entry: { code: d.entry.code, service: d.entry.entry.service } } : {}) }
+  }
+
+  /**
+   * Relays a query to the next hop as its origin: the consumer assertion, the hop's answer
+   * checked (JSON, its evidence over these very bytes). The engine seals this node's own leg.
+   */
+  async relay(next: NextHop, q: Query): Promise<Answer> {
+    const hop = this.d.topology.get(next.hop)
+    if (!hop) throw new Problem(502, 'HOP_UNAVAILABLE', `node ${next.hop} is not in this node's topology`, { hop: next.hop })
+    // A node vouches for consumers of its own division only; the next hops would refuse.
     if (!regionWithin(q.principal.region, this.d.topology.self.region)) {
-      throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${this.self} relays for consumers of region ${this.d.topology.self.region} only`)
+      throw new Problem(403, 'TIERS_CONSUMER_OUTSIDE_NODE', `node ${this.self} relays for consumers of region ${this.d.topology.self.region} only; a consumer of region ${q.principal.region} calls the node of its own division`)
     }
+    const body = q.bodyBytes === undefined ? Buffer.from(JSON.stringify(q.body ?? {})) : Buffer.from(q.bodyBytes)
     const claims: ConsumerClaims = {
       sub: q.principal.system,
       dept: q.principal.department,
       region: q.principal.region,
-      purpose: q.purpose,
-      case: q.caseId,
-      ...(q.operator ? { opr: q.operator } : {}),
-      tgt: targetPath(t),
-      bd: digest(q.body),
+      purpose: q.state.purpose ?? null,
+      case: q.state.caseId ?? null,
+      ...(q.state.operator ? { opr: q.state.operator } : {}),
+      tgt: targetPath(q.target),
+      bd: digest(body),
     }
-    const chain = [this.d.signer.origin(d.hop.id, q.requestId, claims)]
-    const res = await this.forward(d.hop, t, q.requestId, chain, q.body, this.d.app.config.tiers.hopTimeoutMs)
-    return { ...this.checkAnswer(res, d.hop, q.requestId), hop: d.hop.id }
+    const chain = [this.d.signer.origin(hop.id, q.requestId, claims)]
+    const res = await this.forward(hop, q.target, q.requestId, chain, body, this.d.app.config.tiers.hopTimeoutMs)
+    const out = this.checkAnswer(res, hop, q.requestId)
+    if (out.status >= 400) q.state.reason = out.code
+    q.state.resource ??= ownerResource(out.chain)
+    return { status: out.status, contentType: out.contentType, body: out.body, chain: out.chain, code: out.code }
   }
 
   // ---- next hop ----
@@ -415,8 +323,31 @@ export class Relay {
     return this.d.app.inject({ method: 'POST', url, headers, payload })
   }
 
-  /** The owner's side: an in-process call of its own consumer route for the remote consumer. */
+  /**
+   * The owner's side: a query runs through this node's own pipeline for the remote consumer
+   * (its sharing rules, its record and evidence); an application through its own route.
+   */
   private async runLocally(request: FastifyRequest, reply: FastifyReply, t: Target, c: ConsumerClaims): Promise<FastifyReply> {
+    if (t.kind !== 'applications') {
+      request.sealedByEngine = true
+      const q: Query = {
+        requestId: request.id,
+        principal: request.principal!,
+        target: t,
+        context: { purpose: c.purpose, caseId: c.case, operator: c.opr ?? null },
+        body: request.body,
+        bodyBytes: request.rawBody ?? Buffer.alloc(0),
+        owner: true,
+        state: request.audit,
+      }
+      let sealed
+      try {
+        sealed = await this.d.app.exchange.run(q)
+      } catch (e) {
+        return this.d.app.withholdAnswer(request, reply, e)
+      }
+      return sendSealed(reply, sealed)
+    }
     const res = await this.runOwnRoute(localRoute(t), request.id, c, request.rawBody ?? Buffer.alloc(0))
     const evidence = res.headers['tongban-evidence']
     if (typeof evidence === 'string') reply.header('tongban-evidence', evidence)
@@ -467,37 +398,5 @@ export class Relay {
     const field = binding?.subjectField ?? (typeof body?.idNumber === 'string' ? 'idNumber' : undefined)
     const value = field ? body?.[field] : undefined
     if (typeof value === 'string') request.audit.subject = this.d.app.hashSubject(value)
-  }
-
-  /**
-   * verify/{service} for an owner above, whose catalogue entry this node has not seen: the
-   * service's request schema is the same on every node (schemas/verify/), so a malformed
-   * id number is refused here, not three hops away.
-   */
-  private validateVerifyLocally(service: string, body: unknown): void {
-    const engine = (this.d.app as { exchange?: { validatorFor(rel: string): ((b: unknown) => boolean) & { errors?: unknown } } }).exchange
-    if (!engine) return
-    let validate
-    try {
-      validate = engine.validatorFor(`verify/${service}.request.schema.json`)
-    } catch {
-      return // no such schema on this node: the owner validates
-    }
-    if (!validate(body)) {
-      throw Object.assign(new Error('body does not match the schema'), { validation: validate.errors, validationContext: 'body' })
-    }
-  }
-
-  /** Input checks before anything leaves, with the owner's published schema when this node has it. */
-  private validateLocally(entry: RemoteEntry, t: Target, body: unknown): void {
-    const op = t.kind === 'resources' ? t.operation : 'verify'
-    const engine = (this.d.app as { exchange?: { validateRequest(r: unknown, op: string, body: unknown): void } }).exchange
-    if (!engine) return
-    try {
-      engine.validateRequest(entry.entry, op, body)
-    } catch (e) {
-      if ((e as { validation?: unknown }).validation) throw e
-      // The schema file is not on this node: the owner validates.
-    }
   }
 }

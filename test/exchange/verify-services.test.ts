@@ -16,7 +16,6 @@ import { enterpriseTaxYear, personTaxYear } from '../../dev/providers/tax/record
 import { monthNumber } from '../../dev/providers/reference.js'
 import { decodeEvidence, digest, verifyEvidence } from '../../src/evidence/evidence.js'
 import { creditCheckCharacter } from '../../src/gb/credit-code.js'
-import { validationProblem } from '../../src/bulk/worker.js'
 
 const h = await startNode({ tag: 'services' })
 t.teardown(() => h.close())
@@ -183,13 +182,15 @@ t.test('a period that ends before it starts is refused at the gateway, audited, 
   t.notOk(rows[0].record.includes(p5.idNumber.slice(0, 17)), 'without the identifier')
 
   // Batch items are validated by the query engine and coded by the worker the same way.
-  let itemProblem: { code?: string } = {}
-  try {
-    h.app.exchange.validateRequest(h.app.catalog.get('307001/00001')!, 'verify', payload)
-  } catch (e) {
-    itemProblem = validationProblem(payload, e as any)
-  }
-  t.equal(itemProblem.code, 'INPUT_PERIOD_REVERSED', 'a batch item with a reversed period fails alone with the same code')
+  const item = await h.app.exchange.answer({
+    requestId: 'item-period-reversed',
+    principal: { system: 'jn-civil-affairs', department: '11320115MB0000012H', region: '320115', tier: 'county', roles: ['consumer'] },
+    target: { kind: 'resources', code: '307001/00001', operation: 'verify' },
+    context: { purpose: 'SA-01', caseId: 'JN-2026-1000' },
+    body: payload,
+    state: {},
+  })
+  t.equal(item.code, 'INPUT_PERIOD_REVERSED', 'a batch item with a reversed period fails alone with the same code')
 
   // The bounds: a one-month period is fine; a malformed month stays INPUT_INVALID even when
   // it would also sort after `to`; a bad id number keeps its own code.

@@ -15,7 +15,6 @@ import { freePort } from '../helpers/gateway-process.js'
 import { person, samplePersons } from '../../dev/providers/population.js'
 import { decodeEvidence, digest, verifyEvidence } from '../../src/evidence/evidence.js'
 import { AssertionSigner, type ConsumerClaims } from '../../src/tiers/assertion.js'
-import { relayOf } from '../../src/tiers/relay.js'
 
 const JS = '320000'
 const NJ = '320100'
@@ -161,8 +160,8 @@ t.test('relay up: a county consumer queries the province identity resource throu
 })
 
 t.test('keep-alive: relayed queries reuse the TLS connections between nodes', async (t) => {
-  const jn = relayOf(county.app)!
-  const nj = relayOf(city.app)!
+  const jn = county.app.tiers.router!
+  const nj = city.app.tiers.router!
   t.equal((await query(county, tokens.jn, resource('101001/00001', 'verify'))).statusCode, 200)
   const before = [jn.connectionsTo(NJ), nj.connectionsTo(JS)]
   t.ok(before[0] >= 1 && before[1] >= 1, `connections were opened (${before})`)
