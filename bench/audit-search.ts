@@ -28,7 +28,7 @@ import { verifyDatabase } from '../src/auditor/integrity.js'
 import { exportBundle, verifyBundle } from '../src/auditor/bundle.js'
 import { rollup } from '../src/auditor/rollup.js'
 import { computeStats, defaultFrom } from '../src/auditor/stats.js'
-import { resolver } from '../src/auditor/routes.js'
+import { resolver } from '../src/auditor/routes/shared.js'
 import pg from 'pg'
 
 const { values } = parseArgs({

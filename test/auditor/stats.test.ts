@@ -12,7 +12,7 @@ import { createSigner } from '../../src/pki/suites.js'
 import { sealSynthetic, syntheticRecord, type RecordSpec } from '../../dev/synthetic-audit.js'
 import { computeStats, defaultFrom, type StatsResult } from '../../src/auditor/stats.js'
 import { rollup, rollupStatus } from '../../src/auditor/rollup.js'
-import { resolver } from '../../src/auditor/routes.js'
+import { resolver } from '../../src/auditor/routes/shared.js'
 import type { SearchFilters } from '../../src/auditor/search.js'
 
 const h = await startNode({ tag: 'audstats' })
