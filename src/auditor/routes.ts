@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { PassThrough } from 'node:stream'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 import { checkIdNumber } from '../gb/id-number.js'
 import { checkCreditCode } from '../gb/credit-code.js'
@@ -20,7 +20,7 @@ import { buildTree, leafHash } from '../evidence/merkle.js'
 import { jcs } from '../evidence/jcs.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 import { DEFAULT_PAGE, KINDS, MAX_PAGE, searchRecords, type ResourceResolver, type SearchFilters } from './search.js'
-import { chainHeads, verifyDatabase } from './integrity.js'
+import { chainHeads, verifyDatabase, type FailureKind } from './integrity.js'
 import { computeStats, defaultFrom, StatsCache } from './stats.js'
 import { RollupRunner } from './rollup.js'
 import { maskSubject, subjectReport, type ReportNames } from './subject-report.js'
@@ -29,6 +29,27 @@ import { registerConsole } from '../console/plugin.js'
 
 export const SUBJECT_HEADER = 'tongban-subject'
 export const HTTP_EXPORT_MAX_RECORDS = 100_000
+
+// The audit reason of an integrity check that found a failure: its first failure's kind.
+const INTEGRITY_REASONS = {
+  'leaf-mismatch': 'AUDIT_INTEGRITY_LEAF_MISMATCH',
+  'column-mismatch': 'AUDIT_INTEGRITY_COLUMN_MISMATCH',
+  'root-mismatch': 'AUDIT_INTEGRITY_ROOT_MISMATCH',
+  'record-missing': 'AUDIT_INTEGRITY_RECORD_MISSING',
+  'record-extra': 'AUDIT_INTEGRITY_RECORD_EXTRA',
+  'orphan-record': 'AUDIT_INTEGRITY_ORPHAN_RECORD',
+  'checkpoint-hash': 'AUDIT_INTEGRITY_CHECKPOINT_HASH',
+  'checkpoint-fields': 'AUDIT_INTEGRITY_CHECKPOINT_FIELDS',
+  'unknown-kid': 'AUDIT_INTEGRITY_UNKNOWN_KID',
+  'untrusted-certificate': 'AUDIT_INTEGRITY_UNTRUSTED_CERTIFICATE',
+  'unsupported-alg': 'AUDIT_INTEGRITY_UNSUPPORTED_ALG',
+  'bad-signature': 'AUDIT_INTEGRITY_BAD_SIGNATURE',
+  'chain-gap': 'AUDIT_INTEGRITY_CHAIN_GAP',
+  'chain-broken': 'AUDIT_INTEGRITY_CHAIN_BROKEN',
+  truncated: 'AUDIT_INTEGRITY_TRUNCATED',
+  'anchor-mismatch': 'AUDIT_INTEGRITY_ANCHOR_MISMATCH',
+  'bundle-malformed': 'AUDIT_INTEGRITY_BUNDLE_MALFORMED',
+} as const satisfies Record<FailureKind, ProblemCode>
 
 const CASE_ID = '^[A-Za-z0-9_.:/-]{1,64}$'
 const HASH = '^[0-9a-f]{64}$'
@@ -318,7 +339,7 @@ async function auditorRoutes(app: FastifyInstance) {
         certificates: [identity.certPem],
       })
       if (parentProblem) report.warnings.push(`the heads held by the parent node could not be read (${parentProblem}): a cut tail is only visible against anchors`)
-      if (!report.ok) request.audit.reason = `AUDIT_INTEGRITY_${report.firstFailure!.kind.toUpperCase().replaceAll('-', '_')}`
+      if (!report.ok) request.audit.reason = INTEGRITY_REASONS[report.firstFailure!.kind]
       return {
         from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, ...report,
         parentHeads: parentHeads ? { node: parentHeads.parent, heads: parentHeads.heads.length } : null,

@@ -21,11 +21,10 @@ import type { AuditContext } from '../audit/plugin.js'
 import { buildAuditRecord } from '../audit/plugin.js'
 import { decodeEvidence, encodeEvidence, type AuditRecord, type Evidence } from '../evidence/evidence.js'
 import { jcs } from '../evidence/jcs.js'
-import { Problem, isProblem } from '../problems/problem.js'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import { problemBody } from '../problems/plugin.js'
-import { checkIdNumber } from '../gb/id-number.js'
-import { checkCreditCode } from '../gb/credit-code.js'
-import { periodRefusal } from '../validation/period.js'
+import { validationProblem as problemFromValidation, type ValidationError } from '../problems/validation.js'
+import { codeFrom } from '../problems/codes.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { UpstreamLimits } from './limits.js'
 import type { Relay, Target } from '../tiers/relay.js'
@@ -61,11 +60,11 @@ export class TransientBatchError extends Error {
 
 // Refusals that say nothing about the item: retrying the chunk later is right. An open
 // breaker towards the next hop is one: the items wait for the hop, not fail one by one.
-const TRANSIENT_CODES = new Set(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE', 'HOP_CIRCUIT_OPEN', 'REPLAY_CHECK_UNAVAILABLE'])
+const TRANSIENT_CODES = new Set<ProblemCode>(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE', 'HOP_CIRCUIT_OPEN', 'REPLAY_CHECK_UNAVAILABLE'])
 // Upstream (or next hop) failures worth another try for an idempotent operation, after a pause.
-const UPSTREAM_RETRY_CODES = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'HOP_UNAVAILABLE', 'HOP_TIMEOUT'])
+const UPSTREAM_RETRY_CODES = new Set<ProblemCode>(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'HOP_UNAVAILABLE', 'HOP_TIMEOUT'])
 // The next hop's slots are all taken (interactive load): wait a moment, as for a rate limit.
-const WAIT_CODES = new Set(['RATE_LIMITED', 'HOP_SATURATED'])
+const WAIT_CODES = new Set<ProblemCode>(['RATE_LIMITED', 'HOP_SATURATED'])
 const UPSTREAM_RETRIES = 2
 const RATE_RETRIES = 30
 const CANCEL_CHECK_MS = 500
@@ -73,31 +72,8 @@ const CANCEL_CHECK_MS = 500
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** A body-validation error of QueryEngine.validateRequest, as the HTTP path would code it. */
-export function validationProblem(item: unknown, err: { validation?: Array<{ keyword: string; instancePath: string; params?: any; message?: string }> }): Problem {
-  const errors = err.validation ?? []
-  for (const v of errors) {
-    if (v.keyword !== 'format') continue
-    const value = pointerGet(item, v.instancePath)
-    if (typeof value !== 'string') continue
-    const check = v.params?.format === 'gb11643' ? checkIdNumber(value) : v.params?.format === 'gb32100' ? checkCreditCode(value) : null
-    if (check && !check.ok) return new Problem(400, check.code, `${v.instancePath.slice(1) || 'value'}: ${check.reason}`)
-  }
-  // Rules across fields (a reversed period) have their own code when nothing else is wrong.
-  const period = periodRefusal(errors)
-  if (period) return new Problem(400, period.code, period.reason)
-  return new Problem(400, 'INPUT_INVALID', 'item does not match the schema', {
-    errors: errors.slice(0, 20).map((v) => ({ pointer: v.instancePath || '/', detail: v.message ?? v.keyword })),
-  })
-}
-
-function pointerGet(obj: unknown, pointer: string): unknown {
-  let cur: any = obj
-  for (const part of pointer.split('/').slice(1)) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined
-  }
-  return cur
-}
+export const validationProblem = (item: unknown, err: { validation?: ValidationError[] }): Problem =>
+  problemFromValidation(item, err.validation ?? [], 'item')
 
 /** What a batch asks for, as the relay routes it: a verify service or a resource operation. */
 export const batchTarget = (b: { service: string | null; resource: string; operation: string }): Exclude<Target, { kind: 'applications' }> =>
@@ -119,7 +95,7 @@ function relayedProblem(status: number, code: string | undefined, body: string):
     /* not JSON: the status says it */
   }
   const { type: _t, title: _ti, status: _s, code: _c, detail, requestId: _r, ...extra } = parsed
-  return new Problem(status, code ?? `HTTP_${status}`, typeof detail === 'string' ? detail : undefined, Object.keys(extra).length ? extra : undefined)
+  return new Problem(status, codeFrom(code, status), typeof detail === 'string' ? detail : undefined, Object.keys(extra).length ? extra : undefined)
 }
 
 /**
