@@ -10,7 +10,8 @@ import { Sealer } from './sealer.js'
 import { digest, encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
+import { statusFallback } from '../problems/codes.js'
 import { problemBody } from '../problems/plugin.js'
 
 export interface AuditContext {
@@ -20,7 +21,8 @@ export interface AuditContext {
   caseId?: string
   operator?: string
   subject?: string
-  reason?: string
+  /** Why the answer was not an allowed one: its problem code. */
+  reason?: ProblemCode
   grant?: string
   consumer?: { department: string; system: string; region: string }
 }
@@ -80,7 +82,7 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
     requestDigest: i.requestBytes ? digest(i.requestBytes) : EMPTY_DIGEST,
     responseDigest: digest(i.responseBody),
   } as AuditRecord
-  if (decision !== 'allowed') record.reason = a.reason ?? `HTTP_${i.status}`
+  if (decision !== 'allowed') record.reason = a.reason ?? statusFallback(i.status)
   if (a.subject) record.subject = a.subject
   if (a.operator) record.operator = a.operator
   if (a.grant) record.grant = a.grant

@@ -4,7 +4,7 @@
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import type { X509Certificate } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
 
 export interface AssertionCheckOptions {
@@ -18,7 +18,7 @@ export interface AssertionCheckOptions {
 
 const CLOCK_SKEW_MS = 30_000
 const decode = createDecoder()
-const unauthorized = (code: string, detail: string) =>
+const unauthorized = (code: ProblemCode, detail: string) =>
   new Problem(401, code, detail, { error: 'invalid_client' })
 
 export function clientAssertionChecker(opts: AssertionCheckOptions) {

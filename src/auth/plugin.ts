@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import formbody from '@fastify/formbody'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import { clientAssertionChecker } from './client-assertion.js'
 import { conflictingRoles, tierOf, type Principal, type Role } from './principal.js'
 import { SystemRegistry, type RegisteredSystem } from './systems.js'
@@ -31,7 +31,7 @@ declare module '@fastify/jwt' {
 
 const revoked = () => new Problem(401, 'AUTH_CLIENT_CERT_REVOKED', 'the certificate of the system holding this token has been revoked')
 
-const JWT_ERRORS: Record<string, [string, string]> = {
+const JWT_ERRORS: Record<string, [ProblemCode, string]> = {
   FST_JWT_NO_AUTHORIZATION_IN_HEADER: ['AUTH_TOKEN_MISSING', 'an access token is required (Authorization: Bearer …)'],
   FST_JWT_BAD_REQUEST: ['AUTH_TOKEN_MISSING', 'the Authorization header must be "Bearer <token>"'],
   FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: ['AUTH_TOKEN_EXPIRED', 'the access token has expired'],

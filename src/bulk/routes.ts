@@ -27,17 +27,10 @@ import { cancelBatch, createBatch, getBatch, listBatches, readResults, type Batc
 import type { BatchQueue } from './queue.js'
 import type { Relay } from '../tiers/relay.js'
 import { regionWithin } from '../tiers/topology.js'
+import { noGrantProblem } from '../policy/authorize.js'
 
 const ulid = monotonicFactory()
 export const NDJSON = 'application/x-ndjson'
-
-const NO_GRANT: Record<string, [string, string]> = {
-  none: ['POLICY_NO_GRANT', 'an approved grant is required (有条件共享): apply with POST /v1/applications'],
-  purpose: ['POLICY_PURPOSE_NOT_GRANTED', 'the grant does not cover this purpose'],
-  expired: ['POLICY_GRANT_EXPIRED', 'the grant has expired'],
-  'not-yet-valid': ['POLICY_GRANT_NOT_YET_VALID', 'the grant is not valid yet'],
-  revoked: ['POLICY_GRANT_REVOKED', 'the grant has been revoked'],
-}
 
 const sec = [{ bearer: [] }]
 const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9A-Z]{26}$' } } }
@@ -241,10 +234,7 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
     if (resource.sharing.type === 'none') throw new Problem(403, 'POLICY_SHARE_NONE', `resource ${resource.code} is not shared (不予共享)`)
     if (resource.sharing.type === 'conditional') {
       const m = app.grants.match(principal.department, principal.system, resource.code, purpose)
-      if (!m.grant) {
-        const [code, detail] = NO_GRANT['why' in m && m.why ? m.why : 'none'] ?? NO_GRANT.none
-        throw new Problem(403, code, detail)
-      }
+      if (!m.grant) throw noGrantProblem(m)
     }
   }
 

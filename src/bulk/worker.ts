@@ -18,6 +18,7 @@ import type { CatalogResource } from '../catalog/repository.js'
 import type { Query, QueryEngine } from '../exchange/query.js'
 import { encodeEvidence } from '../evidence/evidence.js'
 import { jcs } from '../evidence/jcs.js'
+import type { ProblemCode } from '../problems/problem.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { UpstreamLimits } from './limits.js'
 import type { Relay, Target } from '../tiers/relay.js'
@@ -51,11 +52,11 @@ export class TransientBatchError extends Error {
 
 // Refusals that say nothing about the item: retrying the chunk later is right. An open
 // breaker towards the next hop is one: the items wait for the hop, not fail one by one.
-const TRANSIENT_CODES = new Set(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE', 'HOP_CIRCUIT_OPEN', 'REPLAY_CHECK_UNAVAILABLE'])
+const TRANSIENT_CODES = new Set<ProblemCode>(['QUOTA_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'REVOCATION_UNAVAILABLE', 'HOP_CIRCUIT_OPEN', 'REPLAY_CHECK_UNAVAILABLE'])
 // Upstream (or next hop) failures worth another try for an idempotent operation, after a pause.
-const UPSTREAM_RETRY_CODES = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'HOP_UNAVAILABLE', 'HOP_TIMEOUT'])
+const UPSTREAM_RETRY_CODES = new Set<ProblemCode>(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'HOP_UNAVAILABLE', 'HOP_TIMEOUT'])
 // The next hop's slots are all taken (interactive load): wait a moment, as for a rate limit.
-const WAIT_CODES = new Set(['RATE_LIMITED', 'HOP_SATURATED'])
+const WAIT_CODES = new Set<ProblemCode>(['RATE_LIMITED', 'HOP_SATURATED'])
 const UPSTREAM_RETRIES = 2
 const RATE_RETRIES = 30
 const CANCEL_CHECK_MS = 500

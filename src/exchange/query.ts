@@ -6,7 +6,7 @@
 // relayed query at its owner (src/tiers/relay.ts) all build one `Query` and hand it here;
 // what the steps learn goes into `query.state`, which becomes the audit record.
 import type { ValidateFunction } from 'ajv'
-import { Problem, isProblem } from '../problems/problem.js'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import { problemBody } from '../problems/plugin.js'
 import type { Config } from '../config/index.js'
 import { buildAuditRecord, type AuditContext } from '../audit/plugin.js'
@@ -19,7 +19,7 @@ import type { Purpose } from '../policy/purposes.js'
 import { loadSchemaFile } from '../catalog/files.js'
 import { compileSchema } from '../validation/ajv.js'
 import { checkContext, type RawContext } from './context.js'
-import { validationProblem } from './validation-problem.js'
+import { validationProblem } from '../problems/validation.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
 
@@ -52,7 +52,7 @@ export interface Answer {
   contentType: string
   body: string
   /** The problem code of a refusal or failure. */
-  code?: string
+  code?: ProblemCode
   /** Evidence of the hops after this node, nearest first, the owner's last. */
   chain: string[]
   /** Seconds, for Retry-After. */

@@ -21,6 +21,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { Problem } from '../problems/problem.js'
+import { statusFallback } from '../problems/codes.js'
 import { problemResponses } from '../problems/schema.js'
 
 export type CircuitState = 'closed' | 'half-open' | 'open'
@@ -275,7 +276,7 @@ export default fp(
       const audit = request.audit ?? {}
       const { resource, service, upstream } = describe(audit.resource)
       const outcome = outcomeOf(reply.statusCode)
-      const code = reply.statusCode >= 400 ? (audit.reason ?? `HTTP_${reply.statusCode}`) : ''
+      const code = reply.statusCode >= 400 ? (audit.reason ?? statusFallback(reply.statusCode)) : ''
       const operation = resource ? (audit.operation ?? '') : ''
       metrics.request({ method: request.method, route, status: String(reply.statusCode), resource, operation, service, outcome, code }, reply.elapsedTime / 1000)
       if (upstream && code.startsWith('UPSTREAM_')) metrics.upstreamError(upstream, code)

@@ -29,7 +29,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PoolClient } from 'pg'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import { Problem, isProblem } from '../problems/problem.js'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
+import { codeFrom, statusFallback } from '../problems/codes.js'
 import { closeBoth, connectionErrorLog, runWhenReady } from '../queues/lifecycle.js'
 import { problemBody } from '../problems/plugin.js'
 import { problemResponses } from '../problems/schema.js'
@@ -134,7 +135,7 @@ const split = (v: string | string[] | undefined): string[] =>
 
 /** What the next hop answered when it did not take a message. */
 class LegRefused extends Error {
-  constructor(readonly code: string, readonly detail: string, readonly node: string, readonly permanent: boolean) {
+  constructor(readonly code: ProblemCode, readonly detail: string, readonly node: string, readonly permanent: boolean) {
     super(code)
   }
 }
@@ -345,12 +346,12 @@ export class ApplicationMessages {
         app.log.info({ message: id, kind: r.kind, hop: hop.id }, 'application message: handed to the next hop')
         return
       }
-      let code = `HTTP_${res.status}`
+      let code: ProblemCode = statusFallback(res.status)
       let detail = `node ${hop.id} answered HTTP ${res.status}`
       let at = hop.id
       try {
         const p = JSON.parse(res.body) as { code?: unknown; detail?: unknown; hop?: unknown }
-        if (typeof p.code === 'string') code = p.code
+        if (typeof p.code === 'string') code = codeFrom(p.code, res.status)
         if (typeof p.detail === 'string') detail = p.detail
         if (typeof p.hop === 'string') at = p.hop
       } catch {
@@ -540,7 +541,7 @@ export class ApplicationMessages {
       const p = res.json() as { code?: string; detail?: string }
       const notice = this.message(m.application, 'refused', m.resource, m.origin, {
         to: m.origin,
-        problem: { code: p.code ?? `HTTP_${res.statusCode}`, detail: String(p.detail ?? '').slice(0, 500), node: this.self.id },
+        problem: { code: codeFrom(p.code, res.statusCode), detail: String(p.detail ?? '').slice(0, 500), node: this.self.id },
       })
       await this.write(app.db, notice, { ...owner, dept: c.dept })
       await this.enqueue(notice.id)

@@ -2,10 +2,10 @@
 // conditional access (department, system, purpose, validity), then the system's rate limit
 // (leased tokens, rate-lease.ts) and the grant's daily quota (one Redis round trip under a
 // grant). Returns the items the caller may receive, or refuses with a code.
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
-import type { GrantCache } from './grants.js'
+import type { GrantCache, GrantMatch } from './grants.js'
 import type { QuotaAdmissions } from './quota.js'
 import type { RateLeases } from './rate-lease.js'
 
@@ -35,12 +35,18 @@ const itemsOf = (r: CatalogResource) => {
   return v
 }
 
-const NO_GRANT: Record<string, [string, string]> = {
+const NO_GRANT = {
   none: ['POLICY_NO_GRANT', 'an approved grant is required (有条件共享): apply with POST /v1/applications'],
   purpose: ['POLICY_PURPOSE_NOT_GRANTED', 'the grant does not cover this purpose'],
   expired: ['POLICY_GRANT_EXPIRED', 'the grant has expired'],
   'not-yet-valid': ['POLICY_GRANT_NOT_YET_VALID', 'the grant is not valid yet'],
   revoked: ['POLICY_GRANT_REVOKED', 'the grant has been revoked'],
+} as const satisfies Record<Extract<GrantMatch, { grant: null }>['why'], readonly [ProblemCode, string]>
+
+/** The 403 of a conditional resource without a usable grant, saying why: for queries and batches alike. */
+export function noGrantProblem(m: GrantMatch | null): Problem {
+  const [code, detail] = NO_GRANT[m && 'why' in m ? m.why : 'none']
+  return new Problem(403, code, detail)
 }
 
 export async function authorize(
@@ -61,8 +67,7 @@ export async function authorize(
   const m = conditional.size > 0 ? deps.grants.match(principal.department, principal.system, resource.code, purpose) : null
   const grant = m?.grant ?? null
   if (resource.sharing.type === 'conditional' && !grant) {
-    const [code, detail] = NO_GRANT[m && 'why' in m ? m.why : 'none']
-    throw new Problem(403, code, detail)
+    throw noGrantProblem(m)
   }
 
   if (deps.rate) {

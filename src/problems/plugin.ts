@@ -5,22 +5,13 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from './problem.js'
 import { problemSchema } from './schema.js'
-import { checkIdNumber } from '../gb/id-number.js'
-import { checkCreditCode } from '../gb/credit-code.js'
-import { periodRefusal } from '../validation/period.js'
+import { validationProblem } from './validation.js'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   406: 'Not Acceptable', 409: 'Conflict', 410: 'Gone', 413: 'Content Too Large', 415: 'Unsupported Media Type',
   429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
   504: 'Gateway Timeout',
-}
-
-// Headers the context checks name; a missing or malformed one gets its own code.
-const HEADER_CODES: Record<string, string> = {
-  'tongban-purpose': 'INPUT_PURPOSE',
-  'tongban-case-id': 'INPUT_CASE_ID',
-  'tongban-operator': 'INPUT_OPERATOR',
 }
 
 /** The problem+json body; only the request id is read from the request. */
@@ -43,48 +34,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Pro
   return reply.code(p.status).type('application/problem+json').send(JSON.stringify(body))
 }
 
-function fromValidation(request: FastifyRequest, e: FastifyError): Problem {
-  const errors = e.validation ?? []
-  const where = e.validationContext ?? 'body'
-  const first = errors[0]
-  if (where === 'headers' && first) {
-    const header = String(first.params?.missingProperty ?? first.instancePath.slice(1))
-    const base = HEADER_CODES[header]
-    if (base) {
-      const missing = first.keyword === 'required'
-      return new Problem(400, missing ? `${base}_MISSING` : `${base}_INVALID`, `header ${header} is ${missing ? 'required' : 'malformed'} (see DESIGN §8)`)
-    }
-  }
-  // Domain formats carry their own codes: recompute which rule the value broke.
-  for (const v of errors) {
-    if (v.keyword !== 'format') continue
-    const value = pointerGet(request.body, v.instancePath)
-    if (typeof value !== 'string') continue
-    const check = v.params?.format === 'gb11643' ? checkIdNumber(value) : v.params?.format === 'gb32100' ? checkCreditCode(value) : null
-    if (check && !check.ok) return new Problem(400, check.code, `${v.instancePath.slice(1) || 'value'}: ${check.reason}`)
-  }
-  // Rules across fields (a reversed period) have their own code when nothing else is wrong.
-  const period = periodRefusal(errors)
-  if (period) return new Problem(400, period.code, period.reason)
-  return new Problem(400, 'INPUT_INVALID', `${where} does not match the schema`, {
-    errors: errors.slice(0, 20).map((v) => ({
-      pointer: v.instancePath || '/',
-      detail: v.message ?? v.keyword,
-    })),
-  })
-}
-
-function pointerGet(obj: unknown, pointer: string): unknown {
-  let cur: any = obj
-  for (const part of pointer.split('/').slice(1)) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined
-  }
-  return cur
-}
-
 function fromFastify(request: FastifyRequest, e: FastifyError): Problem {
-  if (e.validation) return fromValidation(request, e)
+  if (e.validation) return validationProblem(request.body, e.validation, e.validationContext ?? 'body')
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new Problem(413, 'INPUT_TOO_LARGE', 'request body is too large')

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import { nodeIdOfCert } from './assertion.js'
 
 export interface NodeListener {
@@ -47,7 +47,8 @@ export async function startNodeListener(
       const url = req.url ?? '/'
       if (!url.startsWith('/v1/tiers/') && url !== '/healthz') {
         res.writeHead(404, { 'content-type': 'application/problem+json' })
-        res.end(JSON.stringify({ type: 'urn:tongban:problem:NODE_ROUTE_UNKNOWN', title: 'Not Found', status: 404, code: 'NODE_ROUTE_UNKNOWN', detail: 'the node listener serves /v1/tiers/… only' }))
+        const code: ProblemCode = 'NODE_ROUTE_UNKNOWN'
+        res.end(JSON.stringify({ type: `urn:tongban:problem:${code}`, title: 'Not Found', status: 404, code, detail: 'the node listener serves /v1/tiers/… only' }))
         return
       }
       app.routing(req, res)

@@ -18,7 +18,8 @@
 // each, ", "-separated). All of them are over the same body bytes and the same request id.
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Problem, isProblem } from '../problems/problem.js'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
+import { codeFrom } from '../problems/codes.js'
 import { problemBody } from '../problems/plugin.js'
 import { buildAuditRecord } from '../audit/plugin.js'
 import { decodeEvidence, digest, encodeEvidence } from '../evidence/evidence.js'
@@ -170,23 +171,25 @@ export class Relay {
    * for this request over these very bytes. A refusal of the node channel itself (NODE_*)
    * is this hop's problem, not the consumer's credentials: 502 HOP_REFUSED.
    */
-  private checkAnswer(res: HopResponse, hop: TopologyNode, rid: string): { status: number; contentType: string; body: string; chain: string[]; code?: string } {
+  private checkAnswer(res: HopResponse, hop: TopologyNode, rid: string): { status: number; contentType: string; body: string; chain: string[]; code?: ProblemCode } {
     const contentType = String(res.headers['content-type'] ?? '')
     if (!/^application\/(problem\+)?json\b/.test(contentType) || res.status < 200 || res.status > 599) {
       throw new Problem(502, 'HOP_BAD_RESPONSE', `node ${hop.id} answered HTTP ${res.status} (${contentType || 'no content type'})`, { hop: hop.id })
     }
-    let code: string | undefined
+    let code: ProblemCode | undefined
     if (res.status >= 400) {
+      let given: string | undefined
       try {
         const c = (JSON.parse(res.body) as { code?: unknown }).code
-        if (typeof c === 'string') code = c
+        if (typeof c === 'string') given = c
       } catch {
         /* checked below */
       }
-      if (code?.startsWith('NODE_') || code === 'TIERS_SNAPSHOT_NOT_YOURS') {
-        throw new Problem(502, 'HOP_REFUSED', `node ${hop.id} refused this node's call (${code})`, { hop: hop.id })
+      if (given?.startsWith('NODE_') || given === 'TIERS_SNAPSHOT_NOT_YOURS') {
+        throw new Problem(502, 'HOP_REFUSED', `node ${hop.id} refused this node's call (${given})`, { hop: hop.id })
       }
-      code ??= `HTTP_${res.status}`
+      // Another node's code, as one of ours (one this node does not know: HTTP_<status>).
+      code = codeFrom(given, res.status)
     }
     const own = typeof res.headers['tongban-evidence'] === 'string' ? (res.headers['tongban-evidence'] as string) : undefined
     if (res.status < 400 && !own) {

@@ -2,9 +2,31 @@
 // the anchors an auditor recorded.
 import type { FastifyInstance } from 'fastify'
 import type { Db } from '../../stores/postgres.js'
-import { chainHeads, verifyDatabase } from '../integrity.js'
+import { chainHeads, verifyDatabase, type FailureKind } from '../integrity.js'
+import type { ProblemCode } from '../../problems/problem.js'
 import { MAX_PAGE } from '../search.js'
 import { auditorRoute, ERRORS, filterProperties, HASH, open, requireOrderedRange } from './shared.js'
+
+// The audit reason of an integrity check that found a failure: its first failure's kind.
+const INTEGRITY_REASONS = {
+  'leaf-mismatch': 'AUDIT_INTEGRITY_LEAF_MISMATCH',
+  'column-mismatch': 'AUDIT_INTEGRITY_COLUMN_MISMATCH',
+  'root-mismatch': 'AUDIT_INTEGRITY_ROOT_MISMATCH',
+  'record-missing': 'AUDIT_INTEGRITY_RECORD_MISSING',
+  'record-extra': 'AUDIT_INTEGRITY_RECORD_EXTRA',
+  'orphan-record': 'AUDIT_INTEGRITY_ORPHAN_RECORD',
+  'checkpoint-hash': 'AUDIT_INTEGRITY_CHECKPOINT_HASH',
+  'checkpoint-fields': 'AUDIT_INTEGRITY_CHECKPOINT_FIELDS',
+  'unknown-kid': 'AUDIT_INTEGRITY_UNKNOWN_KID',
+  'untrusted-certificate': 'AUDIT_INTEGRITY_UNTRUSTED_CERTIFICATE',
+  'unsupported-alg': 'AUDIT_INTEGRITY_UNSUPPORTED_ALG',
+  'bad-signature': 'AUDIT_INTEGRITY_BAD_SIGNATURE',
+  'chain-gap': 'AUDIT_INTEGRITY_CHAIN_GAP',
+  'chain-broken': 'AUDIT_INTEGRITY_CHAIN_BROKEN',
+  truncated: 'AUDIT_INTEGRITY_TRUNCATED',
+  'anchor-mismatch': 'AUDIT_INTEGRITY_ANCHOR_MISMATCH',
+  'bundle-malformed': 'AUDIT_INTEGRITY_BUNDLE_MALFORMED',
+} as const satisfies Record<FailureKind, ProblemCode>
 
 type ParentHeads = Awaited<ReturnType<FastifyInstance['tiers']['parentHeads']>>
 interface CheckpointQuery { chain?: string; from?: string; to?: string; afterSeq?: number; limit: number }
@@ -41,7 +63,7 @@ export default async function integrity(app: FastifyInstance) {
       certificates: [identity.certPem],
     })
     if (parentProblem) report.warnings.push(`the heads held by the parent node could not be read (${parentProblem}): a cut tail is only visible against anchors`)
-    if (!report.ok) request.audit.reason = `AUDIT_INTEGRITY_${report.firstFailure!.kind.toUpperCase().replaceAll('-', '_')}`
+    if (!report.ok) request.audit.reason = INTEGRITY_REASONS[report.firstFailure!.kind]
     return {
       from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, ...report,
       parentHeads: parentHeads ? { node: parentHeads.parent, heads: parentHeads.heads.length } : null,
