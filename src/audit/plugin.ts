@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { readFileSync } from 'node:fs'
 import type { Principal } from '../auth/principal.js'
 import { Sealer } from './sealer.js'
+import { ChainCutError, HighWaterStore, TailGuard } from './high-water.js'
 import { digest, encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
@@ -27,6 +28,8 @@ export interface AuditContext {
 declare module 'fastify' {
   interface FastifyInstance {
     sealer: Sealer
+    /** The node's chain's high-water mark and cut alarm (high-water.ts). */
+    auditTail: TailGuard
     hashSubject: SubjectHasher
   }
   interface FastifyRequest {
@@ -84,7 +87,18 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
 export default fp(
   async function audit(app) {
     const { config, identity } = app
+    const marks = new HighWaterStore(config.audit.stateDir, app.redis, (e) => app.log.warn({ err: e }, 'audit high-water mark: the Redis copy could not be read or raised'))
+    const tail = new TailGuard({
+      db: app.db,
+      node: config.node.id,
+      chain: config.replicaId,
+      store: marks,
+      log: app.log,
+      onCutState: app.metrics.auditChainCut,
+    })
+    app.decorate('auditTail', tail)
     const sealer = new Sealer({
+      tail,
       db: app.db,
       node: config.node.id,
       chain: config.replicaId,
@@ -108,7 +122,9 @@ export default fp(
       if (!route) return done(null, payload)
       const withheld = (e: unknown) => {
         request.log.error({ err: e }, 'audit record not durable; answer withheld')
-        const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+        // A cut chain says so (and what the operator must do), not "try again".
+        const cut = e instanceof ChainCutError ? e : tail.current()
+        const p = new Problem(503, 'AUDIT_UNAVAILABLE', cut ? `${cut.detail}; nothing was released` : 'the audit record could not be made durable; nothing was released')
         reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
         done(null, JSON.stringify(problemBody(request, p)))
       }
@@ -145,6 +161,13 @@ export default fp(
     // stores (registered earlier) close, so the last batch is sealed.
     app.addHook('onClose', async () => {
       await sealer.close()
+      await marks.close()
+    })
+    // A cut found at start is an alarm at once, before any traffic (PostgreSQL down: later).
+    app.addHook('onReady', async () => {
+      await tail.check().catch((e) => {
+        if (!(e instanceof ChainCutError)) app.log.warn({ err: e }, 'audit chain head not checked at start')
+      })
     })
   },
   { name: 'audit', dependencies: ['stores', 'metrics', 'node-identity'] },

@@ -21,6 +21,7 @@ import { jcs } from '../evidence/jcs.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 import { DEFAULT_PAGE, KINDS, MAX_PAGE, searchRecords, type ResourceResolver, type SearchFilters } from './search.js'
 import { chainHeads, verifyDatabase } from './integrity.js'
+import { knownMarks } from '../audit/high-water.js'
 import { computeStats, defaultFrom, StatsCache } from './stats.js'
 import { RollupRunner } from './rollup.js'
 import { maskSubject, subjectReport, type ReportNames } from './subject-report.js'
@@ -314,6 +315,8 @@ async function auditorRoutes(app: FastifyInstance) {
         from, to, chain: q.chain,
         heads: q.head === undefined ? [] : Array.isArray(q.head) ? q.head : [q.head],
         parentHeads: parentHeads ?? undefined,
+        // The high-water marks: a tail cut here is visible against what this node signed.
+        highWater: { from: 'file and Redis', marks: await knownMarks(app.db, app.auditTail.store, [app.auditTail.chain]) },
         caPem: identity.caPem,
         certificates: [identity.certPem],
       })
