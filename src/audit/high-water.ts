@@ -60,13 +60,19 @@ function parseMark(text: string | null | undefined): Mark | null {
   }
 }
 
+interface ChainWrites {
+  running: Promise<void> | null
+  queued: { mark: Mark; done: Promise<void>; settle(e?: Error): void } | null
+  durableSeq: number
+}
+
 const higher = (a: Mark | null, b: Mark | null) => (!a ? b : !b ? a : b.seq > a.seq ? b : a)
 
 /** The marks on disk and in Redis. */
 export class HighWaterStore {
   private dirHandle: Promise<FileHandle> | null = null
-  /** Per chain: the file write in progress, so writes of one chain never overlap. */
-  private readonly writing = new Map<string, Promise<void>>()
+  /** Per chain: the file write in flight and the (coalesced) next one; never two at once. */
+  private readonly chains = new Map<string, ChainWrites>()
 
   constructor(
     readonly dir: string,
@@ -114,21 +120,48 @@ export class HighWaterStore {
     return [...by.values()].sort((a, b) => a.chain.localeCompare(b.chain))
   }
 
-  /** Durably replaces the chain's file; raises the Redis copy without waiting for it. */
-  async write(mark: Mark): Promise<void> {
-    const before = this.writing.get(mark.chain) ?? Promise.resolve()
-    const done = before.then(() => this.writeFile(mark))
-    const tracked = done.catch(() => {})
-    this.writing.set(mark.chain, tracked)
-    try {
-      await done
-    } finally {
-      if (this.writing.get(mark.chain) === tracked) this.writing.delete(mark.chain)
+  /**
+   * Durably replaces the chain's file; raises the Redis copy without waiting for it. Marks
+   * arriving while a write is in flight are coalesced (group commit): the newest is written
+   * next, once, and settles all of them — under load one fsync covers several batches.
+   */
+  write(mark: Mark): Promise<void> {
+    let s = this.chains.get(mark.chain)
+    if (!s) this.chains.set(mark.chain, (s = { running: null, queued: null, durableSeq: 0 }))
+    if (s.queued) {
+      if (mark.seq >= s.queued.mark.seq) s.queued.mark = mark
+      return s.queued.done
     }
-    if (this.redis) {
-      const text = JSON.stringify(mark)
-      withTimeout(this.redis.eval(RAISE, 1, REDIS_KEY, mark.chain, mark.seq, text), 1000).catch((e) => this.onRedisError(e as Error))
-    }
+    let settle!: (e?: Error) => void
+    const done = new Promise<void>((resolve, reject) => (settle = (e) => (e ? reject(e) : resolve())))
+    s.queued = { mark, done, settle }
+    this.kick(s)
+    return done
+  }
+
+  private kick(s: ChainWrites): void {
+    if (s.running || !s.queued) return
+    const g = s.queued
+    s.queued = null
+    const m = g.mark
+    // Never lower the file (a late, smaller mark): the higher one already covers it.
+    const write = m.seq < s.durableSeq ? Promise.resolve() : this.writeFile(m)
+    s.running = write.then(
+      () => {
+        s.durableSeq = Math.max(s.durableSeq, m.seq)
+        g.settle()
+        this.raiseRedis(m)
+      },
+      (e: Error) => g.settle(e),
+    ).finally(() => {
+      s.running = null
+      this.kick(s)
+    })
+  }
+
+  private raiseRedis(mark: Mark): void {
+    if (!this.redis) return
+    withTimeout(this.redis.eval(RAISE, 1, REDIS_KEY, mark.chain, mark.seq, JSON.stringify(mark)), 1000).catch((e) => this.onRedisError(e as Error))
   }
 
   private async writeFile(mark: Mark): Promise<void> {
@@ -153,7 +186,7 @@ export class HighWaterStore {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.writing.values())
+    await Promise.all([...this.chains.values()].flatMap((c) => [c.running, c.queued?.done]).map((p) => p?.catch(() => {})))
     const d = this.dirHandle
     this.dirHandle = null
     if (d) await (await d).close().catch(() => {})
@@ -262,7 +295,8 @@ export class TailGuard {
   async released(seq: number, hash: string, time: string): Promise<void> {
     const mark: Mark = { chain: this.o.chain, seq, hash, time }
     await this.o.store.write(mark)
-    this.mark = mark
+    // Coalesced writes settle together: keep the highest.
+    if (!this.mark || seq > this.mark.seq) this.mark = mark
   }
 
   private clear(): void {

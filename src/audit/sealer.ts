@@ -157,6 +157,8 @@ export class Sealer {
       await previous
       if (epoch !== this.epoch) throw new Error('an earlier batch of this chain was not committed')
       await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves, recordsJson: json })
+      // Committed: the next batch may be written while this one's mark is made durable.
+      settled()
       await this.recordHighWater(checkpoint, hash)
       this.opts.onBatch?.(batch.length, performance.now() - started, true)
       registerBatch(checkpoint, sig)
