@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { readFileSync } from 'node:fs'
 import type { Principal } from '../auth/principal.js'
 import { Sealer } from './sealer.js'
+import { ChainCutError, HighWaterStore, TailGuard } from './high-water.js'
 import { digest, encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
@@ -30,6 +31,8 @@ export interface AuditContext {
 declare module 'fastify' {
   interface FastifyInstance {
     sealer: Sealer
+    /** The node's chain's high-water mark and cut alarm (high-water.ts). */
+    auditTail: TailGuard
     hashSubject: SubjectHasher
     /** Answers 503 AUDIT_UNAVAILABLE, unsealed, when a route's own seal failed: nothing is released. */
     withholdAnswer(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply
@@ -92,7 +95,18 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
 export default fp(
   async function audit(app) {
     const { config, identity } = app
+    const marks = new HighWaterStore(config.audit.stateDir, app.redis, (e) => app.log.warn({ err: e }, 'audit high-water mark: the Redis copy could not be read or raised'))
+    const tail = new TailGuard({
+      db: app.db,
+      node: config.node.id,
+      chain: config.replicaId,
+      store: marks,
+      log: app.log,
+      onCutState: app.metrics.auditChainCut,
+    })
+    app.decorate('auditTail', tail)
     const sealer = new Sealer({
+      tail,
       db: app.db,
       node: config.node.id,
       chain: config.replicaId,
@@ -123,7 +137,9 @@ export default fp(
       if (!route || request.sealedByEngine) return done(null, payload)
       const withheld = (e: unknown) => {
         request.log.error({ err: e }, 'audit record not durable; answer withheld')
-        const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+        // A cut chain says so (and what the operator must do), not "try again".
+        const cut = e instanceof ChainCutError ? e : tail.current()
+        const p = new Problem(503, 'AUDIT_UNAVAILABLE', cut ? `${cut.detail}; nothing was released` : 'the audit record could not be made durable; nothing was released')
         reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
         done(null, JSON.stringify(problemBody(request, p)))
       }
@@ -160,6 +176,13 @@ export default fp(
     // stores (registered earlier) close, so the last batch is sealed.
     app.addHook('onClose', async () => {
       await sealer.close()
+      await marks.close()
+    })
+    // A cut found at start is an alarm at once, before any traffic (PostgreSQL down: later).
+    app.addHook('onReady', async () => {
+      await tail.check().catch((e) => {
+        if (!(e instanceof ChainCutError)) app.log.warn({ err: e }, 'audit chain head not checked at start')
+      })
     })
   },
   { name: 'audit', dependencies: ['stores', 'metrics', 'node-identity'] },

@@ -14,6 +14,7 @@ import { buildTree, leafHash, sha256Hex } from '../evidence/merkle.js'
 import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
 import { readHead, writeBatch, type ChainHead } from './store.js'
 import type { Db } from '../stores/postgres.js'
+import type { TailGuard } from './high-water.js'
 
 export interface SealerOptions {
   db: Db
@@ -24,6 +25,8 @@ export interface SealerOptions {
   batchMaxSize: number
   batchWindowMs: number
   onBatch?: (size: number, ms: number, ok: boolean) => void
+  /** The chain's high-water mark and cut detection (high-water.ts); without it, none. */
+  tail?: TailGuard
 }
 
 interface Pending {
@@ -54,6 +57,8 @@ export class Sealer {
   /** Resolves with the record's evidence once its batch is durable; rejects otherwise. */
   seal(record: AuditRecord): Promise<Evidence> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('sealer is closed'))
+    const refused = this.refusal()
+    if (refused) return Promise.reject(refused)
     return new Promise((resolve, reject) => {
       this.pending.push({ record, resolve, reject })
       if (this.pending.length >= this.opts.batchMaxSize) this.kick()
@@ -76,6 +81,24 @@ export class Sealer {
   async close(): Promise<void> {
     await this.flush()
     this.closed = true
+  }
+
+  /** A cut chain seals nothing until an operator acknowledges the cut (high-water.ts). */
+  private refusal(): Error | null {
+    return this.opts.tail?.refusal() ?? null
+  }
+
+  /**
+   * The head to chain onto, read back from PostgreSQL: checked against the high-water mark,
+   * so that a seq once signed is never signed again (a cut throws instead).
+   */
+  private chooseHead(): Promise<ChainHead> {
+    return this.opts.tail ? this.opts.tail.check() : readHead(this.opts.db, this.opts.chain)
+  }
+
+  /** Committed; the mark is raised before the evidence is released (once per batch). */
+  private async recordHighWater(cp: Checkpoint, hash: string): Promise<void> {
+    await this.opts.tail?.released(cp.seq, hash, cp.time)
   }
 
   private kick(): void {
@@ -104,7 +127,7 @@ export class Sealer {
       // before anything is chained onto it.
       if (!this.head) {
         await previous
-        this.head ??= await readHead(this.opts.db, this.opts.chain)
+        this.head ??= await this.chooseHead()
       }
       const epoch = this.epoch
       const head = this.head
@@ -134,6 +157,9 @@ export class Sealer {
       await previous
       if (epoch !== this.epoch) throw new Error('an earlier batch of this chain was not committed')
       await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves, recordsJson: json })
+      // Committed: the next batch may be written while this one's mark is made durable.
+      settled()
+      await this.recordHighWater(checkpoint, hash)
       this.opts.onBatch?.(batch.length, performance.now() - started, true)
       registerBatch(checkpoint, sig)
       for (let i = 0; i < batch.length; i++) {

@@ -21,7 +21,8 @@ export interface SealedBatch {
 }
 
 // The checkpoint insert only happens when `prev` names the committed head (or this is the
-// first); the records insert reads from it, so a broken chain writes nothing at all.
+// first, or the resume point after an acknowledged cut: the high-water mark, high-water.ts);
+// the records insert reads from it, so a broken chain writes nothing at all.
 // The records travel as one JSON array (the search columns are read out of it in SQL):
 // thirteen array parameters, each escaped element by element by the driver, cost more
 // per record than the rest of the write (bench/, docs/performance.md).
@@ -32,6 +33,8 @@ WITH cp AS (
     $9::text, $10::text, $11::text, $12::jsonb
   WHERE ($2::bigint = 1 AND $6::text = '${GENESIS}')
      OR EXISTS (SELECT 1 FROM audit_checkpoints WHERE chain = $1::text AND seq = $2::bigint - 1 AND hash = $6::text)
+     OR EXISTS (SELECT 1 FROM audit_alarms WHERE chain = $1::text AND kind = 'cut-acknowledged'
+                AND hwm_seq = $2::bigint - 1 AND hwm_hash = $6::text)
   RETURNING chain, seq
 )
 INSERT INTO audit_records (chain, seq, idx, time, request_id, consumer_department, consumer_system,

@@ -20,7 +20,8 @@ import { createGunzip, createGzip } from 'node:zlib'
 import { PassThrough, type Writable } from 'node:stream'
 import type { Db } from '../stores/postgres.js'
 import { jcs } from '../evidence/jcs.js'
-import { leafHash } from '../evidence/merkle.js'
+import { leafHash, rootFromPath } from '../evidence/merkle.js'
+import { isSuiteName, verifySignature } from '../pki/suites.js'
 import { checkpointHash, decodeEvidence, verifyEvidence, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
 import { CertificateSet, IntegrityVerifier, splitPem, type IntegrityReport, type StoredRecord } from './integrity.js'
 
@@ -187,8 +188,11 @@ export interface VerifyBundleOptions {
   caPem: string
   /** Checkpoint hashes the auditor holds: each must be in the bundle (else: truncated). */
   heads?: string[]
-  /** Consumers' saved responses to find in the bundle. */
-  evidence?: Array<{ header: string; body: Buffer | string }>
+  /**
+   * Consumers' saved evidence (and responses) to find in the bundle. Without a body only the
+   * evidence itself is checked (proof, signature), not that it belongs to a response.
+   */
+  evidence?: Array<{ header: string; body?: Buffer | string }>
 }
 
 export interface EvidenceMatch {
@@ -204,6 +208,49 @@ export interface EvidenceMatch {
 export interface BundleReport extends IntegrityReport {
   header: Omit<BundleHeader, 'certificates' | 'caChain'> | null
   evidence: EvidenceMatch[]
+}
+
+/**
+ * A client's verified evidence names a checkpoint (chain, seq, hash) the node signed and
+ * released. A bundle of that chain and period that lacks it, or holds another checkpoint at
+ * that seq, shows a cut (or rewritten) log: the client's evidence is a head kept elsewhere.
+ * Evidence outside the bundle's range is just not in it (reported on the match).
+ */
+function evidenceCut(v: IntegrityVerifier, header: BundleHeader, ev: Evidence, hashAt: Map<string, string>, lastOfChain: Map<string, { seq: number; hash: string }>): void {
+  const cp = ev.checkpoint
+  const h = checkpointHash(cp)
+  const where = `${cp.chain}#${cp.seq} (${h.slice(0, 16)}…)`
+  const held = hashAt.get(`${cp.chain}\u0000${cp.seq}`)
+  v.noteAnchor()
+  if (held === h) return
+  if (held !== undefined) {
+    v.fail({ kind: 'anchor-mismatch', chain: cp.chain, seq: cp.seq, detail: `a client's evidence names checkpoint ${where}; the bundle holds another at that seq: the chain was rewritten` })
+    return
+  }
+  const hc = header.chains.find((c) => c.chain === cp.chain)
+  const last = lastOfChain.get(cp.chain)
+  const t = Date.parse(cp.time)
+  const r = header.range
+  // Within the chain's seqs in the bundle, or past them and within the period it covers.
+  const withinSeqs = !!hc && cp.seq >= hc.firstSeq && cp.seq <= hc.lastSeq
+  const withinTime = r.by !== 'seq' && (!r.chain || r.chain === cp.chain) &&
+    (!r.from || t >= Date.parse(r.from)) && (!r.to || t < Date.parse(r.to)) && (!hc || cp.seq > hc.lastSeq)
+  if (withinSeqs || withinTime) {
+    v.fail({ kind: 'truncated', chain: cp.chain, seq: cp.seq, detail: `a client's evidence names checkpoint ${where}, which the bundle does not contain though it covers that ${withinSeqs ? 'seq' : 'time'} (the chain ends at #${last?.seq ?? '-'} in it): the chain was cut` })
+  }
+}
+
+/** Evidence without its response body: the inclusion proof and the checkpoint signature. */
+function verifyWithoutBody(e: Evidence, certs: CertificateSet): { ok: boolean; reason?: string } {
+  const cp = e.checkpoint
+  if (e.index >= e.size || e.size !== cp.size) return { ok: false, reason: 'size-mismatch' }
+  const root = rootFromPath(leafHash(jcs(e.record)), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')))
+  if (!root || root.toString('hex') !== cp.root) return { ok: false, reason: 'bad-inclusion-proof' }
+  if (!certs.has(cp.kid)) return { ok: false, reason: 'unknown-kid' }
+  const problem = certs.problem(cp.kid, cp.time)
+  if (problem) return { ok: false, reason: problem }
+  if (!isSuiteName(cp.alg) || !verifySignature(cp.alg, certs.pem(cp.kid)!, Buffer.from(jcs(cp)), Buffer.from(e.sig, 'base64url'))) return { ok: false, reason: 'bad-signature' }
+  return { ok: true }
 }
 
 /** Verifies a bundle file (gzip or plain NDJSON) with nothing but the trusted CA. */
@@ -232,6 +279,8 @@ async function verifyBundleLines(lines: AsyncIterable<string>, o: VerifyBundleOp
   let counted = { checkpoints: 0, records: 0 }
   const seenHashes = new Set<string>()
   const lastOfChain = new Map<string, { seq: number; hash: string }>()
+  /** chain\0seq → checkpoint hash: what a client's evidence is compared with. */
+  const hashAt = new Map<string, string>()
 
   // Evidence to match: the record's leaf and its checkpoint's hash, by position.
   const wanted = new Map<string, { i: number; leaf: string; cpHash: string }>()
@@ -274,6 +323,7 @@ async function verifyBundleLines(lines: AsyncIterable<string>, o: VerifyBundleOp
     v.addBatch({ checkpoint: b.checkpoint, sig: b.sig, hash: b.hash, records: b.records })
     const h = checkpointHash(b.checkpoint)
     seenHashes.add(h)
+    hashAt.set(`${chain}\u0000${b.checkpoint.seq}`, h)
     lastOfChain.set(chain, { seq: b.checkpoint.seq, hash: h })
     for (const r of b.records) {
       const w = wanted.get(`${chain}\u0000${b.checkpoint.seq}\u0000${r.idx}`)
@@ -376,11 +426,15 @@ async function verifyBundleLines(lines: AsyncIterable<string>, o: VerifyBundleOp
   for (const [i, e] of (o.evidence ?? []).entries()) {
     const ev = evidences[i]
     if (!ev || !certs) continue
-    const r = verifyEvidence({ header: e.header, body: e.body, certificates: certs.kids().map((k) => certs!.pem(k)!), caCertificate: o.caPem, now: Date.parse(ev.checkpoint.time) })
+    const r = e.body !== undefined
+      ? verifyEvidence({ header: e.header, body: e.body, certificates: certs.kids().map((k) => certs!.pem(k)!), caCertificate: o.caPem, now: Date.parse(ev.checkpoint.time) })
+      : verifyWithoutBody(ev, certs)
     if (!r.ok) {
       matches[i].ok = false
       matches[i].reason = `the evidence does not verify: ${r.reason}`
+      continue
     }
+    if (header) evidenceCut(v, header, ev, hashAt, lastOfChain)
   }
   const report = v.report()
   let hdr: BundleReport['header'] = null

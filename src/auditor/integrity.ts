@@ -17,6 +17,7 @@ import { GENESIS } from '../audit/store.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 import type { Db } from '../stores/postgres.js'
+import { recordedCuts, type Mark, type RecordedCut } from '../audit/high-water.js'
 
 export type FailureKind =
   | 'leaf-mismatch' // a record no longer hashes to its stored leaf (an edited field)
@@ -33,7 +34,8 @@ export type FailureKind =
   | 'bad-signature' // the checkpoint signature does not verify (replaced or edited)
   | 'chain-gap' // a checkpoint (a whole batch) is missing: seqs not contiguous
   | 'chain-broken' // prev does not name the hash of the previous checkpoint
-  | 'truncated' // an anchored checkpoint is gone: the tail of the chain was cut
+  | 'truncated' // an anchored checkpoint is gone (anchor, parent, high-water mark, a client's evidence): the tail was cut
+  | 'cut' // a cut the node recorded (audit_alarms) and an operator acknowledged: those seqs are gone for good
   | 'anchor-mismatch' // the checkpoint at an anchored seq is not the anchored one
   | 'bundle-malformed' // offline bundles only: unreadable, or cut short
 
@@ -204,8 +206,22 @@ export class IntegrityVerifier {
   private readonly chains: ChainSummary[] = []
   private current: ChainState | null = null
   private readonly hashesSeen = new Map<string, { chain: string; seq: number }>()
+  /** Acknowledged cuts by chain: their gap is reported once as `cut`, not as a chain-gap. */
+  private readonly cuts = new Map<string, RecordedCut[]>()
 
   constructor(private readonly certs: CertificateSet) {}
+
+  /** An acknowledged cut (high-water.ts): the gap #fromSeq…#toSeq is known, and reported by the caller. */
+  knownCut(c: RecordedCut): void {
+    const list = this.cuts.get(c.chain) ?? []
+    list.push(c)
+    this.cuts.set(c.chain, list)
+  }
+
+  /** The acknowledged cut that is exactly the gap before `nextSeq` (after `lastSeq`), if any. */
+  cutBetween(chain: string, lastSeq: number, nextSeq: number): RecordedCut | undefined {
+    return this.cuts.get(chain)?.find((c) => c.fromSeq === lastSeq + 1 && c.toSeq === nextSeq - 1)
+  }
 
   fail(f: Failure): void {
     this.failureCount++
@@ -238,7 +254,10 @@ export class IntegrityVerifier {
     if (!c) return
     this.current = null
     if (next && c.checkpoints > 0) {
-      if (next.seq !== c.lastSeq + 1) {
+      const cut = this.cutBetween(c.chain, c.lastSeq, next.seq)
+      if (cut) {
+        if (next.prev !== cut.hwmHash) this.fail({ kind: 'chain-broken', chain: c.chain, seq: next.seq, detail: `checkpoint #${next.seq} (after the range) does not name #${cut.toSeq}, the last one signed before the cut` })
+      } else if (next.seq !== c.lastSeq + 1) {
         this.fail({ kind: 'chain-gap', chain: c.chain, seq: c.lastSeq + 1, detail: `checkpoints ${c.chain}#${c.lastSeq + 1}…#${next.seq - 1} are missing` })
       } else if (next.prev !== c.lastHash) {
         this.fail({ kind: 'chain-broken', chain: c.chain, seq: next.seq, detail: `checkpoint #${next.seq} (after the range) does not name #${c.lastSeq}` })
@@ -282,7 +301,11 @@ export class IntegrityVerifier {
     // Chain: contiguous seqs, each naming its predecessor.
     if (c.lastSeq >= 0 || seq === 1) {
       const expectedSeq = c.lastSeq >= 0 ? c.lastSeq + 1 : 1
-      if (seq > expectedSeq) {
+      const cut = seq > expectedSeq ? this.cutBetween(chain, expectedSeq - 1, seq) : undefined
+      if (cut) {
+        // The batch after an acknowledged cut names the last checkpoint signed before it.
+        if (cp.prev !== cut.hwmHash) this.fail({ kind: 'chain-broken', chain, seq, detail: `prev does not name #${cut.toSeq}, the last checkpoint signed before the cut` })
+      } else if (seq > expectedSeq) {
         this.fail({ kind: 'chain-gap', chain, seq: expectedSeq, detail: seq - expectedSeq === 1 ? `checkpoint ${chain}#${expectedSeq} is missing` : `checkpoints ${chain}#${expectedSeq}…#${seq - 1} are missing` })
       } else if (seq < expectedSeq) {
         this.fail({ kind: 'chain-broken', chain, seq, detail: `checkpoint #${seq} appears again after #${c.lastSeq}` })
@@ -422,6 +445,8 @@ export interface DatabaseIntegrityOptions {
   storedAnchors?: boolean
   /** The heads the parent node holds for this node (tiers checkpoint push), and its id. */
   parentHeads?: { parent: string; heads: Anchor[] }
+  /** The chains' high-water marks (src/audit/high-water.ts: file and Redis), and where they were read. */
+  highWater?: { from: string; marks: Mark[] }
   caPem: string
   /** Certificates known besides those in audit_certificates (the node's own). */
   certificates?: string[]
@@ -469,6 +494,19 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
   if (o.chain) range.push(`chain = $${params.push(o.chain)}`)
   const where = range.length ? `WHERE ${range.join(' AND ')}` : ''
 
+  // Cuts the node recorded: acknowledged ones are reported as `cut` (for good); the gap they
+  // leave is theirs, not a chain-gap. Unacknowledged ones, like the high-water marks, are
+  // heads kept outside the checkpoints table (anchors below).
+  const cuts = await recordedCuts(db, o.chain)
+  const acknowledged = cuts.filter((c) => c.acknowledged)
+  for (const c of acknowledged) {
+    v.knownCut(c)
+    const a = c.acknowledged!
+    v.fail({ kind: 'cut', chain: c.chain, seq: c.fromSeq, detail: `checkpoints ${c.chain}#${c.fromSeq}…#${c.toSeq} were cut from the log (found ${c.detectedAt}); acknowledged by ${a.by} at ${a.at}: ${a.reason}` })
+  }
+  const inAcknowledgedCut = (chain: string | undefined, seq: number | undefined) =>
+    seq !== undefined && acknowledged.some((c) => c.chain === chain && seq >= c.fromSeq && seq <= c.toSeq)
+
   const retainedThrough = new Map<string, number>()
   for (const r of (await db.query('SELECT through FROM audit_retention')).rows) {
     for (const [chain, seq] of Object.entries(r.through as Record<string, number>)) {
@@ -487,7 +525,8 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
     // The checkpoint before the range must exist and be named by the first one.
     if (first > 1) {
       const { rows } = await db.query(`SELECT ${CP_COLUMNS} FROM audit_checkpoints WHERE chain = $1 AND seq = $2`, [chain, first - 1])
-      v.startChain(chain, rows[0] ? checkpointHash(batchFromRow(rows[0], [], true).checkpoint) : null, first - 1)
+      const cutBefore = acknowledged.find((c) => c.chain === chain && c.toSeq === first - 1)
+      v.startChain(chain, rows[0] ? checkpointHash(batchFromRow(rows[0], [], true).checkpoint) : cutBefore ? cutBefore.hwmHash : null, first - 1)
     } else {
       v.startChain(chain, GENESIS, 0)
     }
@@ -548,7 +587,15 @@ export async function verifyDatabase(db: Db, o: DatabaseIntegrityOptions): Promi
   for (const h of o.parentHeads?.heads ?? []) {
     if (!o.chain || h.chain === o.chain) anchors.push({ ...h, heldBy: `the parent node ${o.parentHeads!.parent}` })
   }
+  for (const c of cuts) {
+    if (!c.acknowledged) anchors.push({ chain: c.chain, seq: c.toSeq, hash: c.hwmHash, heldBy: 'the cut recorded in audit_alarms' })
+  }
+  for (const m of o.highWater?.marks ?? []) {
+    if (!o.chain || m.chain === o.chain) anchors.push({ chain: m.chain, seq: m.seq, hash: m.hash, heldBy: `the high-water mark (${o.highWater!.from})` })
+  }
   for (const a of anchors) {
+    // Gone for good, and already reported as the acknowledged cut.
+    if (a.chain !== undefined && inAcknowledgedCut(a.chain, a.seq)) continue
     v.noteAnchor()
     const { rows } = a.chain !== undefined
       ? await db.query(`SELECT ${CP_COLUMNS} FROM audit_checkpoints WHERE chain = $1 AND seq = $2`, [a.chain, a.seq])

@@ -4,6 +4,7 @@
 //   integrity  re-verify the log in the database over a range
 //   anchor     record the current chain heads (and print them: keep them elsewhere too)
 //   retention  export, verify, then drop whole monthly partitions before a month
+//   acknowledge-cut  let a cut chain seal again, after the high-water mark (src/audit/high-water.ts)
 import { createWriteStream, readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
@@ -19,6 +20,8 @@ import { Sealer } from '../audit/sealer.js'
 import { buildAuditRecord } from '../audit/plugin.js'
 import { createSigner } from '../pki/suites.js'
 import { certThumbprint } from '../pki/thumbprint.js'
+import { createRedis } from '../stores/redis.js'
+import { HighWaterStore, knownMarks, recordedCuts } from '../audit/high-water.js'
 
 const USAGE = `Usage: tongban audit <command> [options]
 
@@ -27,15 +30,23 @@ const USAGE = `Usage: tongban audit <command> [options]
       Writes the batches whose checkpoint time is in [from, to) with their checkpoints, the
       node certificates and the CA chain. Default FILE: audit-<node>-<from>-<to>.tongban-audit.jsonl.gz
 
-  verify <bundle> --ca CA.pem [--head HASH]... [--evidence HEADER|@FILE --body FILE]... [--json]
+  verify <bundle> --ca CA.pem [--head HASH]... [--evidence HEADER|@FILE [--body FILE]]... [--json]
       Needs nothing but the bundle and the trusted root CA certificate. --head: a checkpoint
       hash you kept (a cut bundle or log is then detected). --evidence/--body: a consumer's
-      saved Tongban-Evidence and response body, matched to their record in the bundle.
+      saved Tongban-Evidence and response body, matched to their record in the bundle; a
+      checkpoint the evidence names that the bundle lacks or contradicts is reported as a
+      cut. Without any --body, only the evidence's checkpoint and record are checked.
 
   integrity [--from T] [--to T] [--chain C] [--head HASH]... [--json]
       Re-verifies the log in the database (default: everything). A node with a parent also
       compares its chains with the checkpoint heads the parent holds for it (mTLS, node
-      certificate): a cut tail is then reported as truncated.
+      certificate), and with the chains' high-water marks (TONGBAN_AUDIT_STATE_DIR files and
+      Redis): a cut tail is then reported as truncated; an acknowledged one as cut.
+
+  acknowledge-cut --chain C --reason TEXT [--by NAME]
+      After a cut was found (tongban_audit_chain_cut, /readyz): records who, when and why in
+      audit_alarms; the chain then seals again from its high-water mark + 1 (a signed seq is
+      never reused), and the gap stays reported by integrity as an acknowledged cut.
 
   anchor [--out FILE] [--by NAME]
       Records the head of every chain in audit_anchors and prints them as JSON.
@@ -65,6 +76,7 @@ export async function run(args: string[]): Promise<number> {
         from: { type: 'string' }, to: { type: 'string' }, chain: { type: 'string' }, out: { type: 'string' },
         url: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' }, head: { type: 'string', multiple: true },
         evidence: { type: 'string', multiple: true }, body: { type: 'string', multiple: true }, json: { type: 'boolean' },
+        reason: { type: 'string' },
         before: { type: 'string' }, 'export-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, by: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -89,6 +101,8 @@ export async function run(args: string[]): Promise<number> {
         return await withDb(v, (config, db) => anchor(config, db!, v))
       case 'retention':
         return await withDb(v, (config, db) => retention(config, db!, v))
+      case 'acknowledge-cut':
+        return await withDb(v, (config, db) => acknowledgeCut(config, db!, v))
       default:
         return usage(`unknown command ${sub}`)
     }
@@ -149,11 +163,11 @@ async function verify(positionals: string[], v: Values): Promise<number> {
   if (typeof v.ca !== 'string') throw new UsageError('--ca <root CA certificate> is required (the trust anchor is never taken from the bundle)')
   const evidence = (v.evidence as string[] | undefined) ?? []
   const bodies = (v.body as string[] | undefined) ?? []
-  if (evidence.length !== bodies.length) throw new UsageError('give one --body per --evidence')
+  if (bodies.length && evidence.length !== bodies.length) throw new UsageError('give one --body per --evidence (or none)')
   const caPem = readFileSync(v.ca, 'utf8')
   const ev = await Promise.all(evidence.map(async (h, i) => ({
     header: h.startsWith('@') ? (await readFile(h.slice(1), 'utf8')).trim() : h,
-    body: await readFile(bodies[i]),
+    body: bodies.length ? await readFile(bodies[i]) : undefined,
   })))
   const r = await verifyBundle(positionals[0], { caPem, heads: (v.head as string[] | undefined) ?? [], evidence: ev })
   printReport(r, !!v.json)
@@ -208,8 +222,18 @@ async function integrity(config: Config, db: Db, v: Values): Promise<number> {
       await client.close()
     }
   }
+  const redis = createRedis(config.redis)
+  let marks
+  try {
+    await redis.connect().catch(() => {})
+    const store = new HighWaterStore(config.audit.stateDir, redis, (e) => process.stderr.write(`warning: the Redis copy of the high-water marks could not be read (${e.message})\n`))
+    marks = await knownMarks(db, store, [config.replicaId])
+  } finally {
+    redis.disconnect()
+  }
   const r = await verifyDatabase(db, {
     parentHeads: parent,
+    highWater: { from: `${config.audit.stateDir} and Redis`, marks },
     from: date(v.from as string | undefined, 'from'),
     to: date(v.to as string | undefined, 'to'),
     chain: v.chain as string | undefined,
@@ -231,6 +255,28 @@ async function anchor(config: Config, db: Db, v: Values): Promise<number> {
   const out = JSON.stringify({ node: config.node.id, anchoredAt: new Date().toISOString(), anchoredBy: by, anchors: heads.map(({ chain, seq, hash, time }) => ({ chain, seq, hash, time })) }, null, 2)
   if (typeof v.out === 'string') await writeFile(v.out, out + '\n')
   process.stdout.write(out + '\n')
+  return 0
+}
+
+async function acknowledgeCut(config: Config, db: Db, v: Values): Promise<number> {
+  if (typeof v.chain !== 'string') throw new UsageError('--chain is required')
+  if (typeof v.reason !== 'string' || !v.reason.trim()) throw new UsageError('--reason is required (why the chain may go on: the incident, who was told)')
+  const open = (await recordedCuts(db, v.chain)).filter((c) => !c.acknowledged)
+  if (!open.length) {
+    process.stderr.write(`tongban audit acknowledge-cut: no unacknowledged cut is recorded for chain ${v.chain}\n`)
+    return 1
+  }
+  const by = actor(v)
+  for (const c of open) {
+    // The row names the very mark the node found: it resumes after that one, and only that.
+    await db.query(
+      `INSERT INTO audit_alarms (chain, kind, node, committed_seq, committed_hash, hwm_seq, hwm_hash, detail, acknowledged_by, reason)
+       SELECT chain, 'cut-acknowledged', $4, committed_seq, committed_hash, hwm_seq, hwm_hash, detail, $5, $6
+       FROM audit_alarms WHERE chain = $1 AND kind = 'cut' AND hwm_seq = $2 AND hwm_hash = $3 ORDER BY id LIMIT 1`,
+      [c.chain, c.toSeq, c.hwmHash, config.node.id, by, v.reason.trim()],
+    )
+    process.stdout.write(`acknowledged: chain ${c.chain}, checkpoints #${c.fromSeq}…#${c.toSeq} cut (found ${c.detectedAt}); it seals again from #${c.toSeq + 1}; integrity reports the gap as an acknowledged cut\n`)
+  }
   return 0
 }
 

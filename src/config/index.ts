@@ -18,7 +18,7 @@ export interface Config {
   postgres: { url: string; schema: string; poolSize: number; queryTimeoutMs: number }
   redis: { url: string; prefix: string }
   pki: { dir: string; caFile: string; certFile: string; keyFile: string }
-  audit: { keyFile: string; alg: 'RS256' | 'PS256'; batchMaxSize: number; batchWindowMs: number }
+  audit: { keyFile: string; alg: 'RS256' | 'PS256'; batchMaxSize: number; batchWindowMs: number; stateDir: string }
   token: { ttlSeconds: number; assertionMaxLifetimeSeconds: number }
   files: { catalogDir: string; schemasDir: string; systemsFile: string; purposesFile: string }
   policy: { decisionWorkingDays: number; reminderWorkingDays: number; holidaysFile: string; rateLimitPerSecond: number }
@@ -141,6 +141,8 @@ export function loadConfig(env: Env = process.env, root = process.cwd()): Config
       alg: env.TONGBAN_AUDIT_ALG ?? f.audit?.alg ?? 'RS256',
       batchMaxSize: int(env, 'TONGBAN_AUDIT_BATCH_MAX') ?? f.audit?.batchMaxSize ?? 256,
       batchWindowMs: int(env, 'TONGBAN_AUDIT_BATCH_WINDOW_MS') ?? f.audit?.batchWindowMs ?? 1,
+      // High-water marks of the chains (src/audit/high-water.ts): kept outside PostgreSQL.
+      stateDir: resolve(pkiDir, env.TONGBAN_AUDIT_STATE_DIR ?? 'audit-hwm'),
     },
     token: {
       ttlSeconds: int(env, 'TONGBAN_TOKEN_TTL') ?? f.token?.ttlSeconds ?? 600,

@@ -8,6 +8,7 @@
 //   the problem code (request.audit.reason) — counts and a latency histogram;
 // - audit sealing: `app.metrics.auditBatch(size, ms, ok)`, meant as the Sealer's `onBatch`
 //   option (src/audit/plugin.ts constructs the Sealer);
+// - a cut audit chain: `app.metrics.auditChainCut(chain, cut)`, from the audit plugin's TailGuard;
 // - batch items: `app.metrics.batchItem(...)`, from src/batch/worker.ts;
 // - circuit breakers: `app.metrics.upstreamCircuit(name, state)` for whoever implements them;
 // - at scrape time: BullMQ queue depths, upstream pool stats, Redis status, PostgreSQL pool.
@@ -41,6 +42,8 @@ export interface Metrics {
   ): void
   /** One sealed (ok) or failed audit batch: its size and how long the commit took. The Sealer's onBatch. */
   auditBatch(size: number, ms: number, ok: boolean): void
+  /** An audit chain found cut (1) until the cut is acknowledged (0): src/audit/high-water.ts. */
+  auditChainCut(chain: string, cut: boolean): void
   /** One batch item finished (or failed) in a bulk verification job. */
   batchItem(labels: { resource: string; operation: string; outcome: string; code: string }, seconds: number): void
   /** An upstream call failed with this problem code (UPSTREAM_TIMEOUT, …). */
@@ -119,6 +122,13 @@ export function createMetrics(app: FastifyInstance): Metrics {
     name: 'tongban_audit_records_total',
     help: 'Audit records sealed (ok) or not made durable (failed)',
     labelNames: ['result'] as const,
+    registers,
+  })
+  // The alarm: a chain's committed head is behind its high-water mark (a deleted tail).
+  const chainCut = new Gauge({
+    name: 'tongban_audit_chain_cut',
+    help: 'An audit chain whose tail was cut out of PostgreSQL (1) and not yet acknowledged by an operator',
+    labelNames: ['chain'] as const,
     registers,
   })
   const batchItems = new Counter({
@@ -230,6 +240,9 @@ export function createMetrics(app: FastifyInstance): Metrics {
         auditSize.observe(size)
         auditSeal.observe(ms / 1000)
       }
+    },
+    auditChainCut(chain, cut) {
+      chainCut.set({ chain }, cut ? 1 : 0)
     },
     batchItem(labels, seconds) {
       batchItems.inc(labels)

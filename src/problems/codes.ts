@@ -155,6 +155,7 @@ export const PROBLEM_CODES = {
   AUDIT_INTEGRITY_CHAIN_BROKEN: { status: [200], en: 'integrity: a checkpoint does not name the hash of the previous one', zh: '完整性核查：检查点链断裂', action: INTEGRITY },
   AUDIT_INTEGRITY_TRUNCATED: { status: [200], en: 'integrity: an anchored checkpoint is gone (the tail was cut)', zh: '完整性核查：检查点链尾部被截断', action: INTEGRITY },
   AUDIT_INTEGRITY_ANCHOR_MISMATCH: { status: [200], en: 'integrity: the checkpoint at an anchored position is not the anchored one', zh: '完整性核查：检查点与锚定值不一致', action: INTEGRITY },
+  AUDIT_INTEGRITY_CUT: { status: [200], en: 'integrity: an acknowledged cut of the chain (records signed and then deleted; who acknowledged it, when and why is recorded)', zh: '完整性核查：审计链曾被截断（已由运维确认）', action: INTEGRITY },
   AUDIT_INTEGRITY_BUNDLE_MALFORMED: { status: [200], en: 'integrity: an offline bundle is unreadable or cut short', zh: '完整性核查：离线审计包损坏', action: INTEGRITY },
 
   // ---- tiers: calls between nodes (省、市、县、乡) --------------------------------------------

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Db } from '../../stores/postgres.js'
 import { chainHeads, verifyDatabase, type FailureKind } from '../integrity.js'
+import { knownMarks } from '../../audit/high-water.js'
 import type { ProblemCode } from '../../problems/problem.js'
 import { MAX_PAGE } from '../search.js'
 import { auditorRoute, ERRORS, filterProperties, HASH, open, requireOrderedRange } from './shared.js'
@@ -24,6 +25,7 @@ const INTEGRITY_REASONS = {
   'chain-gap': 'AUDIT_INTEGRITY_CHAIN_GAP',
   'chain-broken': 'AUDIT_INTEGRITY_CHAIN_BROKEN',
   truncated: 'AUDIT_INTEGRITY_TRUNCATED',
+  cut: 'AUDIT_INTEGRITY_CUT',
   'anchor-mismatch': 'AUDIT_INTEGRITY_ANCHOR_MISMATCH',
   'bundle-malformed': 'AUDIT_INTEGRITY_BUNDLE_MALFORMED',
 } as const satisfies Record<FailureKind, ProblemCode>
@@ -59,6 +61,8 @@ export default async function integrity(app: FastifyInstance) {
       from, to, chain: q.chain,
       heads: q.head === undefined ? [] : Array.isArray(q.head) ? q.head : [q.head],
       parentHeads: parentHeads ?? undefined,
+      // The high-water marks: a tail cut here is visible against what this node signed.
+      highWater: { from: 'file and Redis', marks: await knownMarks(app.db, app.auditTail.store, [app.auditTail.chain]) },
       caPem: identity.caPem,
       certificates: [identity.certPem],
     })
