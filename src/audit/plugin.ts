@@ -5,28 +5,20 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { readFileSync } from 'node:fs'
-import type { Principal } from '../auth/principal.js'
+import type { Readable } from 'node:stream'
 import { Sealer } from './sealer.js'
 import { ChainCutError, HighWaterStore, TailGuard } from './high-water.js'
-import { digest, encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
+import { encodeEvidence } from '../evidence/evidence.js'
+import { buildAuditRecord, type AuditContext } from './record.js'
+import { hasUnrepresentable } from './representable.js'
+import { sealedStream } from './stream.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
 import { Problem, type ProblemCode } from '../problems/problem.js'
 import { statusFallback } from '../problems/codes.js'
 import { problemBody } from '../problems/plugin.js'
 
-export interface AuditContext {
-  resource?: string
-  operation?: string
-  purpose?: string
-  caseId?: string
-  operator?: string
-  subject?: string
-  /** Why the answer was not an allowed one: its problem code. */
-  reason?: ProblemCode
-  grant?: string
-  consumer?: { department: string; system: string; region: string }
-}
+export { buildAuditRecord, type AuditContext, type RecordInput } from './record.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -51,45 +43,22 @@ declare module 'fastify' {
   }
 }
 
-const EMPTY_DIGEST = digest('')
+const isStream = (payload: unknown): payload is Readable =>
+  payload !== null && typeof payload === 'object' && typeof (payload as Readable).pipe === 'function'
 
-const decisionOf = (status: number) => (status < 400 ? 'allowed' : status < 500 ? 'denied' : 'failed')
+const UNREPRESENTABLE = 'INPUT_UNREPRESENTABLE'
 
-export interface RecordInput {
-  node: string
-  requestId: string
-  principal: Principal | null
-  audit: AuditContext
-  status: number
-  requestBytes?: Buffer | string
-  responseBody: string
-  /** Route defaults for resource and operation. */
-  defaults?: { resource?: string; operation?: string }
-}
-
-/** The audit record of one answer: what the onSend hook seals, and what batch jobs seal. */
-export function buildAuditRecord(i: RecordInput): AuditRecord {
-  const a = i.audit
-  const p = i.principal
-  const decision = decisionOf(i.status)
-  const record: AuditRecord = {
-    requestId: i.requestId,
-    time: new Date().toISOString(),
-    node: i.node,
-    consumer: p ? { department: p.department, system: p.system, region: p.region } : a.consumer ?? null,
-    resource: a.resource ?? i.defaults?.resource ?? null,
-    operation: a.operation ?? i.defaults?.operation ?? null,
-    purpose: a.purpose ?? null,
-    caseId: a.caseId ?? null,
-    decision,
-    requestDigest: i.requestBytes ? digest(i.requestBytes) : EMPTY_DIGEST,
-    responseDigest: digest(i.responseBody),
-  } as AuditRecord
-  if (decision !== 'allowed') record.reason = a.reason ?? statusFallback(i.status)
-  if (a.subject) record.subject = a.subject
-  if (a.operator) record.operator = a.operator
-  if (a.grant) record.grant = a.grant
-  return record
+/**
+ * A request that would put a string jsonb cannot hold (NUL, an unpaired surrogate) into its
+ * audit record is refused, whatever the route answered: nothing is released under a record
+ * that cannot say exactly what was asked. The refusal's own record carries the escaped form.
+ */
+function refusal(request: FastifyRequest, reply: FastifyReply, payload: unknown): string {
+  if (isStream(payload)) payload.destroy()
+  const p = new Problem(400, UNREPRESENTABLE, 'a value of this request (NUL or an unpaired UTF-16 surrogate) cannot be recorded in the audit log')
+  request.audit.reason = p.code
+  reply.code(400).type('application/problem+json').removeHeader('tongban-evidence-chain')
+  return JSON.stringify(problemBody(request, p))
 }
 
 export default fp(
@@ -123,12 +92,23 @@ export default fp(
     app.decorate('withholdAnswer', (request: FastifyRequest, reply: FastifyReply, err: unknown) => {
       request.log.error({ err }, 'audit record not durable; answer withheld')
       request.audit.reason = 'AUDIT_UNAVAILABLE'
-      const p = new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable; nothing was released')
+      // A cut chain says so (and what the operator must do), not "try again".
+      const cut = err instanceof ChainCutError ? err : tail.current()
+      const p = new Problem(503, 'AUDIT_UNAVAILABLE', cut ? `${cut.detail}; nothing was released` : 'the audit record could not be made durable; nothing was released')
       return reply.code(503).type('application/problem+json').send(JSON.stringify(problemBody(request, p)))
     })
     // Callback-style where nothing is awaited: an async hook costs a promise per request.
     app.addHook('onRequest', (request, _reply, done) => {
       request.audit = {}
+      done()
+    })
+
+    // Path segments are never legitimately NUL or half a surrogate pair: refused before the
+    // handler runs (no upstream call, no quota). Other fields are caught in onSend.
+    app.addHook('preHandler', (request, _reply, done) => {
+      if (request.routeOptions.config?.audit && hasUnrepresentable(request.params)) {
+        return done(new Problem(400, UNREPRESENTABLE, 'a path segment (NUL or an unpaired UTF-16 surrogate) cannot be recorded in the audit log'))
+      }
       done()
     })
 
@@ -143,19 +123,43 @@ export default fp(
         reply.code(503).type('application/problem+json').removeHeader('tongban-evidence')
         done(null, JSON.stringify(problemBody(request, p)))
       }
-      const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : ''
+      const record = (status: number, responseBody: string, responseDigest?: string) => buildAuditRecord({
+        node: config.node.id,
+        requestId: request.id,
+        principal: request.principal,
+        audit: request.audit,
+        status,
+        requestBytes: request.rawBody,
+        responseBody,
+        responseDigest,
+        defaults: route,
+      })
+      let out = payload
       let sealed
       try {
-        sealed = sealer.seal(buildAuditRecord({
-          node: config.node.id,
-          requestId: request.id,
-          principal: request.principal,
-          audit: request.audit,
-          status: reply.statusCode,
-          requestBytes: request.rawBody,
-          responseBody: body,
-          defaults: route,
-        }))
+        const body = (p: unknown) => typeof p === 'string' ? p : Buffer.isBuffer(p) ? p.toString('utf8') : ''
+        let r = record(reply.statusCode, body(out))
+        if (r.escaped && request.audit.reason !== UNREPRESENTABLE) {
+          out = refusal(request, reply, out)
+          r = record(reply.statusCode, out as string)
+        }
+        if (isStream(out)) {
+          // Sealed at its end over the bytes sent; no Tongban-Evidence (the headers are gone by then).
+          const status = reply.statusCode
+          return done(null, sealedStream(out, {
+            complete: (d) => sealer.seal(record(status, '', d)).catch((e) => {
+              request.log.error({ err: e }, 'audit record of a streamed answer not durable; stream cut')
+              throw new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable')
+            }),
+            interrupted: (d, err) => {
+              // Answered again through the error handler (and sealed there) when nothing was sent yet.
+              if (err && !reply.raw.headersSent && request.raw.aborted !== true) return
+              request.audit.reason = 'ANSWER_INTERRUPTED'
+              sealer.seal(record(500, '', d)).catch((e) => request.log.error({ err: e }, 'audit record of an interrupted stream not durable'))
+            },
+          }))
+        }
+        sealed = sealer.seal(r)
       } catch (e) {
         return withheld(e)
       }
@@ -163,7 +167,7 @@ export default fp(
       sealed.then((evidence) => {
         if (route.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
         try {
-          done(null, payload)
+          done(null, out)
         } catch (e) {
           // Writing the answer threw (a second answer to one request would): a bug to log,
           // not a reason to take the node down.

@@ -8,7 +8,9 @@
 // flight). Sealing every window during a commit would cut latency at low load but doubles
 // the signatures per commit; under load, where the CPU is what is short, that is a loss
 // (docs/performance.md). If a commit fails, the batch chained onto it fails too, and the
-// head is read back from PostgreSQL before anything else is chained.
+// head is read back from PostgreSQL before anything else is chained — unless the failure was
+// about the data (failedBatch): then the batch is split and sealed again, so one bad record
+// cannot take the others down.
 import { jcs } from '../evidence/jcs.js'
 import { buildTree, leafHash, sha256Hex } from '../evidence/merkle.js'
 import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
@@ -37,6 +39,26 @@ interface Pending {
 
 export class AuditUnavailableError extends Error {}
 
+/** A batch chained onto one that was not committed: it was never written. */
+class SupersededError extends Error {
+  constructor(readonly epoch: number) {
+    super('an earlier batch of this chain was not committed')
+  }
+}
+
+/**
+ * The batch failed for what it holds, and the same records would fail again: PostgreSQL
+ * refused the statement (SQLSTATE class 22, data exception: 22P05 untranslatable character,
+ * 22P02, 22021, …; the statement failed as a whole), or a record has no JSON form (JCS
+ * refuses NaN, a BigInt, a cycle). Not a connection error, after which the commit may
+ * have landed.
+ */
+const isDataError = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code
+  if (typeof code === 'string') return code.startsWith('22')
+  return e instanceof TypeError || e instanceof RangeError || /^jcs:| is not allowed$/.test((e as Error)?.message ?? '')
+}
+
 const b64url = (buf: Buffer) => buf.toString('base64url')
 
 export class Sealer {
@@ -50,6 +72,10 @@ export class Sealer {
   private head: ChainHead | null = null
   /** Bumped on every failure: batches sealed onto an earlier head must not be written. */
   private epoch = 0
+  /** The epoch after the last failure that rejected its callers. */
+  private hardEpoch = 0
+  /** Batches to seal again (halves of a batch refused for its data; superseded batches). */
+  private retry: Pending[][] = []
   private closed = false
 
   constructor(private readonly opts: SealerOptions) {}
@@ -70,7 +96,7 @@ export class Sealer {
 
   /** Seals what is pending and waits for every batch in flight. */
   async flush(): Promise<void> {
-    while (this.pending.length > 0 || this.inflight > 0) {
+    while (this.pending.length > 0 || this.retry.length > 0 || this.inflight > 0) {
       this.kick()
       await this.lastWrite
       // Let the settled batch's bookkeeping run before looking again.
@@ -106,13 +132,13 @@ export class Sealer {
       clearTimeout(this.timer)
       this.timer = null
     }
-    if (this.inflight >= 2 || this.pending.length === 0) return
-    const batch = this.pending.splice(0, this.opts.batchMaxSize)
+    if (this.inflight >= 2 || (this.pending.length === 0 && this.retry.length === 0)) return
+    const batch = this.retry.shift() ?? this.pending.splice(0, this.opts.batchMaxSize)
     this.inflight++
     this.commit(batch).finally(() => {
       this.inflight--
       // Whatever arrived meanwhile is the next batch: seal it at once.
-      if (this.pending.length > 0) this.kick()
+      if (this.pending.length > 0 || this.retry.length > 0) this.kick()
     })
   }
 
@@ -155,7 +181,7 @@ export class Sealer {
       const sig = b64url(await this.opts.signer.signAsync(Buffer.from(canonical)))
       const leaves = leafBufs.map((l) => l.toString('hex'))
       await previous
-      if (epoch !== this.epoch) throw new Error('an earlier batch of this chain was not committed')
+      if (epoch !== this.epoch) throw new SupersededError(epoch)
       await writeBatch(this.opts.db, { checkpoint, sig, hash, records, leaves, recordsJson: json })
       // Committed: the next batch may be written while this one's mark is made durable.
       settled()
@@ -174,13 +200,37 @@ export class Sealer {
         })
       }
     } catch (e) {
-      this.head = null
-      this.epoch++
       this.opts.onBatch?.(batch.length, performance.now() - started, false)
-      const err = new AuditUnavailableError(`audit batch not durable: ${(e as Error).message}`)
-      for (const p of batch) p.reject(err)
+      this.failedBatch(batch, e)
     } finally {
       settled()
     }
+  }
+
+  /**
+   * A batch that was not written. The head is read back before anything is chained again.
+   * Refused for its data, it is split in two and each half sealed again (down to the one
+   * record at fault, which alone fails); a batch superseded by such a failure is sealed again
+   * whole. Re-sealing reuses the seq of a checkpoint that was signed but never written, and
+   * that is safe only because nothing of it was ever released: evidence (checkpoint and sig)
+   * leaves only after its write succeeded, and a data exception means the one statement that
+   * writes checkpoint and records together was rolled back. After any other failure (the
+   * connection) the write may have landed, so the batch and those chained onto it fail.
+   */
+  private failedBatch(batch: Pending[], e: unknown): void {
+    this.head = null
+    const data = isDataError(e)
+    const again = data || (e instanceof SupersededError && e.epoch >= this.hardEpoch)
+    this.epoch++
+    if (!again) this.hardEpoch = this.epoch
+    if (again && !(data && batch.length === 1)) {
+      if (data) {
+        const half = Math.ceil(batch.length / 2)
+        this.retry.push(batch.slice(0, half), batch.slice(half))
+      } else this.retry.push(batch)
+      return
+    }
+    const err = new AuditUnavailableError(`audit batch not durable: ${(e as Error).message}`)
+    for (const p of batch) p.reject(err)
   }
 }

@@ -350,6 +350,8 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
       }
     }
     reply.type(NDJSON).header('tongban-batch-status', b.status)
+    // The audit step seals the download's record at the stream's end, over the bytes sent
+    // (src/audit/stream.ts): unbounded, so not built in memory first.
     return reply.send(Readable.from(lines(), { objectMode: false }))
   })
 

@@ -30,6 +30,7 @@ export const PROBLEM_CODES = {
   INPUT_MALFORMED_NDJSON: { status: [400], en: 'a line of an NDJSON upload is not valid JSON', zh: '批量上传文件中有一行格式错误', action: 'fix the line named in `detail` and upload again' },
   INPUT_EMPTY_BODY: { status: [400], en: 'the request body is empty', zh: '请求内容为空', action: 'send a JSON body' },
   INPUT_TOO_LARGE: { status: [413], en: 'the body is larger than the limit', zh: '请求内容过大', action: 'send less (split a batch into several)' },
+  INPUT_UNREPRESENTABLE: { status: [400], en: 'a value of the request (NUL, an unpaired UTF-16 surrogate) cannot be recorded in the audit log', zh: '请求中含有无法记入审计日志的字符（空字符或不成对的代理项）', action: FIX_REQUEST },
   INPUT_UNSUPPORTED_MEDIA_TYPE: { status: [415], en: 'send application/json (or NDJSON where accepted)', zh: '请求内容类型不受支持', action: 'send Content-Type: application/json (or application/x-ndjson for batches)' },
   INPUT_BAD_URL: { status: [400], en: 'the URL is not validly percent-encoded', zh: '请求地址编码错误', action: 'percent-encode the URL correctly' },
   INPUT_URL_TOO_LONG: { status: [414], en: 'a segment of the URL is too long', zh: '请求地址过长', action: 'shorten the URL segment' },
@@ -125,6 +126,7 @@ export const PROBLEM_CODES = {
   UPSTREAM_TIMEOUT: { status: [504], en: 'the provider did not answer in time', zh: '数据提供方响应超时', action: RETRY },
 
   // ---- the gateway itself ---------------------------------------------------------------
+  ANSWER_INTERRUPTED: { status: [500], en: 'audit reason of a streamed answer cut short: its record covers the bytes that were sent', zh: '流式应答中途中断：审计记录覆盖已发送的部分', action: RETRY },
   AUDIT_UNAVAILABLE: { status: [503], en: 'the audit record could not be made durable: nothing was released; retry', zh: '审计记录暂时无法保存，本次未返回数据', action: RETRY },
   NODE_SHUTTING_DOWN: { status: [503], en: 'this node (replica) is shutting down', zh: '本节点正在停机', action: 'retry; the next request goes to another replica' },
   INTERNAL: { status: [500], en: 'unexpected; logged with the request id', zh: '系统内部错误', action: CALL_OPERATOR },
