@@ -1,7 +1,7 @@
 // The query steps after authentication and context, for one resource operation: subject
 // hash, authorize (policy), route to the upstream, call it, check its answer, filter items.
 // Used by the HTTP routes and by batch jobs alike; the seal step is the caller's.
-import { Ajv, type ValidateFunction } from 'ajv'
+import type { ValidateFunction } from 'ajv'
 import { Problem } from '../problems/problem.js'
 import type { Config } from '../config/index.js'
 import type { AuditContext } from '../audit/plugin.js'
@@ -9,7 +9,7 @@ import type { Principal } from '../auth/principal.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Authorization } from '../policy/authorize.js'
 import { loadSchemaFile } from '../catalog/files.js'
-import { domainFormats, domainKeywords } from '../validation/formats.js'
+import { reportingValidators } from '../validation/ajv.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
 
@@ -30,7 +30,7 @@ export const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unkno
 
 export class QueryEngine {
   readonly upstreams = new Upstreams()
-  private readonly ajv = new Ajv({ allErrors: true, strict: false, formats: domainFormats, keywords: domainKeywords })
+  private readonly ajv = reportingValidators
   private readonly compiled = new Map<string, ValidateFunction>()
 
   constructor(private readonly deps: QueryDeps) {}
