@@ -69,5 +69,5 @@ const catalogueDraft2020 = build((o) => new Ajv2020(o), catalogueOptions)
 const DRAFT_2020 = 'https://json-schema.org/draft/2020-12/schema'
 
 /** The catalogue instance for the draft `schema.$schema` declares (draft-07 unless 2020-12). */
-export const catalogueValidators = (schema: { $schema?: unknown }): Validators =>
-  schema.$schema === DRAFT_2020 ? catalogueDraft2020 : catalogueDraft07
+export const catalogueValidators = (schema: object): Validators =>
+  (schema as { $schema?: unknown }).$schema === DRAFT_2020 ? catalogueDraft2020 : catalogueDraft07
