@@ -17,14 +17,18 @@ export interface Validators {
 const shared: Options = { addUsedSchema: false, formats: domainFormats, keywords: domainKeywords }
 
 function validators(ajv: Ajv): Validators {
+  // By object first: callers that validate per entry pass the same schema object each time.
+  const byObject = new WeakMap<object, ValidateFunction>()
   const byText = new Map<string, ValidateFunction>()
   return {
     compile<T>(schema: AnySchema): ValidateFunction<T> {
-      const key = JSON.stringify(schema)
-      let v = byText.get(key)
+      const key = typeof schema === 'object' ? schema : { schema }
+      let v = byObject.get(key)
       if (!v) {
-        v = ajv.compile(schema)
-        byText.set(key, v)
+        const text = JSON.stringify(schema)
+        v = byText.get(text) ?? ajv.compile(schema)
+        byText.set(text, v)
+        byObject.set(key, v)
       }
       return v as ValidateFunction<T>
     },
