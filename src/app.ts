@@ -5,7 +5,7 @@ import pino from 'pino'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Config } from './config/index.js'
-import { domainFormats, domainKeywords } from './validation/formats.js'
+import { requestValidators } from './validation/ajv.js'
 import { ulid } from './exchange/request-id.js'
 import problems, { sendProblem } from './problems/plugin.js'
 import { Problem } from './problems/problem.js'
@@ -92,8 +92,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
         ? new Problem(414, 'INPUT_URL_TOO_LONG', 'a segment of the URL is too long')
         : new Problem(400, 'INPUT_BAD_URL', 'the URL is not validly percent-encoded'))
     },
-    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false, formats: domainFormats, keywords: domainKeywords } },
   })
+  app.setValidatorCompiler(({ schema }) => requestValidators.compile(schema))
   app.decorate('config', config)
 
   // Keep the exact request bytes: the audit record holds their digest.

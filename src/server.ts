@@ -2,10 +2,12 @@
 // finish, seal the last audit batch, close the pools, exit 0.
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
+import { checkTopology } from './tiers/topology.js'
 
 let config
 try {
   config = loadConfig()
+  checkTopology(config)
 } catch (e) {
   console.error(e instanceof ConfigError ? `tongban: ${e.message}` : e)
   process.exit(2)

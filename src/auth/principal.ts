@@ -1,5 +1,5 @@
 // Who is calling: the claims of a verified access token.
-import type { Tier } from '../config/index.js'
+import type { RegionTier as Tier } from '../gb/region.js'
 
 export const ROLES = ['consumer', 'provider', 'catalog-admin', 'auditor', 'operator'] as const
 export type Role = (typeof ROLES)[number]

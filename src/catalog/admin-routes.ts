@@ -5,7 +5,7 @@
 // failed — is sealed by the audit plugin with the admin as consumer and the code as resource.
 // After a write commits, every replica reloads its in-memory catalogue (bus topic `catalog`).
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
-import { Ajv } from 'ajv'
+import { requestValidators } from '../validation/ajv.js'
 import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 import { ENTRY_SCHEMA_FILE, loadSchemaFile, validateCatalogEntry } from './files.js'
@@ -70,9 +70,8 @@ export async function catalogAdminRoutes(app: FastifyInstance, repo: CatalogRepo
   const entryFileSchema = structuredClone(loadSchemaFile(schemasDir, ENTRY_SCHEMA_FILE))
   const entryRef = { $ref: `${entryFileSchema.$id}#` }
   app.addSchema(entryFileSchema)
-  const partsAjv = new Ajv({ allErrors: false, coerceTypes: false, strict: false })
   const validatorCompiler = ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    httpPart === 'body' ? () => true : partsAjv.compile(schema)
+    httpPart === 'body' ? () => true : requestValidators.compile(schema)
 
   const admin = [
     // The code goes into the audit record even when the caller is refused.

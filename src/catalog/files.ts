@@ -5,10 +5,8 @@
 import { readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
-import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv'
-import { Ajv2020 } from 'ajv/dist/2020.js'
-import formats from 'ajv-formats'
-import { domainFormats, domainKeywords } from '../validation/formats.js'
+import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv'
+import { catalogueValidators } from '../validation/ajv.js'
 import type { CatalogEntry, CatalogItem, OperationBinding } from './types.js'
 
 export interface CatalogFileError {
@@ -21,18 +19,6 @@ export interface CatalogFileError {
 type Problem = Omit<CatalogFileError, 'file'>
 
 export const ENTRY_SCHEMA_FILE = 'catalog-entry.schema.json'
-
-const DRAFT_2020 = 'https://json-schema.org/draft/2020-12/schema'
-
-const newAjv = (draft2020: boolean, verbose = false): Ajv => {
-  // Ajv's default strict mode rejects unknown keywords and formats (typos), so the
-  // gateway's own formats (gb11643, gb32100) are registered; its type and tuple checks
-  // would only warn on the console, so they are off.
-  const opts = { allErrors: true, verbose, strictTypes: false, strictTuples: false, formats: domainFormats, keywords: domainKeywords } as const
-  const ajv = draft2020 ? new Ajv2020(opts) : new Ajv(opts)
-  formats.default(ajv)
-  return ajv
-}
 
 const schemaCache = new Map<string, SchemaObject>()
 
@@ -80,17 +66,9 @@ function parseJson(text: string): unknown {
   }
 }
 
-// Keyed by the cached schema object, so one compilation serves every entry.
-const entryValidators = new WeakMap<SchemaObject, ValidateFunction>()
-
 function entryValidator(schemasDir: string): ValidateFunction {
   const schema = loadSchemaFile(schemasDir, ENTRY_SCHEMA_FILE)
-  let validate = entryValidators.get(schema)
-  if (!validate) {
-    validate = newAjv(schema.$schema === DRAFT_2020, true).compile(schema)
-    entryValidators.set(schema, validate)
-  }
-  return validate
+  return catalogueValidators(schema).compile(schema)
 }
 
 const pointer = (...segments: string[]): string =>
@@ -215,8 +193,7 @@ function compiledSchema(schemasDir: string, relPath: string, at: string, problem
     return undefined
   }
   try {
-    // A fresh instance each time: schemas carry $ids, which one instance accepts only once.
-    newAjv(schema.$schema === DRAFT_2020).compile(schema)
+    catalogueValidators(schema).compile(schema)
     return schema
   } catch (e) {
     problems.push({ path: at, reason: `${relPath} does not compile: ${(e as Error).message}` })

@@ -10,6 +10,7 @@ import { createPool } from '../stores/postgres.js'
 import { readSystemsFile, seedSystems } from '../auth/systems.js'
 import { loadCatalogDir } from '../catalog/files.js'
 import { importCatalog, type ImportResult } from '../catalog/import.js'
+import { checkTopology } from '../tiers/topology.js'
 
 export interface PrepareResult {
   migrations: string[]
@@ -20,6 +21,7 @@ export interface PrepareResult {
 export class CatalogInvalidError extends Error {}
 
 export async function prepare(config: Config, log: (m: string) => void = () => {}): Promise<PrepareResult> {
+  checkTopology(config)
   await ensureDevPki({
     dir: config.pki.dir,
     nodeId: config.node.id,

@@ -1,97 +1,193 @@
-// JSON Schema of the resolved configuration (see README, Configuration, for the env names).
-import { tiersConfigSchema } from '../tiers/topology.js'
+// Every setting of a node, described once: its JSON Schema (type, limits), its default, the
+// environment variables that set it and a description. The `Config` type is derived from
+// this object (infer.ts) and the loader walks it (load.ts); README's configuration table
+// and docs/operations.md name the same variables.
+//
+// Annotations the loader reads (JSON Schema ignores `x-` keywords):
+//   x-env           variables that set the value, the first one set wins
+//   x-file          false: not read from the config file (otherwise its path there is
+//                   the setting's own path, e.g. http.port)
+//   default         the value when no source sets it; x-default is a template over other
+//                   settings (${node.id}) or ${hostname}, for derived defaults
+//   x-relative-to   a path: resolved against the root directory, or another path setting
+//   x-none          values that mean null (no parent)
+//   x-unset         values that count as not given
+//   x-merge         an object merged over every source (file < env JSON < x-env-prefix)
+//   x-env-prefix    TONGBAN_UPSTREAM_MPS_IDENTITY=… sets the key mps-identity
+//   x-from-file     a list that may come from a JSON file named by another setting
+//   x-unwrap        a JSON value { "<key>": [...] } is taken as its list
+//   x-null-unless   a section that is null unless this key of it is set
+// Sections list all their keys in `required`: a loaded configuration is complete. A
+// `default` inside the items of a list (a topology node's parent) is filled in per item.
 
-const str = { type: 'string', minLength: 1 }
-const region = { type: 'string', pattern: '^[1-9][0-9]{5}$' }
-const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://' }
+const section = <const P extends Record<string, object>>(description: string, properties: P) =>
+  ({ type: 'object', description, required: Object.keys(properties) as Array<keyof P & string>, properties }) as const
 
-export const configSchema = {
+const REGION = '^[1-9][0-9]{5}$'
+const URL = '^[a-z][a-z0-9+.-]*://'
+const TIERS = ['national', 'province', 'city', 'county'] as const
+
+const topologyNode = {
   type: 'object',
-  required: ['node', 'replicaId', 'http', 'postgres', 'redis', 'pki', 'audit', 'token', 'files', 'policy', 'upstreams', 'metrics', 'batch'],
+  required: ['id', 'tier', 'region'],
+  additionalProperties: false,
   properties: {
-    node: {
-      type: 'object',
-      required: ['id', 'name', 'region', 'tier', 'publicUrl'],
-      properties: {
-        id: region,
-        name: str,
-        region,
-        tier: { enum: ['national', 'province', 'city', 'county'] },
-        publicUrl: url,
-        parent: { anyOf: [{ type: 'null' }, region] },
-      },
-    },
-    replicaId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
-    http: {
-      type: 'object',
-      properties: {
-        host: str,
-        port: { type: 'integer', minimum: 0, maximum: 65535 },
-        bodyLimit: { type: 'integer', minimum: 1024, maximum: 100 * 1024 * 1024 },
-      },
-    },
-    postgres: {
-      type: 'object',
-      properties: {
-        url: url,
-        schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
-        poolSize: { type: 'integer', minimum: 1, maximum: 200 },
-        queryTimeoutMs: { type: 'integer', minimum: 100 },
-      },
-    },
-    redis: { type: 'object', properties: { url, prefix: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,64}$' } } },
-    audit: {
-      type: 'object',
-      properties: {
-        alg: { enum: ['RS256', 'PS256'] },
-        batchMaxSize: { type: 'integer', minimum: 1, maximum: 4096 },
-        batchWindowMs: { type: 'integer', minimum: 0, maximum: 1000 },
-      },
-    },
-    token: { type: 'object', properties: { ttlSeconds: { type: 'integer', minimum: 30, maximum: 86400 } } },
-    policy: {
-      type: 'object',
-      properties: {
-        decisionWorkingDays: { type: 'integer', minimum: 1, maximum: 60 },
-        reminderWorkingDays: { type: 'integer', minimum: 0, maximum: 30 },
-        rateLimitPerSecond: { type: 'integer', minimum: 0, description: '0 switches per-system rate limiting off' },
-      },
-    },
-    upstreams: { type: 'object', additionalProperties: url },
-    metrics: {
-      type: 'object',
-      properties: { token: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' }] } },
-    },
-    batch: {
-      type: 'object',
-      properties: {
-        worker: { type: 'boolean' },
-        maxItems: { type: 'integer', minimum: 1, maximum: 100_000 },
-        maxBytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024 },
-        chunkSize: { type: 'integer', minimum: 1, maximum: 1000 },
-        jobConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
-        upstreamConcurrency: { type: 'integer', minimum: 1, maximum: 512 },
-        upstreamRatePerSecond: { type: 'integer', minimum: 0 },
-        limits: {
-          type: 'object',
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { concurrency: { type: 'integer', minimum: 1, maximum: 512 }, ratePerSecond: { type: 'integer', minimum: 0 } },
-          },
-        },
-        lockMs: { type: 'integer', minimum: 1000, maximum: 600_000 },
-        retentionDays: { type: 'integer', minimum: 1, maximum: 365 },
-      },
-    },
-    tiers: tiersConfigSchema,
-    checkpointPush: {
-      type: 'object',
-      properties: {
-        intervalMs: { type: 'integer', minimum: 200, maximum: 3_600_000 },
-        batch: { type: 'integer', minimum: 1, maximum: 2000 },
-      },
-    },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    id: { type: 'string', pattern: REGION },
+    name: { type: 'string', minLength: 1 },
+    tier: { enum: TIERS },
+    region: { type: 'string', pattern: REGION, description: 'GB/T 2260 code of the division the node serves' },
+    parent: { anyOf: [{ type: 'null' }, { type: 'string', pattern: REGION }], default: null, description: 'null (or left out) only for the root of the tree' },
+    publicUrl: { type: 'string', pattern: '^https?://', description: "the node's public API (informative)" },
+    nodeUrl: { type: 'string', pattern: '^https://[^/]+/?$', description: "the node's node-to-node mTLS listener, e.g. https://127.0.0.1:9443" },
   },
 } as const
+
+export const configSchema = section('Configuration of one gateway node: defaults < config/node.json (or TONGBAN_CONFIG) < environment', {
+  node: section('This node of the tier tree', {
+    id: { type: 'string', pattern: REGION, 'x-env': ['TONGBAN_NODE_ID'], default: '320000', description: 'node id: its GB/T 2260 region code' },
+    name: { type: 'string', minLength: 1, 'x-env': ['TONGBAN_NODE_NAME'], 'x-default': 'Tongban node ${node.id}', description: 'display name' },
+    region: { type: 'string', pattern: REGION, 'x-env': ['TONGBAN_NODE_REGION'], 'x-default': '${node.id}', description: 'GB/T 2260 region served' },
+    tier: { enum: TIERS, 'x-env': ['TONGBAN_NODE_TIER'], default: 'province', description: 'administrative tier' },
+    publicUrl: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_PUBLIC_URL'], 'x-default': 'http://${http.host}:${http.port}', description: 'the URL clients use; the token audience is <url>/v1/oauth/token' },
+    parent: {
+      anyOf: [{ type: 'null' }, { type: 'string', pattern: REGION }],
+      'x-env': ['TONGBAN_NODE_PARENT'],
+      'x-none': ['', 'none'],
+      default: null,
+      description: "the parent node's id in the tier tree; null for a root or a stand-alone node",
+    },
+  }),
+  replicaId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', 'x-env': ['TONGBAN_REPLICA_ID'], 'x-default': '${hostname}-${http.port}', description: "this replica's audit chain id (unique per running replica)" },
+  http: section('The public listener', {
+    host: { type: 'string', minLength: 1, 'x-env': ['TONGBAN_HOST'], default: '127.0.0.1', description: 'listen address' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, 'x-env': ['TONGBAN_PORT', 'PORT'], default: 8443, description: 'listen port (0: any free port)' },
+    bodyLimit: { type: 'integer', minimum: 1024, maximum: 100 * 1024 * 1024, 'x-env': ['TONGBAN_BODY_LIMIT'], default: 64 * 1024, description: 'request body limit (bytes)' },
+  }),
+  postgres: section('PostgreSQL', {
+    url: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_PG_URL', 'DATABASE_URL'], default: 'postgres://postgres@127.0.0.1:5432/test', description: 'connection URL' },
+    schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$', 'x-env': ['TONGBAN_PG_SCHEMA'], default: 'tongban', description: 'schema of this node' },
+    poolSize: { type: 'integer', minimum: 1, maximum: 200, 'x-env': ['TONGBAN_PG_POOL'], default: 10, description: 'pool size' },
+    queryTimeoutMs: { type: 'integer', minimum: 100, 'x-env': ['TONGBAN_PG_QUERY_TIMEOUT_MS'], default: 5000, description: 'query timeout (a hung database becomes AUDIT_UNAVAILABLE)' },
+  }),
+  redis: section('Redis', {
+    url: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_REDIS_URL', 'REDIS_URL'], default: 'redis://127.0.0.1:6379', description: 'connection URL' },
+    prefix: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,64}$', 'x-env': ['TONGBAN_REDIS_PREFIX'], default: 'tongban:', description: 'key prefix of this node' },
+  }),
+  pki: section('Trust anchor and node key', {
+    dir: { type: 'string', 'x-env': ['TONGBAN_PKI_DIR'], default: 'certs', 'x-relative-to': 'root', description: 'PKI directory' },
+    caFile: { type: 'string', 'x-env': ['TONGBAN_CA_FILE'], 'x-file': false, default: 'ca.crt.pem', 'x-relative-to': 'pki.dir', description: 'CA certificate' },
+    certFile: { type: 'string', 'x-env': ['TONGBAN_CERT_FILE'], 'x-file': false, 'x-default': 'node/${node.id}.crt.pem', 'x-relative-to': 'pki.dir', description: 'node certificate' },
+    keyFile: { type: 'string', 'x-env': ['TONGBAN_KEY_FILE'], 'x-file': false, 'x-default': 'node/${node.id}.key.pem', 'x-relative-to': 'pki.dir', description: 'node key' },
+  }),
+  audit: section('Audit log', {
+    keyFile: { type: 'string', 'x-env': ['TONGBAN_AUDIT_KEY_FILE'], 'x-file': false, default: 'audit-hmac.key', 'x-relative-to': 'pki.dir', description: 'HMAC key for subjects (keep it: searches depend on it)' },
+    alg: { enum: ['RS256', 'PS256'], 'x-env': ['TONGBAN_AUDIT_ALG'], default: 'RS256', description: 'checkpoint signature suite' },
+    batchMaxSize: { type: 'integer', minimum: 1, maximum: 4096, 'x-env': ['TONGBAN_AUDIT_BATCH_MAX'], default: 256, description: 'group commit: records per batch' },
+    batchWindowMs: { type: 'integer', minimum: 0, maximum: 1000, 'x-env': ['TONGBAN_AUDIT_BATCH_WINDOW_MS'], default: 1, description: 'group commit: collection window (ms)' },
+    stateDir: { type: 'string', 'x-env': ['TONGBAN_AUDIT_STATE_DIR'], 'x-file': false, default: 'audit-hwm', 'x-relative-to': 'pki.dir', description: "the chains' high-water marks (fsync'd files, outside the table they protect)" },
+  }),
+  token: section('Access tokens', {
+    ttlSeconds: { type: 'integer', minimum: 30, maximum: 86400, 'x-env': ['TONGBAN_TOKEN_TTL'], default: 600, description: 'access token lifetime (s)' },
+    assertionMaxLifetimeSeconds: { type: 'integer', minimum: 1, 'x-file': false, default: 300, description: 'longest client assertion accepted (s); fixed' },
+  }),
+  files: section('Reviewable configuration files', {
+    catalogDir: { type: 'string', 'x-env': ['TONGBAN_CATALOG_DIR'], default: 'catalog', 'x-relative-to': 'root', description: 'catalogue entries' },
+    schemasDir: { type: 'string', 'x-env': ['TONGBAN_SCHEMAS_DIR'], default: 'schemas', 'x-relative-to': 'root', description: 'JSON Schemas of the operations' },
+    systemsFile: { type: 'string', 'x-env': ['TONGBAN_SYSTEMS_FILE'], default: 'config/systems.json', 'x-relative-to': 'root', description: 'registered systems' },
+    purposesFile: { type: 'string', 'x-env': ['TONGBAN_PURPOSES_FILE'], default: 'config/purposes.json', 'x-relative-to': 'root', description: 'purpose codes' },
+  }),
+  policy: section('Sharing policy', {
+    decisionWorkingDays: { type: 'integer', minimum: 1, maximum: 60, 'x-env': ['TONGBAN_DECISION_WORKING_DAYS'], default: 10, description: 'application deadline (working days)' },
+    reminderWorkingDays: { type: 'integer', minimum: 0, maximum: 30, 'x-env': ['TONGBAN_REMINDER_WORKING_DAYS'], default: 2, description: 'reminder before the deadline (working days)' },
+    holidaysFile: { type: 'string', 'x-env': ['TONGBAN_HOLIDAYS_FILE'], default: 'config/holidays.json', 'x-relative-to': 'root', description: 'public holidays and working weekends' },
+    rateLimitPerSecond: { type: 'integer', minimum: 0, 'x-env': ['TONGBAN_RATE_LIMIT'], default: 2000, description: 'queries per second per system; 0 switches per-system rate limiting off' },
+  }),
+  upstreams: {
+    type: 'object',
+    additionalProperties: { type: 'string', pattern: URL },
+    'x-env': ['TONGBAN_UPSTREAMS'],
+    'x-env-prefix': 'TONGBAN_UPSTREAM_',
+    'x-merge': true,
+    default: {},
+    description: "base URL of each of the catalogue's logical upstreams (TONGBAN_UPSTREAM_MPS_IDENTITY sets mps-identity)",
+  },
+  metrics: section('Metrics endpoint', {
+    token: {
+      anyOf: [{ type: 'null' }, { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' }],
+      'x-env': ['TONGBAN_METRICS_TOKEN'],
+      'x-unset': [''],
+      default: null,
+      description: 'static bearer token of /metrics',
+    },
+  }),
+  batch: section('Bulk verification (src/bulk): limits of a submission and of the workers of this replica', {
+    worker: { type: 'boolean', 'x-env': ['TONGBAN_BATCH_WORKER'], default: true, description: 'run the batch worker in this process (0 for API-only replicas)' },
+    maxItems: { type: 'integer', minimum: 1, maximum: 100_000, 'x-env': ['TONGBAN_BATCH_MAX_ITEMS'], default: 100_000, description: 'items per submission' },
+    maxBytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, 'x-env': ['TONGBAN_BATCH_MAX_BYTES'], default: 32 * 1024 * 1024, description: 'bytes per submission' },
+    chunkSize: { type: 'integer', minimum: 1, maximum: 1000, 'x-env': ['TONGBAN_BATCH_CHUNK'], default: 100, description: 'items per chunk job' },
+    jobConcurrency: { type: 'integer', minimum: 1, maximum: 64, 'x-env': ['TONGBAN_BATCH_JOB_CONCURRENCY'], default: 4, description: "chunk jobs run at once by this replica's worker" },
+    upstreamConcurrency: { type: 'integer', minimum: 1, maximum: 512, 'x-env': ['TONGBAN_BATCH_UPSTREAM_CONCURRENCY'], default: 16, description: 'items in flight at once per upstream, per replica (overridable per upstream in limits)' },
+    upstreamRatePerSecond: { type: 'integer', minimum: 0, 'x-env': ['TONGBAN_BATCH_UPSTREAM_RATE'], default: 500, description: 'items per second per upstream across all replicas (Redis counter); 0 = unlimited' },
+    limits: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { concurrency: { type: 'integer', minimum: 1, maximum: 512 }, ratePerSecond: { type: 'integer', minimum: 0 } },
+      },
+      'x-env': ['TONGBAN_BATCH_LIMITS'],
+      default: {},
+      description: 'per upstream: { "<name>": { "concurrency": n, "ratePerSecond": n } }',
+    },
+    lockMs: { type: 'integer', minimum: 1000, maximum: 600_000, 'x-env': ['TONGBAN_BATCH_LOCK_MS'], default: 30_000, description: "BullMQ lock of a running chunk job: how soon a killed worker's chunk is taken over" },
+    retentionDays: { type: 'integer', minimum: 1, maximum: 365, 'x-env': ['TONGBAN_BATCH_RETENTION_DAYS'], default: 7, description: 'finished batches (and their results) are deleted after this many days' },
+  }),
+  tiers: section('Four tiers (src/tiers): topology, node listener, relay limits, catalogue sync', {
+    listen: {
+      anyOf: [
+        { type: 'null' },
+        section('The mTLS listener for node traffic', {
+          host: { type: 'string', minLength: 1, 'x-env': ['TONGBAN_NODE_HOST'], 'x-default': '${http.host}', description: 'listen address' },
+          port: { type: 'integer', minimum: 0, maximum: 65535, 'x-env': ['TONGBAN_NODE_PORT'], description: 'listen port (0: any free port)' },
+        }),
+      ],
+      'x-null-unless': 'port',
+      description: 'null when the node talks to no other node',
+    },
+    topologyFile: {
+      anyOf: [{ type: 'null' }, { type: 'string' }],
+      'x-env': ['TONGBAN_TOPOLOGY_FILE'],
+      'x-none': [''],
+      default: null,
+      'x-relative-to': 'root',
+      description: 'a JSON file of the topology (the node list, or { "nodes": [...] })',
+    },
+    nodes: {
+      type: 'array',
+      maxItems: 10_000,
+      items: topologyNode,
+      'x-env': ['TONGBAN_TOPOLOGY'],
+      'x-from-file': 'tiers.topologyFile',
+      'x-unwrap': 'nodes',
+      default: [],
+      description: 'the nodes this node knows, itself included; empty: a single, stand-alone node',
+    },
+    hopTimeoutMs: { type: 'integer', minimum: 50, maximum: 120_000, 'x-env': ['TONGBAN_HOP_TIMEOUT_MS'], default: 5000, description: "upper bound of one call to the next hop (ms); shrinks along the path with the caller's budget" },
+    maxConcurrentPerHop: { type: 'integer', minimum: 1, maximum: 4096, 'x-env': ['TONGBAN_HOP_MAX_CONCURRENT'], default: 64, description: 'calls in flight at once to one next hop, per replica; more are refused with 503 HOP_SATURATED' },
+    breaker: section("A next hop's breaker", {
+      failures: { type: 'integer', minimum: 1, maximum: 1000, 'x-env': ['TONGBAN_BREAKER_FAILURES'], default: 5, description: 'consecutive failures that open it' },
+      openMs: { type: 'integer', minimum: 100, maximum: 3_600_000, 'x-env': ['TONGBAN_BREAKER_OPEN_MS'], default: 10_000, description: 'how long it stays open (ms)' },
+    }),
+    syncIntervalMs: { type: 'integer', minimum: 1000, 'x-env': ['TONGBAN_SYNC_INTERVAL_MS'], default: 300_000, description: 'safety-net interval of catalogue publication to the parent (ms); changes publish at once' },
+    syncAttempts: { type: 'integer', minimum: 1, maximum: 100, 'x-env': ['TONGBAN_SYNC_ATTEMPTS'], default: 10, description: 'BullMQ attempts of a catalogue publication' },
+    syncBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000, 'x-env': ['TONGBAN_SYNC_BACKOFF_MS'], default: 1000, description: 'first backoff (ms, exponential) of a catalogue publication' },
+    // 12 attempts from 2 s doubling: a message keeps trying for about 2 h before it is failed.
+    messageAttempts: { type: 'integer', minimum: 1, maximum: 100, 'x-env': ['TONGBAN_MESSAGE_ATTEMPTS'], default: 12, description: 'BullMQ attempts of one leg of an application message' },
+    messageBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000, 'x-env': ['TONGBAN_MESSAGE_BACKOFF_MS'], default: 2000, description: 'first backoff (ms, exponential) of one leg of an application message' },
+  }),
+  checkpointPush: section('Checkpoints sent to the parent node (src/tiers/checkpoint-push.ts); unused without a parent', {
+    intervalMs: { type: 'integer', minimum: 200, maximum: 3_600_000, 'x-env': ['TONGBAN_CHECKPOINT_PUSH_INTERVAL_MS'], default: 10_000, description: 'how often' },
+    batch: { type: 'integer', minimum: 1, maximum: 2000, 'x-env': ['TONGBAN_CHECKPOINT_PUSH_BATCH'], default: 500, description: 'checkpoints per request' },
+  }),
+  logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'x-env': ['TONGBAN_LOG_LEVEL', 'LOG_LEVEL'], default: 'info', description: 'pino level; personal data is redacted' },
+})

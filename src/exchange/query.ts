@@ -17,7 +17,7 @@ import type { OperationBinding } from '../catalog/types.js'
 import type { Authorization } from '../policy/authorize.js'
 import type { Purpose } from '../policy/purposes.js'
 import { loadSchemaFile } from '../catalog/files.js'
-import { compileSchema } from '../validation/ajv.js'
+import { reportingValidators } from '../validation/ajv.js'
 import { checkContext, type RawContext } from './context.js'
 import { validationProblem } from '../problems/validation.js'
 import { filterItems } from './filter.js'
@@ -285,7 +285,7 @@ export class QueryEngine {
   validatorFor(rel: string): ValidateFunction {
     let v = this.compiled.get(rel)
     if (!v) {
-      v = compileSchema(stripId(loadSchemaFile(this.deps.config.files.schemasDir, rel)))
+      v = reportingValidators.compile(stripId(loadSchemaFile(this.deps.config.files.schemasDir, rel)))
       this.compiled.set(rel, v)
     }
     return v

@@ -6,7 +6,7 @@
 // so a retried or repeated publication changes nothing; an older one than the last applied
 // (two replicas racing) is ignored.
 import { createHash } from 'node:crypto'
-import { Ajv } from 'ajv'
+import { requestValidators } from '../validation/ajv.js'
 import type { Db } from '../stores/postgres.js'
 import { jcs } from '../evidence/jcs.js'
 import { Problem } from '../problems/problem.js'
@@ -96,7 +96,7 @@ const snapshotSchema = {
     },
   },
 }
-const validateSnapshot = new Ajv({ allErrors: false, strict: false, validateFormats: false }).compile(snapshotSchema)
+const validateSnapshot = requestValidators.compile(snapshotSchema)
 
 /** Checks a snapshot a child sent: its shape, and that every group's node lies below the child. */
 export function checkSnapshot(body: unknown, child: { id: string; region: string }): Snapshot {

@@ -1,13 +1,16 @@
 // The tier tree (DESIGN.md §6): national 100000 → province XX0000 → city XXYY00 → county
 // XXYYZZ. Each node is configured with its own tier, GB/T 2260 region, public URL,
 // certificate and parent, plus the topology it knows (at least its parent and children,
-// with the https URL of their node-to-node listener). This file reads that part of the
-// configuration and refuses impossible trees before the node starts. It imports nothing
-// from config/ at runtime, so config/index.ts can call it without a cycle.
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+// with the https URL of their node-to-node listener). The configuration (src/config) reads
+// that part; this file refuses impossible trees before the node starts (checkTopology,
+// called by the start-up path: src/server.ts, tongban prepare).
+import { ConfigError, type Config } from '../config/index.js'
+import type { RegionTier } from '../gb/region.js'
 
-export type Tier = 'national' | 'province' | 'city' | 'county'
+export type Tier = RegionTier
+
+/** The tiers section of the configuration (src/config/schema.ts). */
+export type TiersConfig = Config['tiers']
 
 export interface TopologyNode {
   id: string
@@ -23,32 +26,8 @@ export interface TopologyNode {
   nodeUrl?: string
 }
 
-export interface TiersConfig {
-  /** The mTLS listener for node traffic; null when the node talks to no other node. */
-  listen: { host: string; port: number } | null
-  /** The nodes this node knows, itself included. Empty: a single, stand-alone node. */
-  nodes: TopologyNode[]
-  /** Upper bound of one call to the next hop (ms); shrinks along the path with the caller's budget. */
-  hopTimeoutMs: number
-  /** Calls in flight at once to one next hop, per replica; more are refused with 503 HOP_SATURATED. */
-  maxConcurrentPerHop: number
-  /** Consecutive failures that open a next hop's breaker, and how long it stays open (ms). */
-  breaker: { failures: number; openMs: number }
-  /** Safety-net interval of catalogue publication to the parent (ms); changes publish at once. */
-  syncIntervalMs: number
-  /** BullMQ attempts and first backoff (ms, exponential) of a catalogue publication. */
-  syncAttempts: number
-  syncBackoffMs: number
-  /** BullMQ attempts and first backoff (ms, exponential) of one leg of an application message. */
-  messageAttempts: number
-  messageBackoffMs: number
-}
-
-type Env = Record<string, string | undefined>
-
 export const TIER_ORDER: Tier[] = ['national', 'province', 'city', 'county']
 
-const REGION = /^[1-9][0-9]{5}$/
 // 直辖市: their districts and counties belong directly to the municipality.
 const MUNICIPALITIES = new Set(['11', '12', '31', '50'])
 
@@ -95,119 +74,6 @@ export function regionWithin(inner: string, outer: string): boolean {
       return inner === outer
   }
 }
-
-const int = (env: Env, name: string): number | undefined => {
-  const v = env[name]
-  if (v === undefined || v === '') return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n)) throw new TiersConfigError(`${name}: expected an integer, got ${JSON.stringify(v)}`)
-  return n
-}
-
-function readTopologyFile(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'))
-  } catch (e) {
-    throw new TiersConfigError(`topology file ${path}: ${(e as Error).message}`)
-  }
-}
-
-/** A tiers setting that cannot even be read; config/index.ts turns it into a ConfigError. */
-export class TiersConfigError extends Error {}
-
-/**
- * The `tiers` section of the configuration: defaults < config file (`tiers`) < env.
- *   TONGBAN_TOPOLOGY           JSON: the node list, or { "nodes": [...] }
- *   TONGBAN_TOPOLOGY_FILE      a JSON file of the same (relative to the root)
- *   TONGBAN_NODE_PORT/_HOST    the mTLS node listener (port 0: any free port)
- *   TONGBAN_HOP_TIMEOUT_MS, TONGBAN_HOP_MAX_CONCURRENT, TONGBAN_BREAKER_FAILURES,
- *   TONGBAN_BREAKER_OPEN_MS, TONGBAN_SYNC_INTERVAL_MS, TONGBAN_SYNC_ATTEMPTS, TONGBAN_SYNC_BACKOFF_MS,
- *   TONGBAN_MESSAGE_ATTEMPTS, TONGBAN_MESSAGE_BACKOFF_MS
- */
-export function readTiersConfig(env: Env, file: Record<string, any>, root: string, defaultHost: string): unknown {
-  const ft = file.tiers ?? {}
-  let nodes: unknown = ft.nodes
-  const topologyFile = env.TONGBAN_TOPOLOGY_FILE ?? ft.topologyFile
-  if (topologyFile) nodes = readTopologyFile(resolve(root, topologyFile))
-  if (env.TONGBAN_TOPOLOGY) {
-    try {
-      nodes = JSON.parse(env.TONGBAN_TOPOLOGY)
-    } catch {
-      throw new TiersConfigError(`TONGBAN_TOPOLOGY: expected JSON, got ${JSON.stringify(env.TONGBAN_TOPOLOGY.slice(0, 80))}`)
-    }
-  }
-  if (nodes && typeof nodes === 'object' && !Array.isArray(nodes) && 'nodes' in nodes) nodes = (nodes as { nodes: unknown }).nodes
-  const port = int(env, 'TONGBAN_NODE_PORT') ?? ft.listen?.port
-  return {
-    listen: port === undefined || port === null ? null : { host: env.TONGBAN_NODE_HOST ?? ft.listen?.host ?? defaultHost, port },
-    nodes: nodes ?? [],
-    hopTimeoutMs: int(env, 'TONGBAN_HOP_TIMEOUT_MS') ?? ft.hopTimeoutMs ?? 5000,
-    maxConcurrentPerHop: int(env, 'TONGBAN_HOP_MAX_CONCURRENT') ?? ft.maxConcurrentPerHop ?? 64,
-    breaker: {
-      failures: int(env, 'TONGBAN_BREAKER_FAILURES') ?? ft.breaker?.failures ?? 5,
-      openMs: int(env, 'TONGBAN_BREAKER_OPEN_MS') ?? ft.breaker?.openMs ?? 10_000,
-    },
-    syncIntervalMs: int(env, 'TONGBAN_SYNC_INTERVAL_MS') ?? ft.syncIntervalMs ?? 300_000,
-    syncAttempts: int(env, 'TONGBAN_SYNC_ATTEMPTS') ?? ft.syncAttempts ?? 10,
-    syncBackoffMs: int(env, 'TONGBAN_SYNC_BACKOFF_MS') ?? ft.syncBackoffMs ?? 1000,
-    // 12 attempts from 2 s doubling: a message keeps trying for about 2 h before it is failed.
-    messageAttempts: int(env, 'TONGBAN_MESSAGE_ATTEMPTS') ?? ft.messageAttempts ?? 12,
-    messageBackoffMs: int(env, 'TONGBAN_MESSAGE_BACKOFF_MS') ?? ft.messageBackoffMs ?? 2000,
-  }
-}
-
-/** `TONGBAN_NODE_PARENT` (or `node.parent` in the file): '' and 'none' mean no parent. */
-export function readParent(env: Env, file: Record<string, any>): string | null {
-  const v = env.TONGBAN_NODE_PARENT ?? file.node?.parent ?? null
-  return v === '' || v === 'none' ? null : v
-}
-
-/** JSON Schema of the `tiers` section (config/schema.ts includes it). */
-export const tiersConfigSchema = {
-  type: 'object',
-  required: ['listen', 'nodes', 'hopTimeoutMs', 'maxConcurrentPerHop', 'breaker', 'syncIntervalMs', 'syncAttempts', 'syncBackoffMs'],
-  properties: {
-    listen: {
-      anyOf: [
-        { type: 'null' },
-        {
-          type: 'object',
-          required: ['host', 'port'],
-          properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
-        },
-      ],
-    },
-    nodes: {
-      type: 'array',
-      maxItems: 10_000,
-      items: {
-        type: 'object',
-        required: ['id', 'tier', 'region'],
-        additionalProperties: false,
-        properties: {
-          id: { type: 'string', pattern: '^[1-9][0-9]{5}$' },
-          name: { type: 'string', minLength: 1 },
-          tier: { enum: TIER_ORDER },
-          region: { type: 'string', pattern: '^[1-9][0-9]{5}$' },
-          parent: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^[1-9][0-9]{5}$' }] },
-          publicUrl: { type: 'string', pattern: '^https?://' },
-          nodeUrl: { type: 'string', pattern: '^https://[^/]+/?$' },
-        },
-      },
-    },
-    hopTimeoutMs: { type: 'integer', minimum: 50, maximum: 120_000 },
-    maxConcurrentPerHop: { type: 'integer', minimum: 1, maximum: 4096 },
-    breaker: {
-      type: 'object',
-      properties: { failures: { type: 'integer', minimum: 1, maximum: 1000 }, openMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
-    },
-    syncIntervalMs: { type: 'integer', minimum: 1000 },
-    syncAttempts: { type: 'integer', minimum: 1, maximum: 100 },
-    syncBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000 },
-    messageAttempts: { type: 'integer', minimum: 1, maximum: 100 },
-    messageBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000 },
-  },
-} as const
 
 export interface SelfNode {
   id: string
@@ -298,6 +164,15 @@ export function topologyProblems(self: SelfNode, t: Pick<TiersConfig, 'nodes' | 
     problems.push(`${label(me)}: tiers.listen (TONGBAN_NODE_PORT) is required: the neighbours ${neighbours.map((n) => n.id).join(', ')} call this node over mTLS`)
   }
   return problems
+}
+
+/**
+ * Refuses an impossible tree (a county under another city, a cycle, a wrong prefix) with
+ * every reason, before the node starts: the start-up path turns it into exit 2.
+ */
+export function checkTopology(config: Pick<Config, 'node' | 'tiers'>): void {
+  const problems = topologyProblems(config.node, config.tiers)
+  if (problems.length) throw new ConfigError(`invalid topology:\n  ${problems.join('\n  ')}`)
 }
 
 /** The tree as one node sees it: itself, its parent and children, and who lies below whom. */

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../../src/config/index.js'
-import { Topology, parentRegionsOf, regionTier, regionWithin } from '../../src/tiers/topology.js'
+import { Topology, checkTopology, parentRegionsOf, regionTier, regionWithin } from '../../src/tiers/topology.js'
 import { HopGuard } from '../../src/tiers/breaker.js'
 import { nodeIdOfCert } from '../../src/tiers/assertion.js'
 import { ensureNodeCertificates } from '../../dev/pki.js'
@@ -23,8 +23,9 @@ const jiangsu = [
   { id: '320115', tier: 'county', region: '320115', parent: '320100', nodeUrl: url(9403) },
 ]
 
-const as = (id: string, tier: string, parent: string | null, nodes: object[], extra: Record<string, string> = {}) =>
-  loadConfig(
+// The configuration as the start-up path takes it: loaded, then the tree checked.
+const as = (id: string, tier: string, parent: string | null, nodes: object[], extra: Record<string, string> = {}) => {
+  const config = loadConfig(
     {
       TONGBAN_NODE_ID: id,
       TONGBAN_NODE_REGION: id,
@@ -36,6 +37,9 @@ const as = (id: string, tier: string, parent: string | null, nodes: object[], ex
     },
     ROOT,
   )
+  checkTopology(config)
+  return config
+}
 
 const refused = (t: Test, f: () => unknown, pattern: RegExp, msg: string) => {
   try {
