@@ -9,13 +9,12 @@
 // The verifier is fed batches in (chain, seq) order by a source — the database
 // (verifyDatabase, below) or an offline bundle (bundle.ts) — so both check exactly the same
 // things and report the same failure kinds.
-import { X509Certificate } from 'node:crypto'
 import { jcs } from '../evidence/jcs.js'
 import { buildTree, leafHash } from '../evidence/merkle.js'
-import { checkpointHash, type AuditRecord, type Checkpoint } from '../evidence/evidence.js'
+import { checkpointHash, type Anchor, type AuditRecord, type Checkpoint } from '../evidence/evidence.js'
 import { GENESIS } from '../audit/store.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
-import { certThumbprint } from '../pki/thumbprint.js'
+import { CertificateSet } from '../pki/certificate-set.js'
 import type { Db } from '../stores/postgres.js'
 import { recordedCuts, type Mark, type RecordedCut } from '../audit/high-water.js'
 
@@ -107,83 +106,12 @@ export interface StoredBatch {
   retained?: boolean
 }
 
-export interface Anchor {
-  chain?: string
-  seq?: number
-  hash: string
-  /** Who holds it, for the finding (default: an anchor). */
-  heldBy?: string
-}
+
+// Where they live now; re-exported for the read side's other modules.
+export { CertificateSet, splitPem } from '../pki/certificate-set.js'
+export type { Anchor } from '../evidence/evidence.js'
 
 const MAX_LISTED = 20
-
-/** Which certificate signed what: kid → PEM, checked against the trust anchor once each. */
-export class CertificateSet {
-  private readonly pems = new Map<string, string>()
-  private readonly checked = new Map<string, { cert: X509Certificate; problem: string | null }>()
-  private readonly anchors: X509Certificate[]
-  private readonly intermediates: X509Certificate[]
-
-  constructor(caPem: string | string[], intermediatesPem: string[] = []) {
-    this.anchors = splitPem(caPem).map((p) => new X509Certificate(p))
-    this.intermediates = intermediatesPem.flatMap(splitPem).map((p) => new X509Certificate(p))
-  }
-
-  add(pem: string): string {
-    const first = splitPem(pem)[0]
-    const kid = certThumbprint(first)
-    this.pems.set(kid, first)
-    return kid
-  }
-
-  has(kid: string): boolean {
-    return this.pems.has(kid)
-  }
-
-  pem(kid: string): string | undefined {
-    return this.pems.get(kid)
-  }
-
-  kids(): string[] {
-    return [...this.pems.keys()]
-  }
-
-  /** null when the certificate chains to an anchor and was valid at `at`; else why not. */
-  problem(kid: string, at: string): string | null {
-    const pem = this.pems.get(kid)
-    if (!pem) return `no certificate with kid ${kid}`
-    let c = this.checked.get(kid)
-    if (!c) {
-      const cert = new X509Certificate(pem)
-      c = { cert, problem: this.chains(cert) ? null : 'does not chain to the trusted CA' }
-      this.checked.set(kid, c)
-    }
-    if (c.problem) return c.problem
-    const t = Date.parse(at)
-    if (t < Date.parse(c.cert.validFrom) || t > Date.parse(c.cert.validTo)) {
-      return `not valid at ${at} (valid ${c.cert.validFrom} – ${c.cert.validTo})`
-    }
-    return null
-  }
-
-  private chains(cert: X509Certificate): boolean {
-    const issuedBy = (child: X509Certificate, parent: X509Certificate) =>
-      child.checkIssued(parent) && child.verify(parent.publicKey)
-    let current = cert
-    for (let depth = 0; depth < 8; depth++) {
-      if (this.anchors.some((a) => a.ca && issuedBy(current, a))) return true
-      const next = this.intermediates.find((i) => i.ca && i !== current && issuedBy(current, i))
-      if (!next) return false
-      current = next
-    }
-    return false
-  }
-}
-
-export function splitPem(pem: string | string[]): string[] {
-  const all = Array.isArray(pem) ? pem.join('\n') : pem
-  return all.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
-}
 
 interface ChainState {
   chain: string

@@ -12,13 +12,8 @@ export interface Principal {
   roles: Role[]
 }
 
-// GB/T 2260 code → tier: 100000 national, XX0000 province, XXYY00 city, otherwise county.
-export function tierOf(region: string): Tier {
-  if (region === '100000') return 'national'
-  if (region.endsWith('0000')) return 'province'
-  if (region.endsWith('00')) return 'city'
-  return 'county'
-}
+/** A principal's tier, from its GB/T 2260 region (src/gb/region.ts). */
+export { tierOfRegion as tierOf } from '../gb/region.js'
 
 // Separation of duties (GB/T 39477): whoever administers the catalogue never audits it.
 export function conflictingRoles(roles: readonly string[]): string | null {

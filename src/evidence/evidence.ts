@@ -224,3 +224,12 @@ function matches(re: RegExp, v: unknown): v is string {
 function count(v: unknown, name: string, min: number): void {
   if (!Number.isSafeInteger(v) || (v as number) < min) fail(`${name} must be an integer >= ${min}`)
 }
+
+/** A checkpoint head held outside the log (an anchor, a parent's copy, a high-water mark): a truncated tail shows against it. */
+export interface Anchor {
+  chain?: string
+  seq?: number
+  hash: string
+  /** Who holds it, for the finding (default: an anchor). */
+  heldBy?: string
+}

@@ -88,6 +88,20 @@ export const tierOfRegion = (code6: string): RegionTier => {
   return 'county'
 }
 
+/** Whether the division `inner` lies within (or is) the division `outer`, by code prefix. */
+export function regionWithin(inner: string, outer: string): boolean {
+  switch (tierOfRegion(outer)) {
+    case 'national':
+      return true
+    case 'province':
+      return inner.slice(0, 2) === outer.slice(0, 2)
+    case 'city':
+      return inner.slice(0, 4) === outer.slice(0, 4)
+    case 'county':
+      return inner === outer
+  }
+}
+
 /**
  * The division one tier up: county → its city, or its province when the county belongs
  * directly to one (110105 → 110000, 419001 → 410000); city → province; province →

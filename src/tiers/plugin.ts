@@ -21,7 +21,7 @@ import { RemoteCatalog, buildSnapshot, checkSnapshot } from './remote-catalog.js
 import { createSyncJobs, type SyncJobs } from './sync-jobs.js'
 import { createCheckpointJobs, fetchParentHeads, pushCheckpoints, type CheckpointJobs } from './checkpoint-push.js'
 import { registerCheckpointRoutes } from './checkpoint-parent.js'
-import type { Anchor } from '../auditor/integrity.js'
+import type { Anchor } from '../evidence/evidence.js'
 import { Topology } from './topology.js'
 
 export const REMOTE_CATALOG_TOPIC = 'tiers-catalog'

@@ -31,13 +31,9 @@ export const TIER_ORDER: Tier[] = ['national', 'province', 'city', 'county']
 // 直辖市: their districts and counties belong directly to the municipality.
 const MUNICIPALITIES = new Set(['11', '12', '31', '50'])
 
-/** The tier a GB/T 2260 code denotes: 100000 national, XX0000 province, XXYY00 city, else county. */
-export function regionTier(region: string): Tier {
-  if (region === '100000') return 'national'
-  if (region.endsWith('0000')) return 'province'
-  if (region.endsWith('00')) return 'city'
-  return 'county'
-}
+// The tier of a code and containment are the standard's (src/gb/region.ts), not the tree's.
+import { tierOfRegion as regionTier, regionWithin } from '../gb/region.js'
+export { regionTier, regionWithin }
 
 /**
  * Regions a node of `region` may have as parent. A county belongs to its city (XXYY00); a
@@ -58,20 +54,6 @@ export function parentRegionsOf(region: string): string[] {
       const province = `${region.slice(0, 2)}0000`
       return MUNICIPALITIES.has(region.slice(0, 2)) || region.slice(2, 4) === '90' ? [city, province] : [city]
     }
-  }
-}
-
-/** Whether the division `inner` lies within (or is) the division `outer`, by code prefix. */
-export function regionWithin(inner: string, outer: string): boolean {
-  switch (regionTier(outer)) {
-    case 'national':
-      return true
-    case 'province':
-      return inner.slice(0, 2) === outer.slice(0, 2)
-    case 'city':
-      return inner.slice(0, 4) === outer.slice(0, 4)
-    case 'county':
-      return inner === outer
   }
 }
 

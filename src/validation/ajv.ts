@@ -62,6 +62,11 @@ export const requestValidators = build((o) => new Ajv(o), {
  */
 export const reportingValidators = build((o) => new Ajv(o), { allErrors: true, strict: false })
 
+// Query strings are text: their integers and booleans need coercion, and a single value of
+// a list parameter becomes a list. Fastify takes one compiler per route, so a route with a
+// query string (the auditor's) validates its all-string headers with it too.
+export const queryValidators = build((o) => new Ajv(o), { coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false })
+
 // Catalogue files: strict, so a typo in an admin's keyword or format is refused, with the
 // failing subschema in each error (its description explains a pattern); type and tuple
 // checks would only warn on the console, so they are off. One instance per draft the

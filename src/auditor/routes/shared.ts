@@ -2,8 +2,7 @@
 // record of the call, the audit config (every call is itself sealed), the OpenAPI tag,
 // security and common problem responses, the filter schemas and their parsing.
 import type { FastifyInstance, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
-import { Ajv } from 'ajv'
-import addFormats from 'ajv-formats'
+import { queryValidators } from '../../validation/ajv.js'
 import { Problem } from '../../problems/problem.js'
 import { problemResponses } from '../../problems/schema.js'
 import { DEFAULT_PAGE, KINDS, MAX_PAGE, type ResourceResolver, type SearchFilters } from '../search.js'
@@ -73,13 +72,9 @@ export function resolver(app: FastifyInstance): ResourceResolver {
   }
 }
 
-// Fastify's own Ajv (app.ts) does not coerce, so JSON bodies are validated as they are. Query
-// strings are text: their integers and booleans need coercion (and a single `head` becomes a
-// list), and Fastify takes one compiler per route, so routes with a querystring use this one
-// for their (all-string) headers too.
-const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false })
-addFormats.default(coercing)
-const textCompiler = ({ schema }: { schema: object }) => coercing.compile(schema)
+// Fastify's own validation (app.ts) does not coerce, so JSON bodies are validated as they
+// are; routes with a query string coerce it (src/validation/ajv.ts, queryValidators).
+const textCompiler = ({ schema }: { schema: object }) => queryValidators.compile(schema)
 
 // The auditor's own case id, if given, goes into the record of the call.
 async function recordCaseId(request: FastifyRequest) {
