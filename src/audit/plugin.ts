@@ -22,6 +22,8 @@ export interface AuditContext {
   reason?: string
   grant?: string
   consumer?: { department: string; system: string; region: string }
+  /** The caller's own Tongban-Request-Id (the request id is always the node's). */
+  clientRequestId?: string
 }
 
 declare module 'fastify' {
@@ -78,6 +80,7 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
   if (a.subject) record.subject = a.subject
   if (a.operator) record.operator = a.operator
   if (a.grant) record.grant = a.grant
+  if (a.clientRequestId) record.clientRequestId = a.clientRequestId
   return record
 }
 

@@ -26,6 +26,7 @@ import { RollupRunner } from './rollup.js'
 import { maskSubject, subjectReport, type ReportNames } from './subject-report.js'
 import { exportBundle, ExportTooLargeError } from './bundle.js'
 import { registerConsole } from '../console/plugin.js'
+import { refusePersonalData } from '../exchange/context.js'
 
 export const SUBJECT_HEADER = 'tongban-subject'
 export const HTTP_EXPORT_MAX_RECORDS = 100_000
@@ -53,6 +54,7 @@ const filterProperties = {
   operator: { ...text(64), description: 'the civil servant (Tongban-Operator)' },
   node: text(16),
   requestId: text(64),
+  clientRequestId: { ...text(64), description: 'the caller\'s own Tongban-Request-Id (its retries share it)' },
   chain: { ...text(128), description: 'replica chain' },
   grant: text(64),
   subjectHash: { type: 'string', pattern: SUBJECT_HASH, description: 'the keyed subject hash, as found in a record' },
@@ -157,7 +159,9 @@ async function auditorRoutes(app: FastifyInstance) {
     // The auditor's own case id, if given, goes into the record of the call.
     const context = async (request: FastifyRequest) => {
       const caseId = request.headers['tongban-case-id']
-      if (typeof caseId === 'string') request.audit.caseId = caseId
+      if (typeof caseId !== 'string') return
+      refusePersonalData(caseId, 'INPUT_CASE_ID_PERSONAL_DATA', 'Tongban-Case-Id')
+      request.audit.caseId = caseId
     }
 
     // A body with a raw subject: the request digest is taken over the body with the

@@ -31,6 +31,7 @@ import type { UpstreamLimits } from './limits.js'
 import type { Relay, Target } from '../tiers/relay.js'
 import type { RemoteEntry } from '../tiers/remote-catalog.js'
 import { doneIndices, getBatch, loadChunk, markRunning, statusOf, writeResults, deleteItems, type Batch, type ResultRow } from './store.js'
+import { own } from '../catalog/own.js'
 
 export interface ChunkJobData {
   batchId: string
@@ -297,7 +298,7 @@ export class BatchProcessor {
       // Known here: this node's own resource, or the entry its owner published below it.
       const known = resource ?? (remote?.entry?.entry as CatalogResource | undefined)
       if (!resource && !remote) throw new Problem(404, 'RESOURCE_NOT_FOUND', `resource ${batch.resource} is no longer in the catalogue`)
-      const binding = known?.service?.operations[batch.operation]
+      const binding = own(known?.service?.operations, batch.operation)
       // As the relay does: the subject field of the binding, else an idNumber in the body.
       const subjectField = binding?.subjectField ?? (remote && item && typeof (item as Record<string, unknown>).idNumber === 'string' ? 'idNumber' : undefined)
       const subject = subjectField && item && typeof item === 'object' ? (item as Record<string, unknown>)[subjectField] : undefined

@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import { Problem } from '../problems/problem.js'
 import { PURPOSE_CODE, type Purpose } from '../policy/purposes.js'
+import { holdsPersonalNumber } from './personal-data.js'
 
 const CASE_ID = /^[A-Za-z0-9\-_.:/]{1,64}$/
 const OPERATOR = /^[A-Za-z0-9\-_.:@]{1,64}$/
@@ -21,7 +22,10 @@ export const contextHeadersSchema = {
     },
     'tongban-case-id': { type: 'string', pattern: CASE_ID.source, description: 'case (办件) number', examples: ['JN-2026-1000'] },
     'tongban-operator': { type: 'string', pattern: OPERATOR.source, description: 'the civil servant at the keyboard' },
-    'tongban-request-id': { type: 'string', description: 'kept when 8–64 of A-Z a-z 0-9 - _ . :' },
+    'tongban-request-id': {
+      type: 'string',
+      description: 'the caller\'s own id, kept as clientRequestId (answered in Tongban-Client-Request-Id) when 8–64 of A-Z a-z 0-9 - _ . :; the node\'s request id is always its own',
+    },
   },
 } as const
 
@@ -30,21 +34,43 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v
 }
 
+// The refusal names the header, never the value; the record keeps what came before it.
+const personal = (code: string, header: string) =>
+  new Problem(400, code, `${header} holds a resident id number or a credit code: personal data never enters the audit log; use the case's own number`)
+
+/** Refuses a context value bound for the audit log that holds an id number or credit code. */
+export function refusePersonalData(value: string, code: string, header: string): void {
+  if (holdsPersonalNumber(value)) throw personal(code, header)
+}
+
+/** The purpose description as sent (percent-encoded) and decoded, to be scanned. */
+function describes(purposeHeader: string): string {
+  const text = purposeHeader.slice(purposeHeader.indexOf(';') + 1)
+  try {
+    return `${text} ${decodeURIComponent(text)}`
+  } catch {
+    return text
+  }
+}
+
 export function readContext(request: FastifyRequest, purposes: Map<string, Purpose>): void {
   const purposeHeader = header(request, 'tongban-purpose')
   if (!purposeHeader) throw new Problem(400, 'INPUT_PURPOSE_MISSING', 'header Tongban-Purpose is required')
   const code = purposeHeader.split(';', 1)[0].trim()
+  if (purposeHeader.includes(';') && holdsPersonalNumber(describes(purposeHeader))) throw personal('INPUT_PURPOSE_PERSONAL_DATA', 'Tongban-Purpose')
   if (!PURPOSE_CODE.test(code)) throw new Problem(400, 'INPUT_PURPOSE_INVALID', 'Tongban-Purpose must start with a purpose code')
   if (!purposes.has(code)) throw new Problem(400, 'INPUT_PURPOSE_UNKNOWN', 'the purpose code is not in this node\'s list (GET /v1/purposes)')
   request.audit.purpose = code
 
   const caseId = header(request, 'tongban-case-id')
   if (!caseId) throw new Problem(400, 'INPUT_CASE_ID_MISSING', 'header Tongban-Case-Id is required')
+  if (holdsPersonalNumber(caseId)) throw personal('INPUT_CASE_ID_PERSONAL_DATA', 'Tongban-Case-Id')
   if (!CASE_ID.test(caseId)) throw new Problem(400, 'INPUT_CASE_ID_INVALID', 'Tongban-Case-Id: 1–64 of A-Z a-z 0-9 - _ . : /')
   request.audit.caseId = caseId
 
   const operator = header(request, 'tongban-operator')
   if (operator !== undefined) {
+    if (holdsPersonalNumber(operator)) throw personal('INPUT_OPERATOR_PERSONAL_DATA', 'Tongban-Operator')
     if (!OPERATOR.test(operator)) throw new Problem(400, 'INPUT_OPERATOR_INVALID', 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @')
     request.audit.operator = operator
   }

@@ -12,6 +12,7 @@ import { loadSchemaFile } from '../catalog/files.js'
 import { domainFormats, domainKeywords } from '../validation/formats.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
+import { own } from '../catalog/own.js'
 
 export interface QueryContext {
   requestId: string
@@ -47,7 +48,7 @@ export class QueryEngine {
 
   /** Throws a Fastify-style validation error (mapped to INPUT_* codes) when the body is off. */
   validateRequest(resource: CatalogResource, operation: string, body: unknown): void {
-    const binding = resource.service?.operations[operation]
+    const binding = own(resource.service?.operations, operation)
     if (!binding) return
     const validate = this.validatorFor(binding.requestSchema)
     if (!validate(body)) {
@@ -57,7 +58,7 @@ export class QueryEngine {
 
   async run(ctx: QueryContext, resource: CatalogResource, operation: string, body: any): Promise<Record<string, unknown>> {
     const { config } = this.deps
-    const binding = resource.service?.operations[operation]
+    const binding = own(resource.service?.operations, operation)
     ctx.audit.resource = resource.code
     ctx.audit.operation = operation
     if (!binding || !resource.service) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${operation}`)
@@ -67,7 +68,7 @@ export class QueryEngine {
     const { items, grantId } = await this.deps.authorize(resource, ctx.principal, ctx.audit.purpose!)
     if (grantId) ctx.audit.grant = grantId
     const upstream = resource.service.upstream
-    const baseUrl = config.upstreams[upstream.name]
+    const baseUrl = own(config.upstreams, upstream.name)
     if (!baseUrl) throw new Problem(502, 'UPSTREAM_NOT_CONFIGURED', `upstream ${upstream.name} has no address on this node`, { hop: upstream.name })
     const answer = await this.upstreams.call({
       baseUrl,

@@ -8,6 +8,7 @@ import { problemSchema } from './schema.js'
 import { checkIdNumber } from '../gb/id-number.js'
 import { checkCreditCode } from '../gb/credit-code.js'
 import { periodRefusal } from '../validation/period.js'
+import { own } from '../catalog/own.js'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -48,7 +49,7 @@ function fromValidation(request: FastifyRequest, e: FastifyError): Problem {
   const first = errors[0]
   if (where === 'headers' && first) {
     const header = String(first.params?.missingProperty ?? first.instancePath.slice(1))
-    const base = HEADER_CODES[header]
+    const base = own(HEADER_CODES, header)
     if (base) {
       const missing = first.keyword === 'required'
       return new Problem(400, missing ? `${base}_MISSING` : `${base}_INVALID`, `header ${header} is ${missing ? 'required' : 'malformed'} (see DESIGN §8)`)
