@@ -47,6 +47,16 @@ function carriesQueryId(req: FastifyRequest['raw']): boolean {
 }
 
 // Personal data never reaches the logs, whatever a later log call includes.
+const PERSONAL = Symbol('personal data')
+
+/** The caller's own well-formed request id (not the request id), PERSONAL, or null. */
+function clientRequestId(request: FastifyRequest): string | typeof PERSONAL | null {
+  const given = request.headers['tongban-request-id']
+  if (typeof given !== 'string' || given === request.id) return null
+  if (holdsPersonalNumber(given)) return PERSONAL
+  return CLIENT_REQUEST_ID.test(given) ? given : null
+}
+
 export const redactPaths = [
   'req.headers.authorization',
   'req.body',
@@ -104,6 +114,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     // problem+json too, with the request id (found by test/fuzz.test.ts).
     frameworkErrors: (error, request, reply) => {
       reply.header('tongban-request-id', request.id)
+      const own = clientRequestId(request)
+      if (typeof own === 'string') reply.header('tongban-client-request-id', own)
       sendProblem(request, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH'
         ? new Problem(414, 'INPUT_URL_TOO_LONG', 'a segment of the URL is too long')
         : new Problem(400, 'INPUT_BAD_URL', 'the URL is not validly percent-encoded'))
@@ -158,13 +170,12 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(audit)
   // The caller's own request id (after the audit step's onRequest: the refusal is audited).
   app.addHook('onRequest', (request, reply, done) => {
-    const given = request.headers['tongban-request-id']
-    if (typeof given !== 'string' || given === request.id) return done()
-    if (holdsPersonalNumber(given)) {
+    const given = clientRequestId(request)
+    if (given === PERSONAL) {
       sendProblem(request, reply, new Problem(400, 'INPUT_REQUEST_ID_PERSONAL_DATA', 'Tongban-Request-Id holds a resident id number or a credit code: personal data never enters the audit log'))
       return
     }
-    if (CLIENT_REQUEST_ID.test(given)) {
+    if (given) {
       request.audit.clientRequestId = given
       reply.header('tongban-client-request-id', given)
     }
