@@ -301,7 +301,7 @@ export class BatchProcessor {
       const binding = own(known?.service?.operations, batch.operation)
       // As the relay does: the subject field of the binding, else an idNumber in the body.
       const subjectField = binding?.subjectField ?? (remote && item && typeof (item as Record<string, unknown>).idNumber === 'string' ? 'idNumber' : undefined)
-      const subject = subjectField && item && typeof item === 'object' ? (item as Record<string, unknown>)[subjectField] : undefined
+      const subject = subjectField && item && typeof item === 'object' ? own(item as Record<string, unknown>, subjectField) : undefined
       if (typeof subject === 'string') audit.subject = this.deps.hashSubject(subject)
       if (known) {
         try {

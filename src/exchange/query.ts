@@ -62,7 +62,7 @@ export class QueryEngine {
     ctx.audit.resource = resource.code
     ctx.audit.operation = operation
     if (!binding || !resource.service) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${operation}`)
-    const subjectValue = binding.subjectField ? body?.[binding.subjectField] : undefined
+    const subjectValue = binding.subjectField ? own(body, binding.subjectField) : undefined
     if (typeof subjectValue === 'string') ctx.audit.subject = this.deps.hashSubject(subjectValue)
 
     const { items, grantId } = await this.deps.authorize(resource, ctx.principal, ctx.audit.purpose!)

@@ -466,7 +466,7 @@ export class Relay {
   private hashSubject(request: FastifyRequest, binding?: OperationBinding): void {
     const body = request.body as Record<string, unknown> | null
     const field = binding?.subjectField ?? (typeof body?.idNumber === 'string' ? 'idNumber' : undefined)
-    const value = field ? body?.[field] : undefined
+    const value = field ? own(body, field) : undefined
     if (typeof value === 'string') request.audit.subject = this.d.app.hashSubject(value)
   }
 
