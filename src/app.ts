@@ -46,7 +46,6 @@ function carriesQueryId(req: FastifyRequest['raw']): boolean {
   }
 }
 
-// Personal data never reaches the logs, whatever a later log call includes.
 const PERSONAL = Symbol('personal data')
 
 /** The caller's own well-formed request id (not the request id), PERSONAL, or null. */
@@ -57,6 +56,7 @@ function clientRequestId(request: FastifyRequest): string | typeof PERSONAL | nu
   return CLIENT_REQUEST_ID.test(given) ? given : null
 }
 
+// Personal data never reaches the logs, whatever a later log call includes.
 export const redactPaths = [
   'req.headers.authorization',
   'req.body',
