@@ -6,7 +6,9 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Config } from './config/index.js'
 import { requestValidators } from './validation/ajv.js'
-import { ulid } from './exchange/request-id.js'
+import { CLIENT_REQUEST_ID, INTERNAL_HEADER, INTERNAL_SECRET, ulid } from './exchange/request-id.js'
+import { holdsPersonalNumber } from './gb/personal-number.js'
+import { peerNodeOf } from './tiers/listener.js'
 import problems, { sendProblem } from './problems/plugin.js'
 import { Problem } from './problems/problem.js'
 import stores from './stores/plugin.js'
@@ -28,7 +30,31 @@ declare module 'fastify' {
   }
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
+/**
+ * Whose Tongban-Request-Id is the request id: only this process's own in-process calls and
+ * a neighbour node over the node listener (mutual TLS, a node certificate), which carry the
+ * id of the query they serve across hops. A client's id is never the request id — two
+ * records could share it — it is kept as clientRequestId instead.
+ */
+function carriesQueryId(req: FastifyRequest['raw']): boolean {
+  if (req.headers[INTERNAL_HEADER] === INTERNAL_SECRET) return true
+  if (!(req.socket as { encrypted?: boolean } | undefined)?.encrypted) return false
+  try {
+    return !!peerNodeOf({ raw: req } as FastifyRequest)
+  } catch {
+    return false
+  }
+}
+
+const PERSONAL = Symbol('personal data')
+
+/** The caller's own well-formed request id (not the request id), PERSONAL, or null. */
+function clientRequestId(request: FastifyRequest): string | typeof PERSONAL | null {
+  const given = request.headers['tongban-request-id']
+  if (typeof given !== 'string' || given === request.id) return null
+  if (holdsPersonalNumber(given)) return PERSONAL
+  return CLIENT_REQUEST_ID.test(given) ? given : null
+}
 
 // Personal data never reaches the logs, whatever a later log call includes.
 export const redactPaths = [
@@ -77,7 +103,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['tongban-request-id']
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid()
+      return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) && carriesQueryId(req) ? given : ulid()
     },
     // While closing, requests still arriving on open connections get a problem+json 503
     // (the onRequest hook below), not Fastify's own JSON.
@@ -88,6 +114,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     // problem+json too, with the request id (found by test/fuzz.test.ts).
     frameworkErrors: (error, request, reply) => {
       reply.header('tongban-request-id', request.id)
+      const own = clientRequestId(request)
+      if (typeof own === 'string') reply.header('tongban-client-request-id', own)
       sendProblem(request, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH'
         ? new Problem(414, 'INPUT_URL_TOO_LONG', 'a segment of the URL is too long')
         : new Problem(400, 'INPUT_BAD_URL', 'the URL is not validly percent-encoded'))
@@ -140,6 +168,19 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(metrics)
   await app.register(nodeIdentity)
   await app.register(audit)
+  // The caller's own request id (after the audit step's onRequest: the refusal is audited).
+  app.addHook('onRequest', (request, reply, done) => {
+    const given = clientRequestId(request)
+    if (given === PERSONAL) {
+      sendProblem(request, reply, new Problem(400, 'INPUT_REQUEST_ID_PERSONAL_DATA', 'Tongban-Request-Id holds a resident id number or a credit code: personal data never enters the audit log'))
+      return
+    }
+    if (given) {
+      request.audit.clientRequestId = given
+      reply.header('tongban-client-request-id', given)
+    }
+    done()
+  })
   await app.register(auth)
   await app.register(catalog)
   // Before policy and exchange: it adds the route step (relay to other tiers) to their routes.

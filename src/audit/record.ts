@@ -17,6 +17,8 @@ export interface AuditContext {
   reason?: ProblemCode
   grant?: string
   consumer?: { department: string; system: string; region: string }
+  /** The caller's own Tongban-Request-Id (the request id is always the node's). */
+  clientRequestId?: string
 }
 
 const EMPTY_DIGEST = digest('')
@@ -64,6 +66,7 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
   if (a.subject) record.subject = a.subject
   if (a.operator) record.operator = a.operator
   if (a.grant) record.grant = a.grant
+  if (a.clientRequestId) record.clientRequestId = a.clientRequestId
   const safe = representable(record)
   if (safe.escaped.length) safe.value.escaped = safe.escaped.sort()
   return safe.value

@@ -31,6 +31,8 @@ export interface SearchFilters {
   operator?: string
   node?: string
   requestId?: string
+  /** The caller's own Tongban-Request-Id, as the record keeps it. */
+  clientRequestId?: string
   chain?: string
   grant?: string
   /** The keyed hash (hmac-sha256:…); a raw identifier is hashed by the route first. */
@@ -68,6 +70,7 @@ export interface ResourceResolver {
 const FILTER_KEYS: (keyof SearchFilters)[] = [
   'from', 'to', 'department', 'system', 'region', 'provider', 'resource', 'service', 'operation', 'kind', 'decision',
   'reason', 'purpose', 'caseId', 'operator', 'node', 'requestId', 'chain', 'grant', 'subjectHash',
+  'clientRequestId',
 ]
 
 function fingerprint(f: SearchFilters, order: string): string {
@@ -121,6 +124,7 @@ export function whereFor(f: SearchFilters, resolver: ResourceResolver, params: u
     ['resource', 'resource'], ['operation', 'operation'], ['decision', 'decision'], ['reason', 'reason'],
     ['purpose', 'purpose'], ['caseId', 'case_id'], ['operator', 'operator'], ['node', 'node'],
     ['requestId', 'request_id'], ['chain', 'chain'], ['grant', 'grant_id'], ['subjectHash', 'subject'],
+    ['clientRequestId', 'client_request_id'],
   ]
   for (const [k, c] of eq) if (f[k] !== undefined) cond.push(`${col(c)} = ${p(f[k])}`)
   if (f.provider !== undefined) cond.push(`${col('resource')} = ANY(${p(resolver.byProvider(f.provider))}::text[])`)

@@ -2,7 +2,6 @@
 // `authenticate` hook that turns a Bearer access token into request.principal.
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
-import formbody from '@fastify/formbody'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, type ProblemCode } from '../problems/problem.js'
 import { clientAssertionChecker } from './client-assertion.js'
@@ -53,7 +52,6 @@ export default fp(
     refresh.unref()
     app.addHook('onClose', async () => clearInterval(refresh))
 
-    await app.register(formbody)
     await app.register(fastifyJwt, {
       secret: { private: identity.keyPem, public: identity.certPem },
       sign: { algorithm: 'RS256', iss: config.node.id, aud: config.node.id, kid: identity.kid, expiresIn: config.token.ttlSeconds },

@@ -1,5 +1,6 @@
 // POST /v1/oauth/token — OAuth 2.0 client credentials with a private_key_jwt assertion.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import formbody from '@fastify/formbody'
 import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 
@@ -16,7 +17,10 @@ interface Options {
   issue(assertion: string, request: FastifyRequest): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }>
 }
 
+// Registered encapsulated (not fastify-plugin): the form parser serves this route only;
+// every other route answers 415 to a form body.
 export async function tokenRoute(app: FastifyInstance, opts: Options) {
+  await app.register(formbody)
   app.post<{ Body: TokenBody }>('/v1/oauth/token', {
     config: { audit: { resource: 'oauth', operation: 'token' } },
     schema: {

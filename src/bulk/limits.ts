@@ -4,6 +4,7 @@
 // department never slows a batch against another.
 import type { Redis } from 'ioredis'
 import type { BatchConfig } from '../config/index.js'
+import { own } from '../catalog/own.js'
 
 export class Semaphore {
   private active = 0
@@ -44,14 +45,14 @@ export class UpstreamLimits {
   private semaphore(upstream: string, cap = Infinity): Semaphore {
     let s = this.semaphores.get(upstream)
     if (!s) {
-      s = new Semaphore(Math.min(cap, this.cfg.limits[upstream]?.concurrency ?? this.cfg.upstreamConcurrency))
+      s = new Semaphore(Math.min(cap, own(this.cfg.limits, upstream)?.concurrency ?? this.cfg.upstreamConcurrency))
       this.semaphores.set(upstream, s)
     }
     return s
   }
 
   rateOf(upstream: string): number {
-    return this.cfg.limits[upstream]?.ratePerSecond ?? this.cfg.upstreamRatePerSecond
+    return own(this.cfg.limits, upstream)?.ratePerSecond ?? this.cfg.upstreamRatePerSecond
   }
 
   /** Waits for a slot of this second's budget (cross-replica); Redis away: no rate limit. */

@@ -28,6 +28,7 @@ import type { BatchQueue } from './queue.js'
 import type { Relay } from '../tiers/relay.js'
 import { regionWithin } from '../tiers/topology.js'
 import { noGrantProblem } from '../policy/authorize.js'
+import { own as ownValue } from '../catalog/own.js'
 
 const ulid = monotonicFactory()
 export const NDJSON = 'application/x-ndjson'
@@ -220,7 +221,7 @@ export async function batchRoutes(app: FastifyInstance, deps: BatchRouteDeps) {
       if (!r) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
       return { code: d.resource, operation: d.operation, service: null, remote: { hop: r.hop, owner: r.owner } }
     }
-    if (!resource.service?.operations[d.operation]) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${d.operation.slice(0, 64)}`)
+    if (!resource.service || !ownValue(resource.service.operations, d.operation)) throw new Problem(404, 'RESOURCE_OPERATION_UNKNOWN', `resource ${resource.code} has no operation ${d.operation.slice(0, 64)}`)
     return { resource, code: resource.code, operation: d.operation, service: resource.service.verifyService ?? null }
   }
 

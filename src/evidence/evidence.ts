@@ -25,6 +25,8 @@ export interface AuditRecord {
   /** Keyed hash of the subject's identifier, never the identifier itself. */
   subject?: string
   operator?: string
+  /** The caller's own request id, when it sent one (optional: older records have none). */
+  clientRequestId?: string
   requestDigest: string
   responseDigest: string
   [field: string]: unknown
@@ -198,7 +200,7 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const RECORD_STRINGS = ['requestId', 'time', 'node', 'decision'] as const
 const RECORD_NULLABLE = ['resource', 'operation', 'purpose', 'caseId'] as const
-const RECORD_OPTIONAL = ['reason', 'subject', 'operator'] as const
+const RECORD_OPTIONAL = ['reason', 'subject', 'operator', 'clientRequestId'] as const
 const DIGESTS = ['requestDigest', 'responseDigest'] as const
 const CONSUMER_STRINGS = ['department', 'system', 'region'] as const
 const CHECKPOINT_STRINGS = ['node', 'chain', 'time', 'alg', 'kid'] as const

@@ -2,9 +2,10 @@
 // and optionally the operator. Parsed before body validation so that even a refused query
 // is audited with its purpose and case.
 import type { FastifyRequest } from 'fastify'
-import { Problem } from '../problems/problem.js'
+import { Problem, type ProblemCode } from '../problems/problem.js'
 import { PURPOSE_CODE, type Purpose } from '../policy/purposes.js'
 import type { AuditContext } from '../audit/plugin.js'
+import { holdsPersonalNumber } from '../gb/personal-number.js'
 
 const CASE_ID = /^[A-Za-z0-9\-_.:/]{1,64}$/
 const OPERATOR = /^[A-Za-z0-9\-_.:@]{1,64}$/
@@ -22,13 +23,31 @@ export const contextHeadersSchema = {
     },
     'tongban-case-id': { type: 'string', pattern: CASE_ID.source, description: 'case (办件) number', examples: ['JN-2026-1000'] },
     'tongban-operator': { type: 'string', pattern: OPERATOR.source, description: 'the civil servant at the keyboard' },
-    'tongban-request-id': { type: 'string', description: 'kept when 8–64 of A-Z a-z 0-9 - _ . :' },
+    'tongban-request-id': {
+      type: 'string',
+      description: 'the caller\'s own id, kept as clientRequestId (answered in Tongban-Client-Request-Id) when 8–64 of A-Z a-z 0-9 - _ . :; the node\'s request id is always its own',
+    },
   },
 } as const
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const v = request.headers[name]
   return Array.isArray(v) ? v[0] : v
+}
+
+// The refusal names the header, never the value; the record keeps what came before it.
+const personal = (code: ProblemCode, header: string) =>
+  new Problem(400, code, `${header} holds a resident id number or a credit code: personal data never enters the audit log; use the case's own number`)
+
+
+/** The purpose description as sent (percent-encoded) and decoded, to be scanned. */
+function describes(purposeHeader: string): string {
+  const text = purposeHeader.slice(purposeHeader.indexOf(';') + 1)
+  try {
+    return `${text} ${decodeURIComponent(text)}`
+  } catch {
+    return text
+  }
 }
 
 /** The context as stated, before it is checked. */
@@ -50,17 +69,20 @@ export function checkContext(raw: RawContext, purposes: Map<string, Purpose>, st
   const purposeHeader = raw.purpose
   if (!purposeHeader) throw new Problem(400, 'INPUT_PURPOSE_MISSING', 'header Tongban-Purpose is required')
   const code = purposeHeader.split(';', 1)[0].trim()
+  if (purposeHeader.includes(';') && holdsPersonalNumber(describes(purposeHeader))) throw personal('INPUT_PURPOSE_PERSONAL_DATA', 'Tongban-Purpose')
   if (!PURPOSE_CODE.test(code)) throw new Problem(400, 'INPUT_PURPOSE_INVALID', 'Tongban-Purpose must start with a purpose code')
   if (!purposes.has(code)) throw new Problem(400, 'INPUT_PURPOSE_UNKNOWN', 'the purpose code is not in this node\'s list (GET /v1/purposes)')
   state.purpose = code
 
   const caseId = raw.caseId
   if (!caseId) throw new Problem(400, 'INPUT_CASE_ID_MISSING', 'header Tongban-Case-Id is required')
+  if (holdsPersonalNumber(caseId)) throw personal('INPUT_CASE_ID_PERSONAL_DATA', 'Tongban-Case-Id')
   if (!CASE_ID.test(caseId)) throw new Problem(400, 'INPUT_CASE_ID_INVALID', 'Tongban-Case-Id: 1–64 of A-Z a-z 0-9 - _ . : /')
   state.caseId = caseId
 
   const operator = raw.operator
   if (operator !== undefined && operator !== null) {
+    if (holdsPersonalNumber(operator)) throw personal('INPUT_OPERATOR_PERSONAL_DATA', 'Tongban-Operator')
     if (!OPERATOR.test(operator)) throw new Problem(400, 'INPUT_OPERATOR_INVALID', 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @')
     state.operator = operator
   }

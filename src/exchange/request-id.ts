@@ -2,7 +2,7 @@
 // bits, incremented within one millisecond), as the `ulid` package's monotonicFactory makes
 // them, but without its crypto call per character: randomness comes from a pooled buffer
 // refilled 4 KiB at a time, which took a few per cent of the gateway's CPU (bench/).
-import { randomFillSync } from 'node:crypto'
+import { randomBytes, randomFillSync } from 'node:crypto'
 
 const ENCODING = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 const pool = Buffer.allocUnsafe(4096)
@@ -54,3 +54,13 @@ export function ulid(): string {
   for (let i = 0; i < 16; i++) s += ENCODING[random[i]]
   return s
 }
+
+/** A client's own request id, when well-formed: kept as `clientRequestId`, never as the request id. */
+export const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
+
+/**
+ * Marks this process's in-process calls of its own routes (the relay owner, application
+ * messages): they carry the request id of the query they serve. Never leaves the process.
+ */
+export const INTERNAL_HEADER = 'tongban-internal-relay'
+export const INTERNAL_SECRET = randomBytes(32).toString('hex')

@@ -51,17 +51,20 @@ export class TongbanError extends Error {
   /** HTTP status; 0 when no answer arrived. */
   readonly status: number
   readonly requestId: string | undefined
+  /** The Tongban-Request-Id this SDK sent (the same on every attempt of a call); the node keeps it as clientRequestId. */
+  readonly clientRequestId: string | undefined
   readonly detail: string | undefined
   readonly problem: Problem | undefined
   /** Whether trying again later could succeed. */
   readonly retryable: boolean
 
-  constructor(o: { code: string; status: number; requestId?: string; detail?: string; problem?: Problem; retryable?: boolean; cause?: unknown }) {
+  constructor(o: { code: string; status: number; requestId?: string; clientRequestId?: string; detail?: string; problem?: Problem; retryable?: boolean; cause?: unknown }) {
     super(`${o.code}${o.status ? ` (HTTP ${o.status})` : ''}${o.detail ? `: ${o.detail}` : ''}${o.requestId ? ` [request ${o.requestId}]` : ''}`, { cause: o.cause })
     this.name = 'TongbanError'
     this.code = o.code
     this.status = o.status
     this.requestId = o.requestId
+    this.clientRequestId = o.clientRequestId
     this.detail = o.detail
     this.problem = o.problem
     this.retryable = o.retryable ?? false
@@ -97,7 +100,10 @@ export interface ResourceCallOptions extends CallOptions {
 export interface Answer<T> {
   data: T
   status: number
+  /** The node's request id of the answered attempt. */
   requestId: string
+  /** The Tongban-Request-Id this SDK sent, shared by the attempts of the call (the record's clientRequestId). */
+  clientRequestId: string
   /** The decoded, verified evidence (null only with verifyEvidence: false and no header). */
   evidence: Evidence | null
   /** The Tongban-Evidence header as received: keep it with the answer as proof. */
@@ -372,7 +378,7 @@ export class TongbanClient {
         await this.backoff(attempt, res.headers['retry-after'], options.signal)
         continue
       }
-      if (res.status >= 400) throw this.errorFrom(res, requestId, retryable)
+      if (res.status >= 400) throw this.errorFrom(res, requestId, retryable, requestId)
       const data = this.json(res, requestId) as T
       const header = typeof res.headers['tongban-evidence'] === 'string' ? res.headers['tongban-evidence'] : null
       let evidence: Evidence | null = null
@@ -382,7 +388,7 @@ export class TongbanClient {
           evidence = decodeEvidence(header)
         } catch {}
       }
-      return { data, status: res.status, requestId: (res.headers['tongban-request-id'] as string) ?? requestId, evidence, evidenceHeader: header, body: res.body }
+      return { data, status: res.status, requestId: (res.headers['tongban-request-id'] as string) ?? requestId, clientRequestId: requestId, evidence, evidenceHeader: header, body: res.body }
     }
   }
 
@@ -477,15 +483,15 @@ export class TongbanClient {
     }
   }
 
-  private errorFrom(res: Raw, requestId: string | undefined, retryable = false): TongbanError {
+  private errorFrom(res: Raw, requestId: string | undefined, retryable = false, clientRequestId?: string): TongbanError {
     const rid = (res.headers['tongban-request-id'] as string | undefined) ?? requestId
     let problem: Problem | undefined
     try {
       const p = JSON.parse(res.body.toString('utf8'))
       if (p && typeof p === 'object' && typeof p.code === 'string') problem = p
     } catch {}
-    if (!problem) return new TongbanError({ code: `HTTP_${res.status}`, status: res.status, requestId: rid, retryable })
-    return new TongbanError({ code: problem.code, status: res.status, requestId: problem.requestId ?? rid, detail: problem.detail, problem, retryable })
+    if (!problem) return new TongbanError({ code: `HTTP_${res.status}`, status: res.status, requestId: rid, clientRequestId, retryable })
+    return new TongbanError({ code: problem.code, status: res.status, requestId: problem.requestId ?? rid, clientRequestId, detail: problem.detail, problem, retryable })
   }
 
   async close(): Promise<void> {

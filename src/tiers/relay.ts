@@ -16,7 +16,7 @@
 // Every hop answers its own evidence in `Tongban-Evidence` and the evidence of the hops
 // after it, nearest first and the owner's last, in `Tongban-Evidence-Chain` (§4.1 format
 // each, ", "-separated). All of them are over the same body bytes and the same request id.
-import { randomBytes } from 'node:crypto'
+import { INTERNAL_HEADER, INTERNAL_SECRET } from '../exchange/request-id.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import { codeFrom } from '../problems/codes.js'
@@ -32,10 +32,11 @@ import type { NodeClient, HopResponse } from './node-client.js'
 import { peerNodeOf } from './listener.js'
 import type { RemoteCatalog, RemoteEntry } from './remote-catalog.js'
 import { regionWithin, type Topology, type TopologyNode } from './topology.js'
+import { own } from '../catalog/own.js'
 
 export const TIMEOUT_HEADER = 'tongban-timeout-ms'
-/** Marks the owner's in-process call of its own route, so that it is not routed again. */
-const INTERNAL_HEADER = 'tongban-internal-relay'
+// INTERNAL_HEADER marks the owner's in-process call of its own route, so that it is not
+// routed again (and keeps the relayed request id: app.ts).
 
 export type Target = QueryTarget | { kind: 'applications'; code: string }
 
@@ -78,7 +79,7 @@ function ownerResource(chain: string[]): string | undefined {
 }
 
 export class Relay {
-  private readonly secret = randomBytes(32).toString('hex')
+  private readonly secret = INTERNAL_SECRET
   private readonly self: string
 
   constructor(private readonly d: RelayDeps) {
@@ -392,14 +393,14 @@ export class Relay {
   private bindingOf(t: Target, entry?: RemoteEntry): OperationBinding | undefined {
     const ops = entry?.entry.service?.operations
     if (!ops) return undefined
-    return t.kind === 'resources' ? ops[t.operation] : t.kind === 'verify' ? ops.verify : undefined
+    return t.kind === 'resources' ? own(ops, t.operation) : t.kind === 'verify' ? ops.verify : undefined
   }
 
   /** The subject's keyed hash in this hop's record too ("who looked up this person?" at every node). */
   private hashSubject(request: FastifyRequest, binding?: OperationBinding): void {
     const body = request.body as Record<string, unknown> | null
     const field = binding?.subjectField ?? (typeof body?.idNumber === 'string' ? 'idNumber' : undefined)
-    const value = field ? body?.[field] : undefined
+    const value = field ? own(body, field) : undefined
     if (typeof value === 'string') request.audit.subject = this.d.app.hashSubject(value)
   }
 }

@@ -123,10 +123,12 @@ t.test('purpose and case id are required and checked', async (t) => {
   t.equal(decodeEvidence(ok.headers['tongban-evidence'] as string).record.operator, 'jn-0042')
 })
 
-t.test('a well-formed caller request id is kept; a malformed one is replaced', async (t) => {
+t.test('the request id is the node\'s own; a well-formed caller value is kept apart, a malformed one dropped', async (t) => {
   const body = { idNumber: p0.idNumber, name: p0.name }
   let res = await verify(body, context({ 'tongban-request-id': 'JN-REQ-000001' }))
-  t.equal(res.headers['tongban-request-id'], 'JN-REQ-000001')
+  t.match(res.headers['tongban-request-id'], /^[0-9A-Z]{26}$/)
+  t.equal(res.headers['tongban-client-request-id'], 'JN-REQ-000001')
+  t.equal(decodeEvidence(res.headers['tongban-evidence'] as string).record.clientRequestId, 'JN-REQ-000001')
   res = await verify(body, context({ 'tongban-request-id': 'bad id\u0001' }))
   t.not(res.headers['tongban-request-id'], 'bad id\u0001')
   t.match(res.headers['tongban-request-id'], /^[0-9A-Z]{26}$/)

@@ -36,10 +36,11 @@ const sink = new Writable({
 const app: FastifyInstance = await buildApp({ ...h.config, replicaId: `${h.config.replicaId}-fz` }, {
   logger: { level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' }, stream: sink },
 })
-// Which requests reached an audited route, as the server itself saw it.
+// Which requests reached an audited route, as the server itself saw it, by the client's
+// request id (the node's own differs: src/app.ts).
 const routedToAudit = new Map<string, boolean>()
 app.addHook('onResponse', async (request) => {
-  routedToAudit.set(request.id, !!request.routeOptions.config?.audit)
+  routedToAudit.set(String(request.headers['tongban-request-id']), !!request.routeOptions.config?.audit)
 })
 await app.ready()
 t.teardown(() => app.close())
@@ -88,12 +89,13 @@ async function send(o: InjectOptions & { url: string }, label: string): Promise<
     try {
       const p = JSON.parse(res.body)
       code = p.code
-      if (p.status !== status || typeof p.code !== 'string' || p.requestId !== id) failures.push(`${label}: problem body ${res.body.slice(0, 200)}`)
+      if (p.status !== status || typeof p.code !== 'string' || p.requestId !== res.headers['tongban-request-id']) failures.push(`${label}: problem body ${res.body.slice(0, 200)}`)
     } catch {
       failures.push(`${label}: ${status} body is not JSON: ${res.body.slice(0, 100)}`)
     }
   }
-  if (res.headers['tongban-request-id'] !== id) failures.push(`${label}: request id not echoed`)
+  if (!/^[0-9A-Z]{26}$/.test(String(res.headers['tongban-request-id']))) failures.push(`${label}: no request id of the node's own`)
+  if (res.headers['tongban-client-request-id'] !== id) failures.push(`${label}: the client's request id not echoed`)
   if (res.headers['set-cookie']) failures.push(`${label}: a header was injected`)
   const audited = routedToAudit.get(id)
   if (audited === undefined && !UNROUTED.has(code ?? '')) failures.push(`${label}: the server saw no request ${id}`)
@@ -271,8 +273,8 @@ t.test('fast-check property with shrinking: any JSON body to verify/identity', a
 t.test('every request that reached an audited route has exactly one record', async (t) => {
   t.ok(outcomes.length >= 10_000, `${outcomes.length} requests answered`)
   const expected = outcomes.filter((o) => o.audited)
-  const rows = await h.query("SELECT request_id, count(*)::int AS n FROM audit_records WHERE request_id LIKE 'fuzzreq-%' GROUP BY request_id")
-  const count = new Map(rows.map((r) => [r.request_id as string, r.n as number]))
+  const rows = await h.query("SELECT client_request_id, count(*)::int AS n FROM audit_records WHERE client_request_id LIKE 'fuzzreq-%' GROUP BY client_request_id")
+  const count = new Map(rows.map((r) => [r.client_request_id as string, r.n as number]))
   const missing = expected.filter((o) => count.get(o.id) !== 1)
   t.same(missing.slice(0, 10).map((o) => ({ ...o, records: count.get(o.id) ?? 0, request: labels.get(o.id)?.slice(0, 300) })), [], `${expected.length} audited requests, each with one record`)
   const tally: Record<string, number> = {}

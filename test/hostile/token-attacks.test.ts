@@ -45,7 +45,7 @@ async function query(token: string, label: string) {
 }
 
 async function audited(requestId: string) {
-  const rows = await h.query('SELECT decision, reason, consumer_system FROM audit_records WHERE request_id = $1', [requestId])
+  const rows = await h.query('SELECT decision, reason, consumer_system FROM audit_records WHERE client_request_id = $1', [requestId])
   return rows
 }
 
@@ -147,7 +147,7 @@ t.test('a revoked client certificate gets no token, and its tokens stop working'
   }
   t.equal(res!.statusCode, 401)
   t.equal(res!.json().code, 'AUTH_CLIENT_CERT_REVOKED', 'the token endpoint refuses the revoked certificate')
-  const denied = await h.query("SELECT decision, reason FROM audit_records WHERE request_id LIKE 'atk-revoked-%' AND decision = 'denied'")
+  const denied = await h.query("SELECT decision, reason FROM audit_records WHERE client_request_id LIKE 'atk-revoked-%' AND decision = 'denied'")
   t.same(denied, [{ decision: 'denied', reason: 'AUTH_CLIENT_CERT_REVOKED' }], 'audited')
 
   await expectRefused(t, held, 'revoked-held-token', 'AUTH_CLIENT_CERT_REVOKED')

@@ -142,7 +142,8 @@ t.test('problems become TongbanError with code, status and request id', async (t
   await expectError(c.verify.identity({ idNumber: p.idNumber, name: p.name }, { purpose: 'NOPE-99' }), 'INPUT_PURPOSE_UNKNOWN', 400)
   await expectError(c.query('999999/00001', 'query', {}), 'RESOURCE_NOT_FOUND', 404)
   const mine = await expectError(c.verify.identity({ idNumber: '110105194912310021', name: 'x' }, { requestId: 'my-own-request-0001' }), 'INPUT_INVALID_ID_NUMBER', 400)
-  t.equal(mine!.requestId, 'my-own-request-0001', 'a caller-chosen request id comes back')
+  t.equal(mine!.clientRequestId, 'my-own-request-0001', 'a caller-chosen request id comes back')
+  t.match(mine!.requestId, /^[0-9A-Z]{26}$/, 'beside the node\'s own')
   const down = make({ baseUrl: 'http://127.0.0.1:1', retries: 0 })
   await expectError(down.node(), 'NETWORK_ERROR', 0).catch(() => {})
 })
@@ -155,9 +156,10 @@ t.test('idempotent calls are retried with the same request id; others are not', 
   seen.length = 0
   const answer = await c.verify.identity({ idNumber: p.idNumber, name: p.name })
   t.equal(answer.data.match, true, 'the second attempt succeeds')
-  const attempts = seen.filter((id) => id === answer.requestId)
+  const attempts = seen.filter((id) => id === answer.clientRequestId)
   t.equal(attempts.length, 2, 'two attempts')
-  t.equal(answer.evidence!.record.requestId, answer.requestId, 'both under one request id')
+  t.equal(answer.evidence!.record.clientRequestId, answer.clientRequestId, 'both under one client request id')
+  t.equal(answer.evidence!.record.requestId, answer.requestId, 'the answer under the node\'s own')
 
   seen.length = 0
   const err = await c.query('103002/00001', 'verify', { idNumber: p.idNumber, name: p.name }).catch((e) => e)

@@ -3,6 +3,7 @@
 // security and common problem responses, the filter schemas and their parsing.
 import type { FastifyInstance, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
 import { queryValidators } from '../../validation/ajv.js'
+import { holdsPersonalNumber } from '../../gb/personal-number.js'
 import { Problem } from '../../problems/problem.js'
 import { problemResponses } from '../../problems/schema.js'
 import { DEFAULT_PAGE, KINDS, MAX_PAGE, type ResourceResolver, type SearchFilters } from '../search.js'
@@ -30,6 +31,7 @@ export const filterProperties = {
   operator: { ...text(64), description: 'the civil servant (Tongban-Operator)' },
   node: text(16),
   requestId: text(64),
+  clientRequestId: { ...text(64), description: 'the caller\'s own Tongban-Request-Id (its retries share it)' },
   chain: { ...text(128), description: 'replica chain' },
   grant: text(64),
   subjectHash: { type: 'string', pattern: SUBJECT_HASH, description: 'the keyed subject hash, as found in a record' },
@@ -79,7 +81,12 @@ const textCompiler = ({ schema }: { schema: object }) => queryValidators.compile
 // The auditor's own case id, if given, goes into the record of the call.
 async function recordCaseId(request: FastifyRequest) {
   const caseId = request.headers['tongban-case-id']
-  if (typeof caseId === 'string') request.audit.caseId = caseId
+  if (typeof caseId !== 'string') return
+  // Stored in clear for good, like a consumer's: never a person's or an enterprise's number.
+  if (holdsPersonalNumber(caseId)) {
+    throw new Problem(400, 'INPUT_CASE_ID_PERSONAL_DATA', 'Tongban-Case-Id holds a resident id number or a credit code: personal data never enters the audit log; use the case\'s own number')
+  }
+  request.audit.caseId = caseId
 }
 
 export type AuditorSchema = FastifySchema & { summary: string; description?: string; response: object }
