@@ -4,7 +4,7 @@
 import t from 'tap'
 import { startNode, context } from '../helpers/harness.js'
 import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
-import { appRoutes, roleTokens, tokenFor } from './routes.js'
+import { appRoutes, roleTokens, tokenFor } from '../helpers/routes.js'
 
 const h = await startNode({ tag: 'formbody' })
 t.teardown(() => h.close())

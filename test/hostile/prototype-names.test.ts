@@ -8,7 +8,7 @@ import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { startNode, context } from '../helpers/harness.js'
 import { samplePersons } from '../../dev/providers/population.js'
-import { appRoutes, roleTokens, tokenFor as roleToken } from './routes.js'
+import { appRoutes, roleTokens, tokenFor as roleToken } from '../helpers/routes.js'
 
 t.setTimeout(600_000)
 

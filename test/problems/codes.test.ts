@@ -21,6 +21,9 @@ const NOT_PROBLEM_CODES: Record<string, string> = {
   EVIDENCE_INVALID: "the SDK's own TongbanError code (client side)",
   NETWORK_ERROR: "the SDK's own TongbanError code (client side)",
   BAD_RESPONSE: "the SDK's own TongbanError code (client side)",
+  DATABASE_URL: 'an environment variable (src/config/schema.ts)',
+  REDIS_URL: 'an environment variable (src/config/schema.ts)',
+  LOG_LEVEL: 'an environment variable (src/config/schema.ts)',
 }
 // Prefixes of other namespaces: environment variables, Fastify, fast-jwt, undici and Node error codes.
 const OTHER_NAMESPACES = /^(TONGBAN_|FST_|FAST_JWT_|UND_ERR_|ERR_)/
