@@ -1,7 +1,9 @@
 // Generates src/sdk/types.ts — the SDK's request and answer types — from the JSON
 // Schemas that the catalogue binds to each resource operation (catalog/*.json → schemas/).
 // The gateway validates with the same schemas, so the SDK's types cannot drift from what
-// the gateway accepts: test/sdk.test.ts regenerates and compares.
+// the gateway accepts: test/sdk/sdk.test.ts regenerates and compares. The verify services are
+// the catalogue's `verifyService` names, nothing else: a service added to the catalogue after
+// generation is still callable through TongbanClient.verifyService(name, body), untyped.
 //
 //   npm run gen:client-types           write src/sdk/types.ts
 //   npm run gen:client-types -- --check   exit 1 if it is not up to date
@@ -54,10 +56,15 @@ export async function generateClientTypes(root = ROOT): Promise<string> {
     .sort((a, b) => a.code.localeCompare(b.code))
 
   const done = new Map<string, string>() // schema path → type name
+  const owners = new Map<string, string>() // type name → schema path
   const blocks: string[] = []
   const emit = async (schemaPath: string, name: string) => {
     const seen = done.get(schemaPath)
     if (seen) return seen
+    // Names come from service names and paths; two schemas must not share one.
+    const owner = owners.get(name)
+    if (owner) throw new Error(`${schemaPath} and ${owner} would both be typed ${name}: rename one`)
+    owners.set(name, schemaPath)
     const schema = prepare(JSON.parse(readFileSync(join(schemasDir, schemaPath), 'utf8'))) as object
     const ts = await compile(schema as never, name, {
       bannerComment: `/** schemas/${schemaPath} */`,

@@ -98,7 +98,7 @@ export class CatalogRepository {
    * before the provincial one, the provincial one before the national one. Active
    * resources first; a retired one only when no active one is left (it answers 410).
    */
-  forVerifyService(service: VerifyService | string, callerRegion: string): CatalogResource | undefined {
+  forVerifyService(service: VerifyService, callerRegion: string): CatalogResource | undefined {
     const candidates = this.byService.get(service)
     if (!candidates) return undefined
     return bestFor(candidates.filter((c) => c.status === 'active'), callerRegion) ?? bestFor(candidates, callerRegion)

@@ -15,8 +15,12 @@ export type ShareMethod = 'api' | 'file' | 'database'
 
 export type UpdateCycle = 'realtime' | 'daily' | 'weekly' | 'monthly' | 'quarterly' | 'yearly' | 'irregular'
 
-/** The `{service}` of `POST /v1/verify/{service}`. */
-export type VerifyService = 'identity' | 'tax' | 'property' | 'degree' | 'social-security'
+/**
+ * The `{service}` of `POST /v1/verify/{service}`: whatever name a catalogue entry binds
+ * (`^[a-z][a-z0-9-]{0,31}$`, checked by the entry schema). Not a union: a new service is a
+ * new catalogue entry, with no list to edit (docs/adding-a-service.md).
+ */
+export type VerifyService = string
 
 /** 信息项: one field of the resource's responses. */
 export interface CatalogItem {

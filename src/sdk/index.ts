@@ -267,8 +267,14 @@ export class TongbanClient {
     return c
   }
 
-  /** POST /v1/verify/{service}: verifications are idempotent, so retried when it is safe. */
-  verifyService<S extends keyof VerifyServices>(service: S, body: VerifyServices[S]['request'], options: CallOptions = {}): Promise<Answer<VerifyServices[S]['response']>> {
+  /**
+   * POST /v1/verify/{service}: verifications are idempotent, so retried when it is safe.
+   * Typed for the services types.ts was generated with; any other name (a service added to
+   * the catalogue since) takes a plain object and answers `T`.
+   */
+  verifyService<S extends keyof VerifyServices>(service: S, body: VerifyServices[S]['request'], options?: CallOptions): Promise<Answer<VerifyServices[S]['response']>>
+  verifyService<T = Record<string, unknown>>(service: string, body: Record<string, unknown>, options?: CallOptions): Promise<Answer<T>>
+  verifyService(service: string, body: unknown, options: CallOptions = {}): Promise<Answer<unknown>> {
     return this.call('POST', `/v1/verify/${encodeURIComponent(service)}`, body, options, true, true)
   }
 

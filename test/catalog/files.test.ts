@@ -96,6 +96,20 @@ t.test('nested violations point into the entry', async (t) => {
   ])
 })
 
+t.test('a verify service is any well-formed name the entry binds, not one of a fixed list', async (t) => {
+  const named = (verifyService: unknown) => {
+    const entry = identity()
+    entry.service.verifyService = verifyService
+    return validateCatalogEntry(entry, schemas)
+  }
+  for (const name of ['marriage', 'vehicle-registration', 'a', `m${'0'.repeat(31)}`]) t.same(named(name), [], name)
+  for (const name of ['Marriage', 'social_security', '1-marriage', '-x', 'x/y', '', `m${'0'.repeat(32)}`, 7]) {
+    const errors = named(name)
+    t.same(errors.map((e) => e.path), ['/service/verifyService'], JSON.stringify(name))
+    t.match(errors[0]?.reason, typeof name === 'string' ? /^must match pattern "\^\[a-z\]\[a-z0-9-\]\{0,31\}\$" \(.*服务名/ : /^must be string/)
+  }
+})
+
 t.test('sharing attributes required by share type', async (t) => {
   const none = identity()
   none.sharing = { type: 'none' }
