@@ -160,6 +160,8 @@ export interface VerifiedChain {
   /** jti of the last link: what the replay check remembers. */
   jti: string
   exp: number
+  /** iat of the last link (s): the replay check refuses links older than its epoch. */
+  iat: number
 }
 
 export interface ChainCheck {
@@ -243,7 +245,7 @@ export class AssertionVerifier {
     if (!regionWithin(first.region, first.iss)) throw invalid(`node ${first.iss} cannot vouch for a consumer of region ${first.region}`)
     if (first.tgt !== c.tgt) throw invalid('the assertion is for another target')
     if (first.bd !== c.bodyDigest) throw invalid('the request body is not the one the originating node signed')
-    return { consumer: first, path, jti: last.jti as string, exp: last.exp as number }
+    return { consumer: first, path, jti: last.jti as string, exp: last.exp as number, iat: last.iat as number }
   }
 
   private verifyOne(jws: string, typ: string, i: number): { payload: Record<string, unknown>; node: string; lk?: { iat: number; exp: number } } {
