@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { startNode, clientKey } from '../helpers/harness.js'
 import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
 import { ReplayStore, EPOCH_ALLOWANCE_MS } from '../../src/auth/replay-store.js'
-import { startOwnRedis } from './own-redis.js'
+import { startOwnRedis } from '../helpers/own-redis.js'
 
 const own = await startOwnRedis()
 t.teardown(() => own.close())
