@@ -1,4 +1,4 @@
-// Signed assertions between nodes (DESIGN.md §5: "the originating node's signed assertion
+// Signed assertions between nodes (docs/tiers.md: "the originating node's signed assertion
 // carries the consumer's identity across hops").
 //
 // Header `Tongban-Assertion` holds a chain of compact JWS (RS256), separated by ", ":

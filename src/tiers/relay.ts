@@ -1,4 +1,4 @@
-// The route step across tiers (DESIGN.md §3 "route: local upstream, or the next gateway up
+// The route step across tiers (docs/architecture.md "route: local upstream, or the next gateway up
 // or down the tier tree", §6). A query for a resource this node does not own goes to the
 // next hop: down to the child below which the owner published it (catalogue sync), else up
 // to the parent; so it climbs to the common ancestor and descends to the owner.
