@@ -1,4 +1,4 @@
-// Composes the gateway: plugins in pipeline order (DESIGN.md §3). Each plugin serves one
+// Composes the gateway: plugins in pipeline order (docs/architecture.md). Each plugin serves one
 // step; the audit plugin's onSend is the seal step for every audited route.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import pino from 'pino'

@@ -1,7 +1,7 @@
 // The seal step: every response of a route marked `config.audit` — allowed, denied or
 // failed — becomes an audit record before it leaves. Allowed and denied answers carry
 // their evidence; if the record cannot be made durable the answer is replaced by
-// 503 AUDIT_UNAVAILABLE (no unaudited data release, DESIGN.md §2).
+// 503 AUDIT_UNAVAILABLE (no unaudited data release, README.md).
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { readFileSync } from 'node:fs'
@@ -163,7 +163,7 @@ export default fp(
       } catch (e) {
         return withheld(e)
       }
-      // Released only once the record is durable (DESIGN §4).
+      // Released only once the record is durable (docs/audit.md).
       sealed.then((evidence) => {
         if (route.evidence !== false) reply.header('tongban-evidence', encodeEvidence(evidence))
         try {

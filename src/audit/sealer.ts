@@ -1,4 +1,4 @@
-// Group commit of audit records (DESIGN.md §4): records that arrive within a short window
+// Group commit of audit records (docs/audit.md): records that arrive within a short window
 // (or up to batchMaxSize) become one RFC 9162 Merkle tree whose root is signed once and
 // written with its records in one statement. Only then are the callers released, each with
 // its evidence. Commits happen one at a time, in chain order. What arrives during a commit

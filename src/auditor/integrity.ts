@@ -1,4 +1,4 @@
-// Integrity of the audit log (DESIGN.md §4): re-verifies, batch by batch and chain by
+// Integrity of the audit log (docs/audit.md): re-verifies, batch by batch and chain by
 // chain, that every record hashes to its stored leaf, that the leaves (in index order)
 // fold to the batch's signed Merkle root, that every checkpoint's signature verifies with
 // a node certificate that chains to the trusted CA, and that the checkpoints form an

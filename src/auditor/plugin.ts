@@ -1,4 +1,4 @@
-// The auditor's side (issue 5; DESIGN.md §1, §4, §8): search, record + evidence, integrity,
+// The auditor's side (issue 5; README.md, docs/audit.md): search, record + evidence, integrity,
 // checkpoints and heads, anchors, subject access report, stats and export (routes/, one
 // encapsulated plugin per resource; what they share is in routes/shared.ts), the stats
 // rollup, the node certificate record, and the console at /console/audit. Every route needs

@@ -1,15 +1,16 @@
 // RFC 7523 private_key_jwt: the client proves itself with a JWT signed by the key of its
 // registered certificate. Each assertion is good for one token: its jti is remembered in
-// Redis until it expires.
+// Redis until it expires, and one issued before the replay memory began is refused
+// (replay-store.ts: a Redis restart without persistence forgets every jti).
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import type { X509Certificate } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import { Problem, type ProblemCode } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
+import type { ReplayStore } from './replay-store.js'
 
 export interface AssertionCheckOptions {
   registry: SystemRegistry
-  redis: Redis
+  replay: ReplayStore
   ca: X509Certificate
   audiences: string[]
   maxLifetimeSeconds: number
@@ -35,7 +36,9 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
         allowedIss: s.clientId,
         allowedSub: s.clientId,
         allowedAud: opts.audiences,
-        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+        // iat is optional in RFC 7523, required here: the replay check needs to know whether
+        // the assertion predates the replay store's epoch.
+        requiredClaims: ['iss', 'sub', 'aud', 'iat', 'exp', 'jti'],
         clockTolerance: CLOCK_SKEW_MS,
       }) as (t: string) => Record<string, any>
       v = { pem: s.certPem, verify }
@@ -77,23 +80,27 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     if (claims.exp * 1000 - t > opts.maxLifetimeSeconds * 1000 + CLOCK_SKEW_MS) {
       throw unauthorized('AUTH_ASSERTION_LIFETIME', `client_assertion must expire within ${opts.maxLifetimeSeconds} s`)
     }
+    if (typeof claims.iat !== 'number') throw unauthorized('AUTH_ASSERTION_INVALID', 'iat must be a NumericDate')
     if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) {
       throw unauthorized('AUTH_ASSERTION_INVALID', 'jti must be a string of 8 to 128 characters')
     }
-    await rememberJti(opts.redis, system.clientId, claims.jti, claims.exp * 1000 - t + CLOCK_SKEW_MS)
+    await rememberJti(opts.replay, `jti:${system.clientId}:${claims.jti}`, claims.iat * 1000, claims.exp * 1000 - t + CLOCK_SKEW_MS)
     return system
   }
 }
 
-async function rememberJti(redis: Redis, clientId: string, jti: string, ttlMs: number): Promise<void> {
-  let fresh: string | null
+async function rememberJti(replay: ReplayStore, key: string, issuedAt: number, ttlMs: number): Promise<void> {
+  let verdict
   try {
-    fresh = await redis.set(`jti:${clientId}:${jti}`, '1', 'PX', Math.max(1000, Math.ceil(ttlMs)), 'NX')
+    verdict = await replay.claim(key, issuedAt, ttlMs)
   } catch {
     // Without the replay check an assertion could be used twice: fail closed.
     throw new Problem(503, 'REPLAY_CHECK_UNAVAILABLE', 'the replay store (Redis) is unavailable')
   }
-  if (fresh !== 'OK') throw unauthorized('AUTH_ASSERTION_REPLAYED', 'this client_assertion (jti) was already used')
+  if (verdict === 'replayed') throw unauthorized('AUTH_ASSERTION_REPLAYED', 'this client_assertion (jti) was already used')
+  if (verdict === 'before-epoch') {
+    throw unauthorized('AUTH_ASSERTION_BEFORE_REPLAY_WINDOW', 'client_assertion was issued before the replay store began (it restarted): sign a fresh one')
+  }
 }
 
 function mapTokenError(e: unknown): Problem {
@@ -112,7 +119,7 @@ function mapTokenError(e: unknown): Problem {
       }
       return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion iss and sub must both be the client id')
     case TokenError.codes.missingRequiredClaim:
-      return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion lacks iss, sub, aud, exp or jti')
+      return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion lacks iss, sub, aud, iat, exp or jti')
     default:
       return unauthorized('AUTH_ASSERTION_MALFORMED', 'client_assertion is malformed')
   }

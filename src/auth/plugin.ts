@@ -5,6 +5,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, type ProblemCode } from '../problems/problem.js'
 import { clientAssertionChecker } from './client-assertion.js'
+import { ReplayStore } from './replay-store.js'
 import { conflictingRoles, tierOf, type Principal, type Role } from './principal.js'
 import { SystemRegistry, type RegisteredSystem } from './systems.js'
 import { tokenRoute } from './token-route.js'
@@ -12,6 +13,8 @@ import { tokenRoute } from './token-route.js'
 declare module 'fastify' {
   interface FastifyInstance {
     systems: SystemRegistry
+    /** Single-use jti memory bound to an epoch (client assertions, node links). */
+    replay: ReplayStore
     /** onRequest hook: a valid access token becomes request.principal; otherwise 401. */
     authenticate(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void
     /** onRequest hook after authenticate: 403 AUTH_ROLE_REQUIRED unless the principal has the role. */
@@ -110,9 +113,10 @@ export default fp(
       done()
     })
 
+    app.decorate('replay', new ReplayStore(app.redis, { log: app.log }))
     const checkAssertion = clientAssertionChecker({
       registry: app.systems,
-      redis: app.redis,
+      replay: app.replay,
       ca: identity.ca,
       audiences: [tokenUrl, config.node.id],
       maxLifetimeSeconds: config.token.assertionMaxLifetimeSeconds,

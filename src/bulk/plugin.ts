@@ -1,4 +1,4 @@
-// Bulk verification (DESIGN.md §7, §8): the routes, the `batches` queue and, unless
+// Bulk verification (docs/architecture.md, README.md): the routes, the `batches` queue and, unless
 // TONGBAN_BATCH_WORKER=0, this replica's worker and housekeeping. Registered after the
 // audit plugin, so on shutdown the worker stops (running chunks go back to the queue)
 // before the sealer seals its last batch.

@@ -1,4 +1,4 @@
-// Bulk verification routes (DESIGN.md §8): submit, follow, download, cancel.
+// Bulk verification routes (README.md): submit, follow, download, cancel.
 //
 //   POST   /v1/batches                 202 + id; JSON {service | resource+operation, items}
 //                                      or NDJSON (one item a line; service or resource and

@@ -1,4 +1,4 @@
-// Catalogue administration (DESIGN.md §1, §8): register, update and retire resources, and
+// Catalogue administration (README.md): register, update and retire resources, and
 // read their version history. Writes need the catalog-admin role, are validated against
 // schemas/catalog-entry.schema.json (every problem reported, with its JSON pointer), keep
 // every previous version readable, and are audited: each response — allowed, denied or

@@ -1,4 +1,4 @@
-// Evidence format v1 (DESIGN.md §4.1), a wire contract verified in other languages too:
+// Evidence format v1 (docs/audit.md), a wire contract verified in other languages too:
 // `Tongban-Evidence` = base64url(UTF-8 JSON { v, record, index, size, path, checkpoint, sig }).
 import { X509Certificate } from 'node:crypto'
 import { jcs } from './jcs.js'
@@ -141,7 +141,7 @@ export type VerifyEvidenceResult =
   | { ok: true; evidence: Evidence }
   | { ok: false; reason: string; detail?: string }
 
-/** The verifier's checks of DESIGN.md §4.1, in order; the first that fails is the reason. */
+/** The verifier's checks of docs/audit.md, in order; the first that fails is the reason. */
 export function verifyEvidence(input: VerifyEvidenceInput): VerifyEvidenceResult {
   let e: Evidence
   try {

@@ -1,4 +1,4 @@
-// The query context every call must state (DESIGN.md §8): purpose (事由), case id (办件编号)
+// The query context every call must state (README.md): purpose (事由), case id (办件编号)
 // and optionally the operator. Parsed before body validation so that even a refused query
 // is audited with its purpose and case.
 import type { FastifyRequest } from 'fastify'

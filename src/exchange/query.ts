@@ -1,4 +1,4 @@
-// The query pipeline (DESIGN.md §3), one query from its context to its sealed record.
+// The query pipeline (docs/architecture.md), one query from its context to its sealed record.
 // `QueryEngine.answer` and `run` read top to bottom as the steps: context, resolve (this
 // node's catalogue, or the route step asks the tier router for the next hop), validate
 // (against the schema of what was found), authorize, call (the upstream, or the next hop),
@@ -143,7 +143,7 @@ export class QueryEngine {
 
   // ---- the steps, in order ----
 
-  /** context: purpose, case id, operator (DESIGN §8), into the state before anything can fail. */
+  /** context: purpose, case id, operator (README.md), into the state before anything can fail. */
   private context(q: Query): void {
     q.state.operation ??= q.target.kind === 'verify' ? 'verify' : q.target.operation
     checkContext(q.context, this.deps.purposes, q.state)

@@ -1,4 +1,4 @@
-// Checkpoint signature suites (DESIGN.md §5). Keys are parsed once per signer: a node signs
+// Checkpoint signature suites (docs/tiers.md). Keys are parsed once per signer: a node signs
 // once per audit batch, and verifiers check one signature per response.
 //
 // Keys accepted:

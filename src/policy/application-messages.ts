@@ -459,7 +459,7 @@ export class ApplicationMessages {
         throw new Problem(401, 'NODE_ASSERTION_INVALID', 'node assertion: link 0 is not signed by the node that wrote the message')
       }
       request.principal = { system: c.sub, department: c.dept, region: c.region, tier: tierOf(c.region), roles: m.kind === 'submit' ? ['consumer'] : ['provider'] }
-      await relay.noReplay(v.jti, v.exp)
+      await relay.noReplay(v.jti, v.exp, v.iat)
 
       const row = {
         toward: (m.kind === 'submit' ? 'owner' : 'node') as Row['toward'],

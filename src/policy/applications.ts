@@ -254,13 +254,18 @@ export async function rejectApplication(db: Db, id: string, actor: string, reaso
   })
 }
 
-/** Job side: marks a reminder or an escalation once; false if already done or decided. */
-export async function markDeadlineEvent(db: Db, id: string, kind: 'reminded' | 'escalated'): Promise<boolean> {
+/**
+ * Job side: marks a reminder or an escalation once; false if already done, decided, or not
+ * the moment: an escalation only once due, a reminder only before (then the escalation
+ * covers it). `now` is the job's clock (the worker's, as the processor's check of its due time).
+ */
+export async function markDeadlineEvent(db: Db, id: string, kind: 'reminded' | 'escalated', now = new Date()): Promise<boolean> {
   const column = kind === 'reminded' ? 'reminded_at' : 'escalated_at'
+  const due = kind === 'reminded' ? 'due_at > $2' : 'due_at <= $2'
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
-      `UPDATE applications SET ${column} = now() WHERE id = $1 AND status = 'pending' AND ${column} IS NULL RETURNING due_at, provider_department`,
-      [id],
+      `UPDATE applications SET ${column} = now() WHERE id = $1 AND status = 'pending' AND ${column} IS NULL AND ${due} RETURNING due_at, provider_department`,
+      [id, now],
     )
     if (!rows[0]) return false
     await event(c, id, 'tongban-deadlines', kind === 'reminded' ? 'reminder-sent' : 'escalated', {
@@ -304,12 +309,12 @@ export async function revokeGrant(db: Db, id: string, actor: string, reason: str
   })
 }
 
-/** Job side: an expired grant is marked so (validity is already enforced by the clock). */
-export async function expireGrant(db: Db, id: string): Promise<boolean> {
+/** Job side: an expired grant is marked so (validity is already enforced by the clock, the gateway's: `now`). */
+export async function expireGrant(db: Db, id: string, now = new Date()): Promise<boolean> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
-      `UPDATE grants SET status = 'expired' WHERE id = $1 AND status = 'active' AND valid_to <= now() RETURNING application_id`,
-      [id],
+      `UPDATE grants SET status = 'expired' WHERE id = $1 AND status = 'active' AND valid_to <= $2 RETURNING application_id`,
+      [id, now],
     )
     if (!rows[0]) return false
     await event(c, rows[0].application_id, 'tongban-deadlines', 'grant-expired', { grant: id })

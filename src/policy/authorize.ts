@@ -1,4 +1,4 @@
-// The authorize step (DESIGN.md §2): share type per resource and per item, the grant for
+// The authorize step (README.md): share type per resource and per item, the grant for
 // conditional access (department, system, purpose, validity), then the system's rate limit
 // (leased tokens, rate-lease.ts) and the grant's daily quota (one Redis round trip under a
 // grant). Returns the items the caller may receive, or refuses with a code.

@@ -1,5 +1,5 @@
 // Working days in China (工作日): the deadline for deciding an application is counted in
-// working days (DESIGN §2: default 10). Weekends are rest days unless the State Council's
+// working days (README.md: default 10). Weekends are rest days unless the State Council's
 // yearly notice makes them make-up working days (调休上班); public holidays are rest days
 // even on weekdays. Dates are civil dates in China time (UTC+8, no DST), so an instant is
 // first mapped to its day in China: 23:30 UTC on the 1st is already the 2nd in Beijing.

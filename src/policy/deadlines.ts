@@ -5,10 +5,12 @@
 //
 // The handlers do the state changes; they are idempotent (conditional UPDATEs), because a
 // job can run more than once (a retry after a throw, a stalled job taken over by another
-// replica). The job is only the alarm clock: authorization still checks a grant's validity
+// replica), and they check the time as well as the state, because a job can run at the wrong
+// moment (promoted by hand, a stale schedule, a worker whose clock differs from the
+// scheduler's). A job that finds itself before its due time goes back to wait for it. The job is only the alarm clock: authorization still checks a grant's validity
 // period on every query, so an expired grant is refused even before its job has run.
 import type { Job, JobsOptions, Processor, Queue } from 'bullmq'
-import { UnrecoverableError } from 'bullmq'
+import { DelayedError, UnrecoverableError } from 'bullmq'
 
 export const DEADLINES_QUEUE = 'deadlines'
 
@@ -222,8 +224,14 @@ export async function cancelGrantExpiry(queue: Queue, grantId: string, opts: Sch
 }
 
 /** The worker's processor: dispatch by job name to the handlers. A throw makes BullMQ retry. */
-export function deadlineProcessor(handlers: DeadlineHandlers): Processor<DeadlineJobData, void, string> {
-  return async (job) => {
+export function deadlineProcessor(handlers: DeadlineHandlers, clock: Clock = systemClock): Processor<DeadlineJobData, void, string> {
+  return async (job, token) => {
+    const at = Date.parse(job.data?.at)
+    if (Number.isFinite(at) && clock.now() < at) {
+      // Too early: nothing is due yet. Back to the delayed set until it is.
+      await job.moveToDelayed(at, token)
+      throw new DelayedError()
+    }
     switch (job.name) {
       case JOB_REMINDER:
         return handlers.onReminder((job.data as ApplicationJobData).applicationId)

@@ -16,6 +16,7 @@ export interface Grant {
   validTo: Date
   dailyQuota: number
   status: 'active' | 'revoked' | 'expired'
+  revokedAt: Date | null
 }
 
 export const grantFromRow = (r: any): Grant => ({
@@ -31,7 +32,13 @@ export const grantFromRow = (r: any): Grant => ({
   validTo: r.valid_to,
   dailyQuota: r.daily_quota,
   status: r.status,
+  revokedAt: r.revoked_at ?? null,
 })
+
+/** When a grant stopped working: its revocation, or the end of its validity if that came first. */
+const endOf = (g: Grant): number =>
+  g.status === 'revoked' && g.revokedAt ? Math.min(g.revokedAt.getTime(), g.validTo.getTime()) : g.validTo.getTime()
+
 
 export type GrantMatch =
   | { grant: Grant }
@@ -83,10 +90,12 @@ export class GrantCache {
     if (forPurpose.length === 0) return { grant: null, why: 'purpose' }
     const valid = forPurpose.filter((g) => g.status === 'active' && g.validFrom.getTime() <= now && now < g.validTo.getTime())
     if (valid.length === 0) {
-      const why = forPurpose.some((g) => g.status === 'active' && g.validFrom.getTime() > now)
-        ? 'not-yet-valid'
-        : forPurpose.some((g) => g.status === 'revoked') ? 'revoked' : 'expired'
-      return { grant: null, why }
+      if (forPurpose.some((g) => g.status === 'active' && g.validFrom.getTime() > now)) return { grant: null, why: 'not-yet-valid' }
+      // The refusal says how the latest grant ended: an older revoked one does not make a
+      // newer grant that simply expired "revoked".
+      const last = forPurpose.reduce((a, b) => (endOf(b) > endOf(a) ? b : a))
+      const revoked = last.status === 'revoked' && last.revokedAt !== null && last.revokedAt < last.validTo
+      return { grant: null, why: revoked ? 'revoked' : 'expired' }
     }
     return { grant: valid.reduce((a, b) => (b.validTo > a.validTo ? b : a)) }
   }

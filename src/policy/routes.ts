@@ -334,7 +334,7 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
     config: { audit: { operation: 'grant.revoke' } },
     schema: {
       tags: ['sharing'],
-      summary: 'Revoke a grant (the providing department, or the holder giving it up); effective at once on every replica',
+      summary: 'Revoke a grant (the providing department, or the holder giving it up: the department, or the one system a grant is bound to); effective at once on every replica',
       security: sec,
       params: idParam,
       querystring: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 2000 } } },
@@ -347,8 +347,15 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
       throw new Problem(404, 'GRANT_NOT_FOUND', 'no such grant')
     }
     request.audit.resource = g.resource
-    const mayRevoke = isProviderOf(p, g.providerDepartment) || (p.roles.includes('consumer') && g.consumerDepartment === p.department)
-    if (!mayRevoke) throw new Problem(403, 'AUTH_ROLE_REQUIRED', 'only the providing department or the holder may revoke a grant')
+    // Who may end a grant: the providing department, or its holder giving it up. The holder
+    // of a department grant is the department (any of its consumer systems); of a grant bound
+    // to one system, that system only: a sibling that cannot use it cannot take it away.
+    const provider = isProviderOf(p, g.providerDepartment)
+    const ofDepartment = p.roles.includes('consumer') && g.consumerDepartment === p.department
+    if (!provider && ofDepartment && g.consumerSystem !== null && g.consumerSystem !== p.system) {
+      throw new Problem(403, 'GRANT_BOUND_TO_OTHER_SYSTEM', 'this grant is bound to another system of the department: only that system or the provider may revoke it')
+    }
+    if (!provider && !ofDepartment) throw new Problem(403, 'AUTH_ROLE_REQUIRED', 'only the providing department or the holder may revoke a grant')
     if (g.status !== 'active') throw new Problem(409, 'GRANT_NOT_ACTIVE', `the grant is ${g.status}`)
     await deps.markRevoked(g)
     const revoked = await store.revokeGrant(app.db, g.id, p.system, request.query.reason ?? 'revoked')

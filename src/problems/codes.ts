@@ -71,6 +71,7 @@ export const PROBLEM_CODES = {
   AUTH_ASSERTION_LIFETIME: { status: [401], en: 'client_assertion is valid for longer than allowed', zh: '客户端凭证有效期过长', action: 'let the assertion expire within the allowed lifetime' },
   AUTH_ASSERTION_BAD_SIGNATURE: { status: [401], en: 'client_assertion is not signed by the registered key', zh: '客户端凭证签名验证未通过', action: 'sign with the key of the registered certificate' },
   AUTH_ASSERTION_WRONG_AUDIENCE: { status: [401], en: 'client_assertion aud must be the token endpoint URL', zh: '客户端凭证的接收方不正确', action: "set aud to this node's token endpoint URL" },
+  AUTH_ASSERTION_BEFORE_REPLAY_WINDOW: { status: [401], en: 'the client_assertion was issued before the replay store (Redis) last lost its memory: it cannot be told apart from a replay', zh: '客户端凭证签发时间早于防重放记录的起始时间，请重新签发', action: 'sign a new assertion (with iat now) and ask again' },
   AUTH_ASSERTION_REPLAYED: { status: [401], en: 'this client_assertion (jti) was already used', zh: '客户端凭证已被使用过', action: 'sign a new assertion with a new jti for every token' },
   REPLAY_CHECK_UNAVAILABLE: { status: [503], en: 'the replay store (Redis) is unavailable: no token or node call can be admitted', zh: '系统暂时无法核验请求（防重放服务不可用）', action: RETRY },
   REVOCATION_UNAVAILABLE: { status: [503], en: 'Redis is unavailable: a revocation could not be made binding on every replica', zh: '吊销暂时无法生效（消息服务不可用）', action: 'retry the revocation later; nothing was changed' },
@@ -87,6 +88,7 @@ export const PROBLEM_CODES = {
   QUOTA_UNAVAILABLE: { status: [503], en: 'the quota store is unavailable: conditional data cannot be released', zh: '系统暂时无法核验配额', action: RETRY },
   RATE_LIMITED: { status: [429], en: 'too many queries per second from this system: retry shortly', zh: '查询过于频繁，请稍后再试', action: 'slow down and retry after a second' },
   GRANT_NOT_FOUND: { status: [404], en: 'no such grant', zh: '共享授权不存在', action: 'check the grant id' },
+  GRANT_BOUND_TO_OTHER_SYSTEM: { status: [403], en: 'the grant is bound to another system of the department: only that system (or the provider) may give it up', zh: '该共享授权绑定于本部门的其他系统，仅该系统或数源部门可撤销', action: 'ask the system the grant is bound to, or the providing department' },
   GRANT_NOT_ACTIVE: { status: [409], en: 'the grant is no longer active (revoked or expired)', zh: '共享授权已失效', action: 'nothing to revoke; apply for a new grant if needed' },
 
   // ---- applications (共享申请) --------------------------------------------------------
@@ -177,6 +179,7 @@ export const PROBLEM_CODES = {
   NODE_NOT_CHILD: { status: [403], en: 'the calling node is not a child of this node', zh: '调用方不是本节点的下级节点', action: NODE_PEER },
   NODE_NOT_NEIGHBOUR: { status: [403], en: 'the calling node is neither the parent nor a child of this node', zh: '调用方不是本节点的相邻节点', action: NODE_PEER },
   NODE_ASSERTION_INVALID: { status: [401], en: 'the node assertion (signed chain of hops) does not verify', zh: '节点身份凭证验证未通过', action: NODE_PEER },
+  NODE_ASSERTION_BEFORE_REPLAY_WINDOW: { status: [401], en: 'the node assertion was issued before the replay store (Redis) last lost its memory', zh: '节点身份凭证签发时间早于防重放记录的起始时间', action: NODE_PEER },
   NODE_ASSERTION_REPLAYED: { status: [401], en: 'this node assertion was already used', zh: '节点身份凭证已被使用过', action: NODE_PEER },
   NODE_ROUTE_UNKNOWN: { status: [404], en: 'the node listener serves /v1/tiers/… only', zh: '节点间接口不存在', action: NODE_PEER },
   TIERS_NODE_UNKNOWN: { status: [404], en: 'no such child node', zh: '无此下级节点', action: 'check the node id against the topology' },

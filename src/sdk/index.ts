@@ -71,7 +71,7 @@ export class TongbanError extends Error {
   }
 }
 
-/** Statements that go with every query (DESIGN.md §8). */
+/** Statements that go with every query (README.md). */
 export interface QueryContext {
   /** Purpose code from GET /v1/purposes, e.g. 'SA-01'. */
   purpose?: string

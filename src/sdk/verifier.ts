@@ -1,5 +1,5 @@
 // The SDK's evidence check: the same checks, in the same order and with the same reasons, as
-// verifyEvidence (src/audit/evidence.ts, DESIGN.md §4.1), with what does not change between
+// verifyEvidence (src/audit/evidence.ts, docs/audit.md), with what does not change between
 // answers kept: the node certificate's parsed key and its chain to the pinned CA (checked
 // once per certificate; validity dates on every answer), and checkpoint signatures already
 // verified (every answer of one audit batch, and every line of a batch download from it,

@@ -1,4 +1,4 @@
-// Signed assertions between nodes (DESIGN.md §5: "the originating node's signed assertion
+// Signed assertions between nodes (docs/tiers.md: "the originating node's signed assertion
 // carries the consumer's identity across hops").
 //
 // Header `Tongban-Assertion` holds a chain of compact JWS (RS256), separated by ", ":
@@ -160,6 +160,8 @@ export interface VerifiedChain {
   /** jti of the last link: what the replay check remembers. */
   jti: string
   exp: number
+  /** iat of the last link (s): the replay check refuses links older than its epoch. */
+  iat: number
 }
 
 export interface ChainCheck {
@@ -243,7 +245,7 @@ export class AssertionVerifier {
     if (!regionWithin(first.region, first.iss)) throw invalid(`node ${first.iss} cannot vouch for a consumer of region ${first.region}`)
     if (first.tgt !== c.tgt) throw invalid('the assertion is for another target')
     if (first.bd !== c.bodyDigest) throw invalid('the request body is not the one the originating node signed')
-    return { consumer: first, path, jti: last.jti as string, exp: last.exp as number }
+    return { consumer: first, path, jti: last.jti as string, exp: last.exp as number, iat: last.iat as number }
   }
 
   private verifyOne(jws: string, typ: string, i: number): { payload: Record<string, unknown>; node: string; lk?: { iat: number; exp: number } } {

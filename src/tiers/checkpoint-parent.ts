@@ -1,4 +1,4 @@
-// Checkpoints from the children, parent side (DESIGN.md §4: "checkpoints are also sent to
+// Checkpoints from the children, parent side (docs/audit.md: "checkpoints are also sent to
 // the parent node, so a truncated chain is detectable too"). A child sends its signed
 // checkpoints (every chain, in seq order, from where the parent stands); the parent keeps a
 // verified, append-only copy of each child's chains and answers, to the child and to

@@ -1,4 +1,4 @@
-// Four tiers (DESIGN.md §6): topology, the node listener (mTLS), the relay of queries and
+// Four tiers (docs/tiers.md): topology, the node listener (mTLS), the relay of queries and
 // applications for resources owned elsewhere, and catalogue sync to the parent.
 //
 // Registered after the catalogue and before the policy and exchange plugins, which it

@@ -1,4 +1,4 @@
-// The route step across tiers (DESIGN.md §3 "route: local upstream, or the next gateway up
+// The route step across tiers (docs/architecture.md "route: local upstream, or the next gateway up
 // or down the tier tree", §6). A query for a resource this node does not own goes to the
 // next hop: down to the child below which the owner published it (catalogue sync), else up
 // to the parent; so it climbs to the common ancestor and descends to the owner.
@@ -236,7 +236,7 @@ export class Relay {
       if (c.purpose) request.audit.purpose = c.purpose
       if (c.case) request.audit.caseId = c.case
       if (c.opr) request.audit.operator = c.opr
-      await this.noReplay(v.jti, v.exp)
+      await this.noReplay(v.jti, v.exp, v.iat)
 
       const d = this.decide(t, c.region, peer === topology.parent?.id ? 'parent' : 'child')
       if (d.kind === 'none') {
@@ -377,15 +377,19 @@ export class Relay {
     return token
   }
 
-  async noReplay(jti: string, exp: number): Promise<void> {
+  /** The last link's jti, once; a link issued before the replay store's epoch is refused (auth/replay-store.ts). */
+  async noReplay(jti: string, exp: number, iat: number): Promise<void> {
     const ttl = Math.max(1000, (exp + 60) * 1000 - Date.now())
-    let fresh: unknown
+    let verdict
     try {
-      fresh = await this.d.app.redis.set(`tiers:jti:${jti}`, '1', 'PX', ttl, 'NX')
+      verdict = await this.d.app.replay.claim(`tiers:jti:${jti}`, iat * 1000, ttl)
     } catch {
       throw new Problem(503, 'REPLAY_CHECK_UNAVAILABLE', 'the replay store (Redis) is unavailable; relayed calls are refused meanwhile')
     }
-    if (fresh !== 'OK') throw new Problem(401, 'NODE_ASSERTION_REPLAYED', 'this node assertion was already used')
+    if (verdict === 'replayed') throw new Problem(401, 'NODE_ASSERTION_REPLAYED', 'this node assertion was already used')
+    if (verdict === 'before-epoch') {
+      throw new Problem(401, 'NODE_ASSERTION_BEFORE_REPLAY_WINDOW', 'this node assertion was issued before the replay store began (it restarted)')
+    }
   }
 
   // ---- what the hop knows of the resource ----

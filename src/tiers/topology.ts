@@ -1,4 +1,4 @@
-// The tier tree (DESIGN.md §6): national 100000 → province XX0000 → city XXYY00 → county
+// The tier tree (docs/tiers.md): national 100000 → province XX0000 → city XXYY00 → county
 // XXYYZZ. Each node is configured with its own tier, GB/T 2260 region, public URL,
 // certificate and parent, plus the topology it knows (at least its parent and children,
 // with the https URL of their node-to-node listener). The configuration (src/config) reads

@@ -58,7 +58,7 @@ t.test('health and readiness', async (t) => {
   t.equal((await get('/healthz')).statusCode, 200)
   const ready = await get('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ready', postgres: 'ok', redis: 'ok' })
+  t.same(ready.json(), { status: 'ready', postgres: 'ok', redis: 'ok', audit: 'ok' })
 })
 
 t.test('OpenAPI 3.1 from the route schemas, Swagger UI at /docs', async (t) => {

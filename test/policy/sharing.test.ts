@@ -195,8 +195,10 @@ t.test('the decision deadline fires: reminder and escalation are recorded once',
   const a = (await api(h, tokens.nj, 'POST', '/v1/applications', {
     resource: '103002/00002', items: ['properties'], purposes: ['HS-01'], basis: '住房保障资格审核', validTo: inDays(30), dailyQuota: 10,
   })).json()
-  // The real 10-working-day deadline, replaced by one a moment away (shortened clock).
+  // The real 10-working-day deadline, replaced by one a moment away (shortened clock): in
+  // the application too, since the escalation checks that it is due.
   const now = Date.now()
+  await h.query('UPDATE applications SET due_at = $2 WHERE id = $1', [a.id, new Date(now + 700)])
   await scheduleApplicationDeadline(h.app.jobs.deadlines, { applicationId: `${a.id}`, remindAt: new Date(now + 300), dueAt: new Date(now + 700) })
   let history: Array<{ action: string }> = []
   for (let i = 0; i < 100 && !history.some((e) => e.action === 'escalated'); i++) {

@@ -1,4 +1,4 @@
-// Checkpoints to the parent node (DESIGN.md §4): Nanjing (320100, the child) sends its
+// Checkpoints to the parent node (docs/audit.md): Nanjing (320100, the child) sends its
 // signed checkpoints to Jiangsu (320000, the parent) over mTLS on loopback, each node with
 // its own PostgreSQL schema and Redis prefix. Between them a TCP proxy the test can cut (a
 // parent that is down). The parent verifies and keeps them; forged, foreign and forked ones

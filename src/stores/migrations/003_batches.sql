@@ -1,4 +1,4 @@
--- Bulk verification (DESIGN.md §7, §8: POST /v1/batches). A batch is one consumer's
+-- Bulk verification (docs/architecture.md; POST /v1/batches). A batch is one consumer's
 -- submission of up to 100,000 queries of one resource operation under one purpose and case.
 -- Items are stored in chunks (one row per chunk, one BullMQ job per chunk) and deleted when
 -- the batch ends: they hold raw identifiers, which the audit log never does. Results are one

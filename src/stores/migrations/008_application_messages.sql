@@ -1,4 +1,4 @@
--- Applications across tiers (src/tiers/application-messages.ts, DESIGN.md §6): an application
+-- Applications across tiers (src/policy/application-messages.ts, docs/tiers.md): an application
 -- for a resource owned by another node is recorded at the consumer's node (the origin) and
 -- travels to the owning node as queued messages; the decision travels back.
 

@@ -1,4 +1,4 @@
--- Checkpoints sent to the parent node (DESIGN.md §4: "checkpoints are also sent to the
+-- Checkpoints sent to the parent node (docs/tiers.md: "checkpoints are also sent to the
 -- parent node, so a truncated chain is detectable too"; src/tiers/checkpoint-push.ts).
 --
 -- Parent side: the signed checkpoints of each child, per chain, contiguous and hash-chained
