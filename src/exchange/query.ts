@@ -250,16 +250,23 @@ export class QueryEngine {
 
   /** seal: the record, in a Merkle batch, durable before the answer is released. */
   async seal(q: Query, a: Answer): Promise<SealedAnswer> {
-    const evidence = await this.deps.sealer.seal(buildAuditRecord({
+    const record = (answer: Answer) => buildAuditRecord({
       node: this.deps.config.node.id,
       requestId: q.requestId,
       principal: q.principal,
       audit: q.state,
-      status: a.status,
+      status: answer.status,
       requestBytes: q.bodyBytes,
-      responseBody: a.body,
-    }))
-    return { ...a, evidence }
+      responseBody: answer.body,
+    })
+    let r = record(a)
+    // A value the log cannot hold exactly (NUL, half a surrogate pair) was escaped in the
+    // record: nothing is released under it; the refusal is sealed instead (docs/audit.md).
+    if (r.escaped && q.state.reason !== 'INPUT_UNREPRESENTABLE') {
+      a = this.refusal(q, new Problem(400, 'INPUT_UNREPRESENTABLE', 'a value of this request (NUL or an unpaired UTF-16 surrogate) cannot be recorded in the audit log'))
+      r = record(a)
+    }
+    return { ...a, evidence: await this.deps.sealer.seal(r) }
   }
 
   // ---- answers ----
