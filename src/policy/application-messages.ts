@@ -28,9 +28,9 @@
 // is signed at each attempt and must be fresh, its jti is remembered (no replay).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PoolClient } from 'pg'
-import { Queue, UnrecoverableError, Worker } from 'bullmq'
+import { UnrecoverableError } from 'bullmq'
 import { Problem, isProblem } from '../problems/problem.js'
-import { closeBoth, connectionErrorLog, runWhenReady } from '../queues/lifecycle.js'
+import { createQueuePair, type QueuePair } from '../queues/factory.js'
 import { problemBody } from '../problems/plugin.js'
 import { problemResponses } from '../problems/schema.js'
 import { digest } from '../evidence/evidence.js'
@@ -160,8 +160,7 @@ export const asPreHandler = (hook: (request: FastifyRequest, reply: FastifyReply
 
 export class ApplicationMessages {
   private readonly self: TopologyNode
-  private queue!: Queue
-  private worker!: Worker
+  private pair?: QueuePair<{ id: string }, void, string>
   private sweeper?: NodeJS.Timeout
   private closing?: Promise<void>
 
@@ -269,16 +268,16 @@ export class ApplicationMessages {
 
   /** Adds the job of a queued message unless it is already waiting, delayed or running. */
   private async enqueue(id: string): Promise<void> {
-    if (!this.queue || this.closing) return // the sweeper queues it at start
+    if (!this.pair || this.closing) return // the sweeper queues it at start
     try {
       const jobId = `msg-${id}`
-      const job = await this.queue.getJob(jobId)
+      const job = await this.pair.queue.getJob(jobId)
       if (job) {
         const state = await job.getState()
         if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return
         await job.remove()
       }
-      await this.queue.add('send', { id }, { jobId })
+      await this.pair.queue.add('send', { id }, { jobId })
     } catch (err) {
       // The row is in PostgreSQL: the sweeper queues it when Redis is back.
       this.d.app.log.warn({ err: { message: (err as Error).message }, message: id }, 'application message: could not queue now')
@@ -675,26 +674,23 @@ export class ApplicationMessages {
     const { app } = this.d
     const { config } = app
     const prefix = `${config.redis.prefix}bull`
-    this.queue = new Queue(MESSAGES_QUEUE, {
-      connection: { url: config.redis.url, connectTimeout: 2000, maxRetriesPerRequest: 1, connectionName: `${prefix}:messages-queue` },
-      prefix,
+    this.pair = createQueuePair<{ id: string }, void, string>({
+      name: MESSAGES_QUEUE,
+      redisUrl: config.redis.url,
+      prefix: `${config.redis.prefix}bull`,
+      clientName: 'messages',
+      label: 'application messages',
+      log: app.log,
+      processor: async (job) => this.send(String(job.data?.id), job.attemptsMade, job.opts.attempts ?? 1),
+      concurrency: 4,
       defaultJobOptions: {
         attempts: config.tiers.messageAttempts,
         backoff: { type: 'exponential', delay: config.tiers.messageBackoffMs },
         removeOnComplete: { count: 1000 },
         removeOnFail: { count: 10_000 },
       },
+      closeTimeoutMs: 5000,
     })
-    const quiet = connectionErrorLog(app.log, 'application messages')
-    this.queue.on('error', quiet('queue'))
-    this.worker = new Worker(MESSAGES_QUEUE, async (job) => this.send(String(job.data?.id), job.attemptsMade, job.opts.attempts ?? 1), {
-      connection: { url: config.redis.url, connectTimeout: 2000, maxRetriesPerRequest: null, connectionName: `${prefix}:messages-worker` },
-      prefix,
-      concurrency: 4,
-      autorun: false,
-    })
-    this.worker.on('error', quiet('worker'))
-    runWhenReady(this.worker, app.log, 'application messages', () => this.closing !== undefined)
     // Rows written while Redis was away, or before a restart, are queued here.
     void this.sweep(0)
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS)
@@ -704,8 +700,7 @@ export class ApplicationMessages {
   private close(): Promise<void> {
     return (this.closing ??= (async () => {
       clearInterval(this.sweeper)
-      if (!this.queue) return
-      await closeBoth(this.worker, this.queue)
+      await this.pair?.close()
     })())
   }
 }

@@ -14,7 +14,7 @@ import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
 import { expireGrant, markDeadlineEvent } from './applications.js'
 import { policyRoutes } from './routes.js'
-import { createJobs, type Jobs } from '../queues/deadline-queue.js'
+import { createJobs, type Jobs } from './deadline-queue.js'
 import { cancelApplicationDeadline, cancelGrantExpiry, scheduleApplicationDeadline, scheduleGrantExpiry } from './deadlines.js'
 
 declare module 'fastify' {
