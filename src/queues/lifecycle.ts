@@ -89,15 +89,17 @@ export function trackClients(queue: Queue, worker: Worker | null) {
     const blocking = (worker as unknown as { blockingConnection?: { client: Promise<unknown> } }).blockingConnection
     if (blocking) track('blocking', blocking.client)
   }
+  const drop = (roles: Role[]) => {
+    for (const role of roles) {
+      const c = clients.get(role)
+      if (c && c.status !== 'end') c.disconnect()
+    }
+  }
   return {
     healthy: () => clients.size === expected && [...clients.values()].every((c) => c.status === 'ready'),
     /** The queue's and the blocking connections; never the worker's main one (see closePair). */
-    dropIdle: () => {
-      for (const role of ['queue', 'blocking'] as const) {
-        const c = clients.get(role)
-        if (c && c.status !== 'end') c.disconnect()
-      }
-    },
+    dropIdle: () => drop(['queue', 'blocking']),
+    dropAll: () => drop(['queue', 'worker', 'blocking']),
   }
 }
 
@@ -132,4 +134,6 @@ export async function closePair(
     return
   }
   for (const r of outcome) if (r.status === 'rejected') p.log.warn({ err: r.reason }, `${p.label}: error while closing`)
+  // Closed: a connection BullMQ closed while it was reconnecting would otherwise go on reconnecting.
+  p.clients.dropAll()
 }

@@ -54,6 +54,9 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   }
 }
 
+/** Once Redis is back, BullMQ ends the connections a close() with Redis gone left: wait for that, or they would reconnect for ever. */
+const gone = (prefix: string) => until(`the connections of ${prefix} are closed`, async () => !(await clientNames()).some((n) => n.startsWith(`${prefix}:`)), 30_000)
+
 const clientNames = async () => (await redis.client('LIST') as string).split('\n').map((l) => /name=(\S*)/.exec(l)?.[1] ?? '')
 
 /** A processor whose jobs wait until released; `started` lists the jobs that began. */
@@ -128,7 +131,8 @@ t.test('Redis cut while a job runs: close() gives up within 2 s; BullMQ finishes
   const proxy = await startTcpProxy(Number(target.port || 6379), target.hostname)
   t.teardown(() => proxy.close())
   const g = gate()
-  const pair = createQueuePair({ name: 'things', redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix: nextPrefix(), label: 'cut', log, processor: g.processor, defaultJobOptions: { attempts: 1 } })
+  const prefix = nextPrefix()
+  const pair = createQueuePair({ name: 'things', redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, label: 'cut', log, processor: g.processor, defaultJobOptions: { attempts: 1 } })
   await pair.add('thing', { n: 1 }, { jobId: 'thing-1' })
   await until('the worker has taken the job', () => g.started.includes('thing-1'))
   await proxy.cut()
@@ -143,6 +147,7 @@ t.test('Redis cut while a job runs: close() gives up within 2 s; BullMQ finishes
     const w = pair.worker as unknown as { closing?: Promise<void>; closed?: boolean }
     return w.closing ? w.closing.then(() => true) : false
   }, 30_000)
+  await gone(prefix)
   t.pass('the worker finished closing once Redis was back')
 })
 
@@ -151,7 +156,8 @@ t.test('the deadline pair, too: with Redis cut, close() returns within 2 s by de
   const proxy = await startTcpProxy(Number(target.port || 6379), target.hostname)
   t.teardown(() => proxy.close())
   const noop = async () => {}
-  const jobs = createJobs({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix: nextPrefix(), log, handlers: { onReminder: noop, onEscalation: noop, onGrantExpired: noop } })
+  const prefix = nextPrefix()
+  const jobs = createJobs({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, log, handlers: { onReminder: noop, onEscalation: noop, onGrantExpired: noop } })
   await jobs.deadlines.waitUntilReady()
   await jobs.worker.waitUntilReady()
   await until('the worker runs', () => jobs.worker.isRunning())
@@ -162,6 +168,7 @@ t.test('the deadline pair, too: with Redis cut, close() returns within 2 s by de
   await jobs.close()
   t.ok(Date.now() - t0 < 2800, `close() returned in ${Date.now() - t0} ms`)
   await proxy.restore()
+  await gone(prefix)
 })
 
 t.test('the catalogue sync pair: request() is bounded with Redis cut, close() too', async (t) => {
@@ -185,6 +192,7 @@ t.test('the catalogue sync pair: request() is bounded with Redis cut, close() to
   await sync.close()
   t.ok(Date.now() - t1 < 2800, `close() returned in ${Date.now() - t1} ms`)
   await proxy.restore()
+  await gone(prefix)
 })
 
 t.test('a connection closed while connecting: its late error is dropped, not thrown', async (t) => {
