@@ -73,7 +73,7 @@ type RedisLike = { status: string; disconnect(): void }
 
 /**
  * The connections of a pair that have come up, to judge at close() whether Redis is
- * reachable, and to drop the ones that may be dropped when close() gives up.
+ * reachable, and to end them once closed (or those that may be ended when close() gives up).
  */
 export function trackClients(queue: Queue, worker: Worker | null) {
   const clients = new Map<Role, RedisLike>()
