@@ -1,4 +1,4 @@
-// Deadline jobs (DESIGN §2, §7): a provider must decide an application by its deadline
+// Deadline jobs (README.md, docs/architecture.md): a provider must decide an application by its deadline
 // (reminder before it, escalation at it), and a grant stops working when it expires. Each
 // is one delayed BullMQ job with a deterministic id, so scheduling is idempotent across
 // replicas and retries, and the jobs live in Redis: they survive a gateway restart.

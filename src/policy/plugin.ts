@@ -2,7 +2,7 @@
 // grant), the admission script in Redis, the deadline and expiry jobs, and the routes for
 // applications and grants. Exposes `app.policy.authorize` to the exchange pipeline.
 import fp from 'fastify-plugin'
-import { ApplicationMessages, asPreHandler } from './application-messages.js'
+import { ApplicationMessages, asPreHandler } from './application-messages/index.js'
 import { Problem } from '../problems/problem.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Principal } from '../auth/principal.js'
@@ -14,7 +14,7 @@ import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
 import { expireGrant, markDeadlineEvent } from './applications.js'
 import { policyRoutes } from './routes.js'
-import { createJobs, type Jobs } from '../queues/deadline-queue.js'
+import { createJobs, type Jobs } from './deadline-queue.js'
 import { cancelApplicationDeadline, cancelGrantExpiry, scheduleApplicationDeadline, scheduleGrantExpiry } from './deadlines.js'
 
 declare module 'fastify' {

@@ -1,4 +1,4 @@
-// Checkpoints to the parent, child side (DESIGN.md §4, §7: cross-node messages on BullMQ).
+// Checkpoints to the parent, child side (docs/audit.md, docs/architecture.md: cross-node messages on BullMQ).
 // Every chain's signed checkpoints past what the parent acknowledged travel to the parent
 // (POST /v1/tiers/checkpoints over the node listener's mTLS, checkpoint-parent.ts) in
 // bounded batches, so that a tail cut out of this node's own PostgreSQL is still visible:
@@ -11,9 +11,8 @@
 // reads from PostgreSQL when it runs, so one run sends everything outstanding. The parent's
 // answer is the truth about what it holds: the child's acks (tiers_checkpoint_acks) only
 // save resending, and a CHECKPOINT_GAP answer resets them to the parent's heads.
-import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { JobsLogger } from '../queues/deadline-queue.js'
-import { closeBoth, connectionErrorLog, runWhenReady, withinMs } from '../queues/lifecycle.js'
+import { UnrecoverableError } from 'bullmq'
+import { createQueuePair, type JobsLogger } from '../queues/factory.js'
 import type { Checkpoint } from '../evidence/evidence.js'
 import type { Anchor } from '../evidence/evidence.js'
 import type { Db } from '../stores/postgres.js'
@@ -141,9 +140,19 @@ export interface CheckpointJobs {
 }
 
 export function createCheckpointJobs(o: { redisUrl: string; prefix: string; backoffMs: number; log: JobsLogger; push(reason: string): Promise<{ more: boolean }> }): CheckpointJobs {
-  const queue = new Queue(CHECKPOINTS_QUEUE, {
-    connection: { url: o.redisUrl, connectTimeout: 2000, maxRetriesPerRequest: 1, connectionName: `${o.prefix}:tiers-checkpoints-queue` },
+  const pair = createQueuePair<{ reason?: string }, void, string>({
+    name: CHECKPOINTS_QUEUE,
+    redisUrl: o.redisUrl,
     prefix: o.prefix,
+    clientName: 'tiers-checkpoints',
+    label: 'tiers checkpoints',
+    log: o.log,
+    processor: async (job) => {
+      if (job.name !== JOB_PUSH) return
+      const r = await o.push(String(job.data?.reason ?? 'unknown'))
+      if (r.more) setImmediate(() => void add('more to send').catch(() => {}))
+    },
+    concurrency: 1,
     defaultJobOptions: {
       // Five tries (backoff, 2×, 4×, 8×) and the job is gone: its id is free for the next
       // periodic run, which starts over (the data is in PostgreSQL, not in the job).
@@ -152,35 +161,17 @@ export function createCheckpointJobs(o: { redisUrl: string; prefix: string; back
       removeOnComplete: true,
       removeOnFail: true,
     },
+    closeTimeoutMs: 5000,
   })
-  const quiet = connectionErrorLog(o.log, 'tiers checkpoints')
-  queue.on('error', quiet('queue'))
-  const add = (reason: string) => queue.add(JOB_PUSH, { reason }, { jobId: JOB_ID })
-  const worker = new Worker(
-    CHECKPOINTS_QUEUE,
-    async (job) => {
-      if (job.name !== JOB_PUSH) return
-      const r = await o.push(String(job.data?.reason ?? 'unknown'))
-      if (r.more) setImmediate(() => void add('more to send').catch(() => {}))
-    },
-    {
-      connection: { url: o.redisUrl, connectTimeout: 2000, maxRetriesPerRequest: null, connectionName: `${o.prefix}:tiers-checkpoints-worker` },
-      prefix: o.prefix,
-      concurrency: 1,
-      autorun: false,
-    },
-  )
-  worker.on('error', quiet('worker'))
-  worker.on('failed', (job, err) => {
+  const add = (reason: string) => pair.queue.add(JOB_PUSH, { reason }, { jobId: JOB_ID })
+  pair.worker.on('failed', (job, err) => {
     if (!job) return
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1)
     o.log[final ? 'error' : 'warn']({ err: { message: err.message }, job: { id: job.id, attemptsMade: job.attemptsMade } }, final ? 'tiers checkpoints: push failed; the next periodic run tries again' : 'tiers checkpoints: push failed, will retry')
   })
-  let closing: Promise<void> | undefined
-  runWhenReady(worker, o.log, 'tiers checkpoints', () => closing !== undefined)
   const request = async (reason: string) => {
     try {
-      await withinMs(add(reason), 2000)
+      await pair.add(JOB_PUSH, { reason }, { jobId: JOB_ID })
     } catch (err) {
       o.log.warn({ err: { message: (err as Error).message }, reason }, 'tiers checkpoints: could not queue a push')
     }
@@ -195,6 +186,6 @@ export function createCheckpointJobs(o: { redisUrl: string; prefix: string; back
         await request('shutdown')
       }
     },
-    close: () => (closing ??= closeBoth(worker, queue)),
+    close: pair.close,
   }
 }

@@ -4,8 +4,8 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { createJobs } from '../../src/queues/deadline-queue.js'
-import type { Jobs, JobsLogger } from '../../src/queues/deadline-queue.js'
+import { createJobs } from '../../src/policy/deadline-queue.js'
+import type { Jobs, JobsLogger } from '../../src/policy/deadline-queue.js'
 import {
   JOB_ESCALATION,
   JOB_GRANT_EXPIRY,

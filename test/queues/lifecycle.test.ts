@@ -1,4 +1,4 @@
-// The connection-error listener every queue/worker pair shares (src/jobs/lifecycle.ts): a
+// The connection-error listener every queue/worker pair shares (src/queues/lifecycle.ts): a
 // Redis outage is one warning per role every ten seconds, not one per reconnect attempt.
 import t from 'tap'
 import { connectionErrorLog } from '../../src/queues/lifecycle.js'
