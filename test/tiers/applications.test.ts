@@ -168,6 +168,8 @@ t.test('before approval the relayed query is refused; the province approves (nar
   })
   t.ok(a.decidedAt)
   t.same(a.history.map((e: { action: string }) => e.action), ['submitted', 'delivered', 'approved'])
+  // The leg's record is sealed as the county answers the hop, just after it applied the decision.
+  await waitFor('the decision leg sealed at the county', async () => (await legRecords(county, `${approvedId}.decision`)).length > 0)
   t.same((await legRecords(county, `${approvedId}.decision`)).map((r) => [r.operation, r.consumer_system]), [['application.decision', 'js-natural-resources']], 'the decision leg is audited at the county')
   t.equal((await county.query('SELECT count(*)::int AS n FROM grants'))[0].n, 0, 'no grant is held at the county: the owner enforces')
 
