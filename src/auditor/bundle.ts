@@ -12,7 +12,7 @@
 // same IntegrityVerifier as GET /v1/audit/integrity. Batches are exported whole, so every
 // Merkle root can be rebuilt; `prev` of each chain's first checkpoint is what the previous
 // bundle's `head` must be, so consecutive bundles chain too.
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'

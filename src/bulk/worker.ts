@@ -24,7 +24,6 @@ import type { UpstreamLimits } from './limits.js'
 import type { Relay, Target } from '../tiers/relay.js'
 import type { RemoteEntry } from '../tiers/remote-catalog.js'
 import { doneIndices, getBatch, loadChunk, markRunning, statusOf, writeResults, deleteItems, type Batch, type ResultRow } from './store.js'
-import { own } from '../catalog/own.js'
 
 export interface ChunkJobData {
   batchId: string

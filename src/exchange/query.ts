@@ -22,7 +22,6 @@ import { checkContext, type RawContext } from './context.js'
 import { validationProblem } from '../problems/validation.js'
 import { filterItems } from './filter.js'
 import { Upstreams } from './upstream.js'
-import { own } from '../catalog/own.js'
 
 /** What a query asks for: a verification service, or an operation of a catalogue resource. */
 export type QueryTarget = { kind: 'verify'; service: string } | { kind: 'resources'; code: string; operation: string }

@@ -263,15 +263,16 @@ export class Relay {
       request.audit.resource ??= ownerResource(out.chain)
       return await this.sealAndSend(request, reply, out.status, out.contentType, out.body, out.chain)
     } catch (e) {
-      const p = isProblem(e) ? e : this.unexpected(request, e)
-      request.audit.reason = p.code
-      const body = JSON.stringify(problemBody(request, p))
-      if (!sealHere) {
-        reply.code(p.status).type('application/problem+json')
-        return reply.send(body)
-      }
-      return this.sealAndSend(request, reply, p.status, 'application/problem+json', body, [])
+      return this.refuse(request, reply, isProblem(e) ? e : this.unexpected(request, e), sealHere)
     }
+  }
+
+  /** A node-facing refusal: sealed as this hop's leg, unless the owner's own pipeline already sealed it. */
+  refuse(request: FastifyRequest, reply: FastifyReply, p: Problem, sealHere = true): Promise<FastifyReply> | FastifyReply {
+    request.audit.reason = p.code
+    const body = JSON.stringify(problemBody(request, p))
+    if (!sealHere) return reply.code(p.status).type('application/problem+json').send(body)
+    return this.sealAndSend(request, reply, p.status, 'application/problem+json', body, [])
   }
 
   private unexpected(request: FastifyRequest, e: unknown): Problem {

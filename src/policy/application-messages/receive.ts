@@ -60,13 +60,7 @@ export async function receive(x: MessagesContext, outbox: Outbox, request: Fasti
       request.log.error({ err: e }, 'application message failed')
       p = new Problem(500, 'INTERNAL', 'an unexpected error occurred; it has been logged')
     }
-    request.audit.reason = p.code
-    const body = JSON.stringify(problemBody(request, p))
-    if (!sealHere) {
-      reply.code(p.status).type('application/problem+json')
-      return reply.send(body)
-    }
-    return relay.sealAndSend(request, reply, p.status, 'application/problem+json', body, [])
+    return relay.refuse(request, reply, p, sealHere)
   }
 }
 
