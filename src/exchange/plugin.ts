@@ -10,6 +10,7 @@ import { encodeEvidence } from '../evidence/evidence.js'
 import { contextHeadersSchema, contextOf } from './context.js'
 import { QueryEngine, stripId, type Query, type QueryTarget, type SealedAnswer } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'
+import { requestValidators } from '../validation/ajv.js'
 
 const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 429, 502, 503, 504)
 export const EVIDENCE_CHAIN_HEADER = 'tongban-evidence-chain'
@@ -43,6 +44,9 @@ export function sendSealed(reply: FastifyReply, a: SealedAnswer): FastifyReply {
   if (a.status === 401) reply.header('www-authenticate', 'Bearer')
   return reply.code(a.status).type(a.contentType).send(a.body)
 }
+
+// The resource routes' body check: an object; its operation's schema is the engine's to apply.
+const AN_OBJECT = { type: 'object' }
 
 export default fp(
   async function exchange(app: FastifyInstance) {
@@ -111,16 +115,30 @@ export default fp(
       const p = request.params
       return runQuery(request, reply, { kind: 'resources', code: p.code ?? `${p.category}/${p.seq}`, operation: p.operation })
     }
+    // The body is one of the operations' request schemas (the catalogue's, as at start), so
+    // OpenAPI describes it; which one applies is known only once the engine resolved the
+    // resource, so the route checks that it is an object and the engine checks the rest.
+    const operations = catalog.list().flatMap((r) => Object.entries(r.service?.operations ?? {}).map(([op, b]) => ({ r, op, b })))
+    const bodyOf = (rel: string) => stripId(loadSchemaFile(config.files.schemasDir, rel))
     const resourceRoute = {
       onRequest: consumerOnly,
       attachValidation: true,
       config: { audit: {} },
+      validatorCompiler: ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+        requestValidators.compile(httpPart === 'body' ? AN_OBJECT : schema),
       schema: {
         tags: ['resources'],
         summary: 'Query any catalogue resource (body and answer as its catalogue entry defines)',
+        description: 'The body is the request schema of the operation named in the URL (GET /v1/catalog/resources/{code}: service.operations); the answer its response schema, less the items the caller may not receive.',
         security: [{ bearer: [] }],
         headers: contextHeadersSchema,
-        body: { type: 'object' },
+        body: {
+          type: 'object',
+          anyOf: operations.map(({ r, op, b }) => {
+            const body = bodyOf(b.requestSchema)
+            return { ...body, title: `${r.code} ${op}: ${typeof body.title === 'string' ? body.title : r.name}` }
+          }),
+        },
         response: { 200: { type: 'object', additionalProperties: true }, ...QUERY_ERRORS },
       },
     }
