@@ -10,7 +10,7 @@ import { Sealer } from './sealer.js'
 import { ChainCutError, HighWaterStore, TailGuard } from './high-water.js'
 import { encodeEvidence } from '../evidence/evidence.js'
 import { buildAuditRecord, type AuditContext } from './record.js'
-import { hasUnrepresentable } from './representable.js'
+import { hasUnrepresentable, inputHasUnrepresentable } from './representable.js'
 import { sealedStream } from './stream.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
@@ -104,10 +104,16 @@ export default fp(
 
     // Path segments are never legitimately NUL or half a surrogate pair: refused before the
     // handler runs (no upstream call, no quota). Other fields are caught in onSend.
+    // Every route, audited or not: what the stores are given must be representable there
+    // (PostgreSQL refuses NUL in text and jsonb, and unpaired surrogates), so such input is
+    // refused here, never left to fail as a 5xx in a store (a batch's items, a search filter).
     app.addHook('preHandler', (request, _reply, done) => {
-      if (request.routeOptions.config?.audit && hasUnrepresentable(request.params)) {
-        return done(new Problem(400, UNREPRESENTABLE, 'a path segment (NUL or an unpaired UTF-16 surrogate) cannot be recorded in the audit log'))
-      }
+      const body = request.body
+      const where = hasUnrepresentable(request.params) ? 'a path segment'
+        : inputHasUnrepresentable(request.query) ? 'a query parameter'
+        : body !== null && typeof body === 'object' && !Buffer.isBuffer(body) && inputHasUnrepresentable(body) ? 'a body field'
+        : null
+      if (where) return done(new Problem(400, UNREPRESENTABLE, `${where} holds NUL or an unpaired UTF-16 surrogate, which cannot be stored or recorded`))
       done()
     })
 

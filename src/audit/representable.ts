@@ -19,6 +19,28 @@ export const escapeUnrepresentable = (s: string): string =>
   s.replaceAll('\\', '\\\\').replace(UNREPRESENTABLE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 
 /** True when any string in the value (keys included) cannot be stored as is. */
+/**
+ * The same question for client input of any depth (a parsed body, a query string): keys and
+ * values, iteratively, so a deeply nested body cannot overflow the stack.
+ */
+export function inputHasUnrepresentable(value: unknown): boolean {
+  const stack: unknown[] = [value]
+  while (stack.length) {
+    const v = stack.pop()
+    if (typeof v === 'string') {
+      if (!isRepresentable(v)) return true
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x)
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (!isRepresentable(k)) return true
+        stack.push(x)
+      }
+    }
+  }
+  return false
+}
+
 export function hasUnrepresentable(value: unknown): boolean {
   if (typeof value === 'string') return !isRepresentable(value)
   if (Array.isArray(value)) return value.some(hasUnrepresentable)

@@ -52,8 +52,8 @@ t.test('hostile strings among 150 legitimate queries: all legitimate answered wi
     [{ ...verify, headers: { 'tongban-purpose': '\u0000SA-01' }, payload: { idNumber: p.idNumber, name: p.name } }, 400, 'INPUT_PURPOSE_INVALID'],
     [{ ...verify, payload: { idNumber: '\u0000', name: p.name } }, 400, null],
     [{ ...verify, payload: { idNumber: p.idNumber, name: 'A\u0000\ud800B' } }, null, null],
-    [{ method: 'POST', url: '/v1/batches', payload: { service: '\u0000\ud800', items: [{}] } }, 404, 'SERVICE_UNKNOWN'],
-    [{ method: 'POST', url: '/v1/batches', payload: { resource: '101001/0000\u0000', operation: 'verify', items: [{}] } }, 404, 'RESOURCE_NOT_FOUND'],
+    [{ method: 'POST', url: '/v1/batches', payload: { service: '\u0000\ud800', items: [{}] } }, 400, 'INPUT_UNREPRESENTABLE'],
+    [{ method: 'POST', url: '/v1/batches', payload: { resource: '101001/0000\u0000', operation: 'verify', items: [{}] } }, 400, 'INPUT_UNREPRESENTABLE'],
     [{ method: 'GET', url: '/v1/audit/records?limit=1', auth: auditor, headers: { 'tongban-case-id': 'AUD-\u0000' } }, 400, 'INPUT_CASE_ID_INVALID'],
     [{ method: 'GET', url: '/v1/audit/records?limit=1', auth: auditor, headers: { 'tongban-case-id': 'AUD-\ud800\u0001' } }, 400, 'INPUT_CASE_ID_INVALID'],
   ]
@@ -107,13 +107,15 @@ t.test('a value that reaches the record unrepresentable: 400 INPUT_UNREPRESENTAB
   // A second app on the node's schema, with a route that puts request data into the record
   // unchecked (what a future route might do).
   const app = await buildApp({ ...h.config, replicaId: `${h.config.replicaId}-u` }, { logger: false })
+  // Bodies holding such strings are refused at the door; this route decodes its own escape
+  // (JSON \u escapes in the text), as a future route might, so the value gets past the door.
   app.post<{ Body: { caseId: string } }>('/test/unchecked', { config: { audit: { operation: 'test.unchecked' } } }, async (request) => {
-    request.audit.caseId = request.body.caseId
+    request.audit.caseId = JSON.parse(`"${request.body.caseId}"`)
     return { released: 'data' }
   })
   await app.ready()
   t.teardown(() => app.close())
-  const cases = ['C-\u0000', 'C-\ud800', 'C-\udfff\\u0000']
+  const cases = ['C-\\u0000', 'C-\\ud800', 'C-\\udfff\\\\u0000']
   const answers = await Promise.all([
     ...cases.map((caseId) => app.inject({ method: 'POST', url: '/test/unchecked', payload: { caseId } })),
     ...cases.map(() => app.inject({ method: 'POST', url: '/test/unchecked', payload: { caseId: 'C-fine' } })),
