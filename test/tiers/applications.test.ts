@@ -132,8 +132,9 @@ t.test('apply at the county: recorded at once (202), arrives at the province own
   const atOwner = await get(province, tokens.jsNr, a.id)
   t.match(atOwner, { providerDepartment: NR_DEPT, originNode: JN, delivery: null })
   t.ok(atOwner.dueAt, 'the owner set its decision deadline')
-  const jobs = await province.app.jobs.deadlines.getJob(`escalation-${a.id}`)
-  t.ok(jobs, 'and started its deadline jobs as for a local application')
+  // Scheduled just after the application is recorded (the row can be read a moment before).
+  await waitFor('the deadline jobs at the owner', async () => Boolean(await province.app.jobs.deadlines.getJob(`escalation-${a.id}`)))
+  t.ok(await province.app.jobs.deadlines.getJob(`escalation-${a.id}`), 'and started its deadline jobs as for a local application')
 
   await waitFor('delivery confirmed at the county', async () => (await atCounty(a.id)).delivery?.state === 'delivered')
   const back = await atCounty(a.id)
