@@ -22,7 +22,7 @@ declare module 'fastify' {
 }
 
 /** The Query of an HTTP request: its principal, context headers, body and exact bytes. */
-export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?: (a: unknown) => string): Query {
+export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?: (a: unknown) => string, routeBodySchema?: string): Query {
   return {
     requestId: request.id,
     principal: request.principal!,
@@ -31,6 +31,7 @@ export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?
     body: request.body,
     bodyBytes: request.rawBody,
     routeValidation: request.validationError ?? null,
+    routeBodySchema,
     state: request.audit,
     serialize,
   }
@@ -67,9 +68,9 @@ export default fp(
     const consumerOnly = [app.authenticate, app.requireRole('consumer')]
 
     // The engine seals what it answers; if the record cannot be made durable, nothing is released.
-    const runQuery = async (request: FastifyRequest, reply: FastifyReply, target: QueryTarget, serialize?: (a: unknown) => string) => {
+    const runQuery = async (request: FastifyRequest, reply: FastifyReply, target: QueryTarget, serialize?: (a: unknown) => string, routeBodySchema?: string) => {
       request.sealedByEngine = true
-      const q = queryOf(request, target, serialize)
+      const q = queryOf(request, target, serialize, routeBodySchema)
       let sealed: SealedAnswer
       try {
         sealed = await engine.run(q)
@@ -97,7 +98,7 @@ export default fp(
           body: stripId(loadSchemaFile(config.files.schemasDir, op.requestSchema)),
           response: { 200: stripId(loadSchemaFile(config.files.schemasDir, op.responseSchema)), ...QUERY_ERRORS },
         },
-      }, (request, reply) => runQuery(request, reply, { kind: 'verify', service }, (a) => reply.code(200).serialize(a) as string))
+      }, (request, reply) => runQuery(request, reply, { kind: 'verify', service }, (a) => reply.code(200).serialize(a) as string, op.requestSchema))
     }
 
     // A service this node does not list may still be held at another node (the route step).

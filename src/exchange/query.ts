@@ -38,6 +38,8 @@ export interface Query {
   bodyBytes?: Buffer | string
   /** The route's own schema check, when the route ran one (Fastify, attachValidation). */
   routeValidation?: Error | null
+  /** The request schema (path under schemas/) the route already checked the body against. */
+  routeBodySchema?: string
   /** This node answers as the owner (a query relayed to it): it never routes it on. */
   owner?: boolean
   /** The request state: filled in step by step, it becomes the audit record. */
@@ -185,7 +187,8 @@ export class QueryEngine {
   private validate(q: Query, found: Found, binding: OperationBinding | undefined): void {
     if (q.routeValidation) throw q.routeValidation
     const rel = binding?.requestSchema ?? (found.kind === 'hop' && q.target.kind === 'verify' ? `verify/${q.target.service}.request.schema.json` : undefined)
-    if (!rel) return
+    // A verify route checked the body against this very schema: not again.
+    if (!rel || rel === q.routeBodySchema) return
     let check: ValidateFunction
     try {
       check = this.validatorFor(rel)

@@ -4,7 +4,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { monotonicFactory } from 'ulid'
 import { Problem } from '../../problems/problem.js'
-import { inputHasUnrepresentable } from '../../audit/representable.js'
 import { problemResponses } from '../../problems/schema.js'
 import { contextHeadersSchema, readContext } from '../../exchange/context.js'
 import type { CatalogResource } from '../../catalog/repository.js'
@@ -106,9 +105,6 @@ async function accept(app: FastifyInstance, deps: BatchRouteDeps, request: Submi
   }
   const items = body.items
   if (items.length > maxItems) throw new Problem(413, 'BATCH_TOO_MANY_ITEMS', `a batch holds at most ${maxItems} items`)
-  // NDJSON items are parsed here, after the hooks: the same refusal as for any body.
-  const bad = items.findIndex((item) => inputHasUnrepresentable(item))
-  if (bad >= 0) throw new Problem(400, 'INPUT_UNREPRESENTABLE', `item ${bad} holds NUL or an unpaired UTF-16 surrogate, which cannot be stored`)
 
   const id = ulid()
   const chunks = await createBatch(db, {
