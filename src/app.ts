@@ -183,7 +183,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   })
   await app.register(auth)
   await app.register(catalog)
-  // Before policy and exchange: it adds the route step (relay to other tiers) to their routes.
+  // Before policy and exchange: they use its node channel (application messages) and its router (the engine's route step).
   await app.register(tiers)
   await app.register(policy)
   await app.register(exchange)
