@@ -15,6 +15,7 @@ import stores from './stores/plugin.js'
 import nodeIdentity from './pki/plugin.js'
 import audit from './audit/plugin.js'
 import auth from './auth/plugin.js'
+import onboarding from './onboarding/routes.js'
 import catalog from './catalog/plugin.js'
 import policy from './policy/plugin.js'
 import tiers from './tiers/plugin.js'
@@ -182,6 +183,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     done()
   })
   await app.register(auth)
+  await app.register(onboarding)
   await app.register(catalog)
   // Before policy and exchange: they use its node channel (application messages) and its router (the engine's route step).
   await app.register(tiers)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { X509Certificate } from 'node:crypto'
 import type { Db } from '../stores/postgres.js'
 import { certThumbprint } from '../pki/thumbprint.js'
+import { claimDepartmentName } from '../onboarding/departments.js'
 import { conflictingRoles, ROLES, type Role } from './principal.js'
 
 export interface RegisteredSystem {
@@ -42,6 +43,7 @@ export async function seedSystems(db: Db, file: string, clientsDir: string): Pro
     const certFile = join(clientsDir, `${s.clientId}.crt.pem`)
     if (!existsSync(certFile)) continue
     const pem = readFileSync(certFile, 'utf8')
+    await claimDepartmentName(db, s.department.code, s.department.name)
     await db.query(
       `INSERT INTO systems (client_id, name, department_code, department_name, region, roles, cert_pem, cert_thumbprint)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

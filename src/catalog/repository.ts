@@ -2,6 +2,7 @@
 // memory (one lookup per query, no database round trip) and reloaded on change. Writes
 // (catalogue administration) go to PostgreSQL, where every version is kept; a write adds
 // a row, never changes one.
+import { claimDepartmentName } from '../onboarding/departments.js'
 import { createHash } from 'node:crypto'
 import type { PoolClient } from 'pg'
 import type { Db } from '../stores/postgres.js'
@@ -141,6 +142,7 @@ export class CatalogRepository {
         throw new Problem(409, 'CATALOG_CODE_EXISTS', `resource ${entry.code} already exists (version ${latest.version}, ${latest.status}); update it with PUT`)
       }
       await assertVerifyServiceFree(client, entry)
+      await claimDepartmentName(client, entry.provider.code, entry.provider.name, '/provider/name')
       return insert(client, entry, 1, 'active', actor)
     })
   }
@@ -157,6 +159,7 @@ export class CatalogRepository {
       }
       if (current.contentHash === contentHash(entry)) return { resource: current.resource, changed: false }
       await assertVerifyServiceFree(client, entry)
+      await claimDepartmentName(client, entry.provider.code, entry.provider.name, '/provider/name')
       return { resource: await insert(client, entry, current.version + 1, 'active', actor), changed: true }
     })
   }

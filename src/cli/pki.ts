@@ -1,6 +1,6 @@
 // `tongban pki …`: the dev PKI. `init` creates whatever is missing under certs/ for the node
 // and the systems in config/systems.json; `issue` (re-)issues one system's certificate.
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
@@ -8,6 +8,7 @@ import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubj
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
+import { createCertificateRequest } from '../onboarding/csr-request.js'
 import { stdio, type Io } from './io.js'
 
 const OK = 0
@@ -19,6 +20,7 @@ const HELP = `Usage: tongban pki <command>
 Commands:
   init    create the dev PKI (root CA, node certificate, client certificates)
   issue   issue or re-issue one departmental system's client certificate
+  request generate this department's own key and a certificate request (CSR) to register with
   revoke  revoke a system's registered certificate (no more tokens, on every replica)
 
 Run \`tongban pki <command> --help\` for its options.`
@@ -56,6 +58,23 @@ afterwards (\`tongban pki issue\`, then \`tongban prepare\`) is not revoked.
 
   --reason TEXT   why (kept with the revocation)`
 
+const REQUEST_HELP = `Usage: tongban pki request --client-id ID [--out DIR] [--algorithm rsa] [--bits 2048]
+
+Run at the department, not at the node: generates the system's private key and a PKCS#10
+certificate request (subject CN = the client id). Writes ID.key.pem (mode 0600: keep it, it
+never leaves the department) and ID.csr.pem (send it to the node's operator, who registers
+the system with \`tongban systems register --csr ID.csr.pem\` or POST /v1/systems).
+
+  --client-id ID     the system's client id (lower-case letters, digits, -)
+  --out DIR          where to write the two files (default: the current directory)
+  --algorithm rsa    key type; RSA only for now (the node's CA signs RSA keys of 2048+ bits)
+  --bits N           RSA modulus size, 2048 (default), 3072 or 4096
+
+The same with openssl:
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ID.key.pem
+  chmod 600 ID.key.pem
+  openssl req -new -key ID.key.pem -subj "/CN=ID" -sha256 -out ID.csr.pem`
+
 class UsageError extends Error {}
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
@@ -68,6 +87,8 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
         return await issue(rest, io)
       case 'revoke':
         return await revoke(rest, io)
+      case 'request':
+        return await request(rest, io)
       case '--help':
       case '-h':
         io.out(HELP)
@@ -80,7 +101,7 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`tongban pki: ${(err as Error).message}\n`)
-      io.err(command === 'init' ? INIT_HELP : command === 'issue' ? ISSUE_HELP : command === 'revoke' ? REVOKE_HELP : HELP)
+      io.err(command === 'init' ? INIT_HELP : command === 'issue' ? ISSUE_HELP : command === 'revoke' ? REVOKE_HELP : command === 'request' ? REQUEST_HELP : HELP)
       return USAGE
     }
     io.err(`tongban pki ${command}: ${(err as Error).message}`)
@@ -168,6 +189,39 @@ async function issue(args: string[], io: Io): Promise<number> {
     p12Password: values['p12-password'],
   })
   io.out(`issued ${clientId}:\n  ${files.cert}\n  ${files.key}\n  ${files.p12}`)
+  return OK
+}
+
+async function request(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'client-id': { type: 'string' },
+      out: { type: 'string' },
+      algorithm: { type: 'string' },
+      bits: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.out(REQUEST_HELP)
+    return OK
+  }
+  const clientId = values['client-id']
+  if (!clientId) throw new UsageError('--client-id is required')
+  if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(clientId)) throw new UsageError(`--client-id: lower-case letters, digits and -, 2–63 characters; got ${clientId}`)
+  if ((values.algorithm ?? 'rsa') !== 'rsa') throw new UsageError(`--algorithm: only rsa is supported, got ${values.algorithm}`)
+  const bits = Number(values.bits ?? 2048)
+  if (![2048, 3072, 4096].includes(bits)) throw new UsageError(`--bits: 2048, 3072 or 4096, got ${values.bits}`)
+  const dir = path.resolve(values.out ?? '.')
+  const keyFile = path.join(dir, `${clientId}.key.pem`)
+  const csrFile = path.join(dir, `${clientId}.csr.pem`)
+  if (existsSync(keyFile)) throw new Error(`${keyFile} exists: a key is never overwritten (move it away first)`)
+  const { keyPem, csrPem } = await createCertificateRequest(clientId, bits)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' })
+  writeFileSync(csrFile, csrPem)
+  io.out(`key: ${keyFile} (keep it here, never send it)\nrequest: ${csrFile}\nnext: send ${clientId}.csr.pem to the node's operator, who runs\n  tongban systems register --client-id ${clientId} --csr ${clientId}.csr.pem …\nand returns ${clientId}.crt.pem for the key.`)
   return OK
 }
 

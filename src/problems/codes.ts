@@ -50,6 +50,18 @@ export const PROBLEM_CODES = {
   INPUT_OPERATOR_INVALID: { status: [400], en: 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @', zh: '经办人标识格式不正确', action: 'use 1–64 of A-Z a-z 0-9 - _ . : @ (an account id, never a name)' },
   NOT_FOUND: { status: [404], en: 'no such route', zh: '请求的接口不存在', action: 'check the method and path against /openapi.json' },
 
+  // ---- onboarding: registering systems from a certificate request (POST /v1/systems) ----
+  ONBOARD_CSR_MALFORMED: { status: [400], en: 'csr is not a PEM PKCS#10 certificate request', zh: '证书申请文件（CSR）格式不正确', action: 'send the PEM file made by `tongban pki request` (or openssl req -new)' },
+  ONBOARD_CSR_SIGNATURE_INVALID: { status: [400], en: 'the self-signature of the certificate request does not verify', zh: '证书申请文件的签名校验未通过', action: 'make the request again with the system\'s own key' },
+  ONBOARD_CSR_CN_MISMATCH: { status: [400], en: 'the subject CN of the certificate request is not the clientId', zh: '证书申请中的系统标识（CN）与登记的系统标识不一致', action: 'make the request with --client-id equal to the clientId being registered' },
+  ONBOARD_CSR_KEY_WEAK: { status: [400], en: 'the key in the request is not an RSA key of at least 2048 bits', zh: '证书申请中的密钥类型或长度不符合要求', action: 'generate an RSA key of 2048 bits or more (`tongban pki request`)' },
+  ONBOARD_CA_OFFLINE: { status: [503], en: 'this node holds no CA key: certificates are issued offline by the provincial CA', zh: '本节点未配置签发机构密钥，不能在线签发证书', action: 'have the certificate issued by the provincial CA, then register it with `tongban pki issue`/`tongban prepare`' },
+  ONBOARD_SYSTEM_EXISTS: { status: [409], en: 'a system with this clientId is already registered', zh: '该系统标识已登记', action: 'choose another clientId, or renew the certificate (POST /v1/systems/{clientId}/certificate)' },
+  ONBOARD_SYSTEM_UNKNOWN: { status: [404], en: 'no system is registered under this clientId', zh: '系统未登记', action: 'check the clientId (GET /v1/systems)' },
+  ONBOARD_ROLES_CONFLICT: { status: [400], en: 'catalog-admin and auditor cannot be held by one system', zh: '目录管理员与审计员角色不能授予同一系统', action: 'register two systems, one per role' },
+  ONBOARD_REGION_UNKNOWN: { status: [400], en: 'region is not a current GB/T 2260 division code', zh: '行政区划代码不存在', action: 'use a current six-digit GB/T 2260 code' },
+  DEPARTMENT_NAME_CONFLICT: { status: [409], en: 'the credit code is already registered under a different department name', zh: '该统一社会信用代码已以其他部门名称登记', action: 'use the registered name (`registeredName`), or ask the node operator to correct it' },
+
   // ---- authentication and roles ---------------------------------------------------
   AUTH_TOKEN_MISSING: { status: [401], en: 'no access token (Authorization: Bearer …)', zh: '未提供访问令牌', action: 'send Authorization: Bearer <token>' },
   AUTH_TOKEN_EXPIRED: { status: [401], en: 'the access token has expired: get a new one', zh: '访问令牌已过期', action: NEW_TOKEN },
