@@ -90,7 +90,10 @@ export function issueFromCsr(ca: Ca, publicKey: forge.pki.rsa.PublicKey, subject
     { shortName: 'OU', value: subject.department.code, valueTagClass: utf8 },
     { shortName: 'CN', value: subject.clientId, valueTagClass: utf8 },
   ])
-  cert.setIssuer(ca.cert.subject.attributes)
+  // forge parses UTF8String values as raw UTF-8 bytes but encodes them again when writing:
+  // decoded first, the issuer name stays byte-equal to the CA's subject.
+  cert.setIssuer(ca.cert.subject.attributes.map((a) =>
+    a.valueTagClass === (forge.asn1.Type.UTF8 as number) && typeof a.value === 'string' ? { ...a, value: forge.util.decodeUtf8(a.value) } : a))
   const caKeyId = ca.cert.generateSubjectKeyIdentifier().getBytes()
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
