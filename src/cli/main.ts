@@ -7,7 +7,8 @@ import { run as prepare } from './prepare-command.js'
 
 const COMMANDS: Record<string, [(args: string[]) => Promise<number>, string]> = {
   prepare: [prepare, 'make this node ready: dev PKI, audit key, database, systems, catalogue'],
-  pki: [pki, 'dev PKI: init | issue | revoke'],
+  pki: [pki, 'dev PKI: init | issue | request | revoke'],
+  systems: [async (a) => (await import('./systems.js')).run(a), 'departmental systems at a running node: register | renew | revoke | list'],
   catalog: [catalog, 'catalogue files: validate | import | list'],
   token: [token, 'get an access token for a departmental system'],
   evidence: [evidence, 'verify a response and its Tongban-Evidence offline'],
