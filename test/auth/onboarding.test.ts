@@ -4,7 +4,9 @@
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import forge from 'node-forge'
-import { startNode, uniqueName } from '../helpers/harness.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT, startNode, uniqueName } from '../helpers/harness.js'
 import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
 import { createCertificateRequest } from '../../src/onboarding/csr-request.js'
 
@@ -97,4 +99,21 @@ t.test('hostile registrations get stable problem codes', async (t) => {
 t.test('departments: seeded from systems.json; a known credit code keeps its name', async (t) => {
   const rows = await h.query('SELECT name FROM departments WHERE code = $1', [DEPT.code])
   t.same(rows, [{ name: DEPT.name }], 'two systems of one department seeded without conflict')
+})
+
+t.test('catalogue entries: the provider department keeps its registered name', async (t) => {
+  const admin = await h.token('js-catalog-admin')
+  const entry = JSON.parse(readFileSync(join(ROOT, 'catalog/101001-00001.json'), 'utf8'))
+  const known = (await h.query('SELECT name FROM departments WHERE code = $1', [entry.provider.code]))[0]
+  t.equal(known?.name, entry.provider.name, 'seeded from the catalogue')
+  delete entry.version
+  delete entry.service.verifyService
+  const renamed = { ...entry, code: '101001/00009', provider: { ...entry.provider, name: `${entry.provider.name}（新）` } }
+  const res = await h.app.inject({ method: 'POST', url: '/v1/catalog/resources', headers: { authorization: `Bearer ${admin}` }, payload: renamed })
+  t.equal(res.statusCode, 409, res.body)
+  t.equal(res.json().code, 'DEPARTMENT_NAME_CONFLICT')
+  t.equal(res.json().registeredName, entry.provider.name)
+  t.same((await h.query("SELECT 1 FROM catalog_resources WHERE code = '101001/00009'")), [], 'nothing stored')
+  const same = await h.app.inject({ method: 'POST', url: '/v1/catalog/resources', headers: { authorization: `Bearer ${admin}` }, payload: { ...renamed, provider: entry.provider } })
+  t.equal(same.statusCode, 201, same.body)
 })
