@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { ROOT, startNode, uniqueName } from '../helpers/harness.js'
 import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
 import { createCertificateRequest } from '../../src/onboarding/csr-request.js'
+import { loadSigningCa } from '../../src/onboarding/csr-signer.js'
+import { Problem } from '../../src/problems/problem.js'
 
 const h = await startNode({ tag: 'onboard' })
 t.teardown(() => h.close())
@@ -116,4 +118,40 @@ t.test('catalogue entries: the provider department keeps its registered name', a
   t.same((await h.query("SELECT 1 FROM catalog_resources WHERE code = '101001/00009'")), [], 'nothing stored')
   const same = await h.app.inject({ method: 'POST', url: '/v1/catalog/resources', headers: { authorization: `Bearer ${admin}` }, payload: { ...renamed, provider: entry.provider } })
   t.equal(same.statusCode, 201, same.body)
+})
+
+t.test('a node without its CA key answers ONBOARD_CA_OFFLINE', async (t) => {
+  const err = (() => {
+    try {
+      loadSigningCa(h.config.pki.caFile, join(h.config.pki.dir, 'no-such-ca.key.pem'))
+    } catch (e) {
+      return e
+    }
+  })()
+  t.ok(err instanceof Problem)
+  t.match(err, { status: 503, code: 'ONBOARD_CA_OFFLINE' })
+})
+
+t.test('every onboarding action is audited, with no certificate material', async (t) => {
+  const end = Date.now() + 15_000
+  let rows: any[] = []
+  while (Date.now() < end) {
+    rows = await h.query(`SELECT operation, decision, reason, consumer_system, record::text AS record FROM audit_records WHERE operation LIKE 'systems.%'`)
+    const ops = new Set(rows.map((r) => `${r.operation} ${r.decision}`))
+    if (['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed'].every((o) => ops.has(o))) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const ops = new Set(rows.map((r) => `${r.operation} ${r.decision}`))
+  for (const o of ['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed']) t.ok(ops.has(o), o)
+  t.ok(rows.some((r) => r.reason === 'ONBOARD_CSR_CN_MISMATCH'), 'refusal reason recorded')
+  t.ok(rows.every((r) => r.consumer_system === 'js-operator' || r.consumer_system === 'jn-civil-affairs'))
+  t.notOk(rows.some((r) => /BEGIN|PRIVATE/.test(r.record)), 'no PEM in the audit log')
+})
+
+t.test('OpenAPI documents the onboarding routes from their schemas', async (t) => {
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+  t.ok(doc.paths['/v1/systems'].post.responses['201'])
+  t.ok(doc.paths['/v1/systems'].get)
+  t.ok(doc.paths['/v1/systems/{clientId}/certificate'].post && doc.paths['/v1/systems/{clientId}/certificate'].delete)
+  t.ok(doc.paths['/v1/systems/{clientId}'].get)
 })
