@@ -179,6 +179,30 @@ export default async function onboardingRoutes(app: FastifyInstance) {
     reply.code(204).send()
   })
 
+  // Suspension keeps the certificate: a suspended system gets no token (AUTH_CLIENT_SUSPENDED)
+  // until it is made active again.
+  app.put('/v1/systems/:clientId/status', {
+    onRequest: operator,
+    config: { audit: { operation: 'systems.status' } },
+    schema: {
+      tags: ['systems'],
+      summary: 'Suspend or reactivate a system (operator)',
+      security: [{ bearer: [] }],
+      params,
+      body: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['active', 'suspended'] } } },
+      response: { 200: systemView, ...errors(400, 404) },
+    },
+  }, async (request) => {
+    const { clientId } = request.params as { clientId: string }
+    request.audit.resource = clientId
+    const { status } = request.body as { status: 'active' | 'suspended' }
+    const res = await app.db.query('UPDATE systems SET status = $2, updated_at = now() WHERE client_id = $1', [clientId, status])
+    if (res.rowCount === 0) throw new Problem(404, 'ONBOARD_SYSTEM_UNKNOWN', `no system ${clientId} is registered`)
+    await app.systems.load()
+    await announce(clientId)
+    return findSystem(clientId)
+  })
+
   app.get('/v1/systems', {
     onRequest: operator,
     config: { audit: { operation: 'systems.list' } },

@@ -54,6 +54,13 @@ t.test('a system registered from its CSR gets a token with the key it kept; rene
   t.equal((await tokenWith(clientId, next.keyPem)).statusCode, 200, 'new key works')
   t.equal((await tokenWith(clientId, req.keyPem)).statusCode, 401, 'old key replaced')
 
+  const status = (value: string) => h.app.inject({ method: 'PUT', url: `/v1/systems/${clientId}/status`, headers: { authorization: `Bearer ${operator}` }, payload: { status: value } })
+  t.equal((await status('suspended')).json().status, 'suspended')
+  t.equal((await tokenWith(clientId, next.keyPem)).json().code, 'AUTH_CLIENT_SUSPENDED', 'suspended: no token')
+  t.equal((await status('active')).statusCode, 200)
+  t.equal((await tokenWith(clientId, next.keyPem)).statusCode, 200, 'active again')
+  t.equal((await status('gone')).json().code, 'INPUT_INVALID')
+
   const del = await h.app.inject({ method: 'DELETE', url: `/v1/systems/${clientId}/certificate`, headers: { authorization: `Bearer ${operator}` } })
   t.equal(del.statusCode, 204, del.body)
   const refused = await tokenWith(clientId, next.keyPem)
@@ -138,11 +145,11 @@ t.test('every onboarding action is audited, with no certificate material', async
   while (Date.now() < end) {
     rows = await h.query(`SELECT operation, decision, reason, consumer_system, record::text AS record FROM audit_records WHERE operation LIKE 'systems.%'`)
     const ops = new Set(rows.map((r) => `${r.operation} ${r.decision}`))
-    if (['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed'].every((o) => ops.has(o))) break
+    if (['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed', 'systems.status allowed'].every((o) => ops.has(o))) break
     await new Promise((r) => setTimeout(r, 50))
   }
   const ops = new Set(rows.map((r) => `${r.operation} ${r.decision}`))
-  for (const o of ['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed']) t.ok(ops.has(o), o)
+  for (const o of ['systems.register allowed', 'systems.register denied', 'systems.renew allowed', 'systems.revoke allowed', 'systems.read allowed', 'systems.list allowed', 'systems.status allowed']) t.ok(ops.has(o), o)
   t.ok(rows.some((r) => r.reason === 'ONBOARD_CSR_CN_MISMATCH'), 'refusal reason recorded')
   t.ok(rows.every((r) => r.consumer_system === 'js-operator' || r.consumer_system === 'jn-civil-affairs'))
   t.notOk(rows.some((r) => /BEGIN|PRIVATE/.test(r.record)), 'no PEM in the audit log')
