@@ -8,7 +8,7 @@ import { encodeEvidence, type Evidence } from '../../evidence/evidence.js'
 import { buildTree, leafHash } from '../../evidence/merkle.js'
 import { jcs } from '../../evidence/jcs.js'
 import { searchRecords } from '../search.js'
-import { auditorRoute, ERRORS, filterProperties, filtersOf, open, pageProperties, refusedSubject, resolver } from './shared.js'
+import { auditorRoute, ERRORS, filterProperties, includeOwnProperty, open, searchFiltersOf, pageProperties, refusedSubject, resolver } from './shared.js'
 import { refuseRawInQuery, takeSubject } from './subject-input.js'
 
 const recordSchema = { type: 'object', additionalProperties: true, description: 'the audit record exactly as hashed into its leaf' }
@@ -31,25 +31,25 @@ export default async function records(app: FastifyInstance) {
 
   app.get('/v1/audit/records', auditorRoute(app, 'audit.search', {
     summary: 'Search the audit log (auditor)',
-    description: `Filters combine with AND. Newest first by default; stable order (time, chain, seq, idx); pass \`nextCursor\` back as \`cursor\`. Searching by a raw subject id is POST /v1/audit/records/search (never in the URL); \`subjectHash\` may be given here.`,
-    querystring: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...pageProperties, subject: refusedSubject } },
+    description: `Filters combine with AND. The calling auditor's own audit calls (audit.*) are hidden unless \`includeOwn=true\`. Newest first by default; stable order (time, chain, seq, idx); pass \`nextCursor\` back as \`cursor\`. Searching by a raw subject id is POST /v1/audit/records/search (never in the URL); \`subjectHash\` may be given here.`,
+    querystring: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...includeOwnProperty, ...pageProperties, subject: refusedSubject } },
     response: { 200: searchResponse, ...ERRORS },
   }), async (request) => {
     const q = request.query as Record<string, any>
     refuseRawInQuery(q)
     if (q.subjectHash) request.audit.subject = q.subjectHash
-    return searchRecords(app.db, resolve, filtersOf(q), { limit: q.limit, cursor: q.cursor, order: q.order })
+    return searchRecords(app.db, resolve, searchFiltersOf(q, request.principal!.system), { limit: q.limit, cursor: q.cursor, order: q.order })
   })
 
   app.post('/v1/audit/records/search', auditorRoute(app, 'audit.search', {
     summary: 'Search the audit log, also by a raw subject id (auditor)',
     description: 'As GET /v1/audit/records, with the filters in a JSON body. `subject` is a citizen id number (GB 11643) or a credit code (GB 32100); the gateway searches by its keyed hash and never stores or logs the raw value.',
-    body: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...pageProperties, subject: { type: 'string', minLength: 1, maxLength: 64 } } },
+    body: { type: 'object', additionalProperties: false, properties: { ...filterProperties, ...includeOwnProperty, ...pageProperties, subject: { type: 'string', minLength: 1, maxLength: 64 } } },
     response: { 200: searchResponse, ...ERRORS },
   }), async (request) => {
     const b = request.body as Record<string, any>
     const s = takeSubject(app, request, b)
-    const f = filtersOf(b)
+    const f = searchFiltersOf(b, request.principal!.system)
     if (s) f.subjectHash = s.hash
     return searchRecords(app.db, resolve, f, { limit: b.limit, cursor: b.cursor, order: b.order })
   })
