@@ -6,7 +6,7 @@ import { problemResponses } from '../../problems/schema.js'
 import type { CatalogResource } from '../../catalog/repository.js'
 import * as store from '../applications.js'
 import { applicationViews, historyView, personName } from './views.js'
-import { applicationSchema, checkPeriod, dateTime, idParam, itemList, listLimit, me, quota, sec, visibleApplication, type PolicyRouteDeps } from './shared.js'
+import { applicationSchema, checkPeriod, dateTime, idParam, itemList, listLimit, me, queryCompiler, quota, sec, visibleApplication, type PolicyRouteDeps } from './shared.js'
 
 type SubmitBody = { resource: string; items: string[]; purposes: string[]; basis: string; validFrom?: string; validTo: string; dailyQuota: number; systemOnly?: boolean }
 type ListQuery = { as?: 'consumer' | 'provider'; status?: string; sort?: 'created' | 'deadline'; limit?: number }
@@ -65,7 +65,7 @@ export default async function applications(app: FastifyInstance, deps: PolicyRou
     schema: submitSchema,
   }, (request, reply) => submit(app, deps, request, reply))
 
-  app.get<{ Querystring: ListQuery }>('/v1/applications', { onRequest: [app.authenticate], schema: listSchema }, async (request) => {
+  app.get<{ Querystring: ListQuery }>('/v1/applications', { onRequest: [app.authenticate], schema: listSchema, validatorCompiler: queryCompiler }, async (request) => {
     const p = me(request)
     const as = request.query.as ?? (p.roles.includes('provider') ? 'provider' : 'consumer')
     if (!p.roles.includes(as)) throw new Problem(403, 'AUTH_ROLE_REQUIRED', `listing as ${as} requires the ${as} role`)

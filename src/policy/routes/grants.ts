@@ -7,7 +7,7 @@ import type { Principal } from '../../auth/principal.js'
 import type { Grant } from '../grants.js'
 import * as store from '../applications.js'
 import { grantViews, personName } from './views.js'
-import { grantSchema, idParam, isProviderOf, listLimit, me, sec, type PolicyRouteDeps } from './shared.js'
+import { grantSchema, idParam, isProviderOf, listLimit, me, queryCompiler, sec, type PolicyRouteDeps } from './shared.js'
 
 const listSchema = {
   tags: ['sharing'],
@@ -31,7 +31,7 @@ const revokeSchema = {
 }
 
 export default async function grants(app: FastifyInstance, deps: PolicyRouteDeps) {
-  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/grants', { onRequest: [app.authenticate], schema: listSchema }, async (request) => {
+  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/grants', { onRequest: [app.authenticate], schema: listSchema, validatorCompiler: queryCompiler }, async (request) => {
     const p = me(request)
     const grants = await store.listGrants(app.db, {
       consumerDepartment: p.roles.includes('consumer') ? p.department : undefined,

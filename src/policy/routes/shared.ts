@@ -2,6 +2,7 @@
 // outbox of a node in a tier tree, the period check, the caller, and the schemas.
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import { Problem } from '../../problems/problem.js'
+import { queryValidators } from '../../validation/ajv.js'
 import type { Principal } from '../../auth/principal.js'
 import type { Purpose } from '../purposes.js'
 import * as store from '../applications.js'
@@ -123,3 +124,6 @@ export const quota = { type: 'integer', minimum: 1, maximum: 1_000_000 }
 export const listLimit = { type: 'integer', minimum: 1, maximum: 200, default: 50 }
 
 export const sec = [{ bearer: [] }]
+
+/** A list route's query string is text: coerced (limit=20 is a number), as the auditor routes do. */
+export const queryCompiler = ({ schema }: { schema: object }) => queryValidators.compile(schema)
