@@ -123,3 +123,42 @@ t.test("a grant shows today's use against its quota, read without consuming", as
   t.equal((await grantOf(tokens.nr)).usedToday, 1, 'reading it consumed nothing')
   t.equal(await grantOf(tokens.ps), undefined, 'another department does not see it')
 })
+
+t.test('the overview: today per department, the caller\'s own; an auditor sees all', async (t) => {
+  const refused = await h.app.inject({
+    method: 'POST', url: `/v1/resources/${encodeURIComponent('301002/00001')}/query`,
+    headers: { authorization: `Bearer ${tokens.jn}`, ...context({ 'tongban-purpose': 'SA-01' }) },
+    payload: { idNumber: samplePersons(1)[0].idNumber, name: samplePersons(1)[0].name },
+  })
+  t.equal(refused.json().code, 'POLICY_SHARE_NONE')
+  const near = await apply()
+  await h.query("UPDATE applications SET due_at = now() - interval '1 hour' WHERE id = $1", [near.id])
+  // The audit record is sealed by the group commit just after the answer: wait for it.
+  const overviewOf = async (token: string) => {
+    const res = await api(token, 'GET', '/v1/overview')
+    t.equal(res.statusCode, 200, res.body)
+    return res.json()
+  }
+  let mine: any
+  for (let i = 0; i < 200; i++) {
+    mine = await overviewOf(tokens.jn)
+    if (mine.departments[0]?.refusalsToday?.POLICY_SHARE_NONE >= 1) break
+    await new Promise((r) => setImmediate(r))
+    await h.query('SELECT pg_sleep(0.02)')
+  }
+  t.equal(mine.scope, 'department')
+  t.same(mine.departments.map((d: any) => d.department), [JN], 'only its own department')
+  t.ok(mine.departments[0].queriesToday >= 2, 'the admitted and the refused query')
+  t.ok(mine.departments[0].refusalsToday.POLICY_SHARE_NONE >= 1)
+  const reviewer = await overviewOf(tokens.nr)
+  const mineToDecide = reviewer.departments[0].nearDeadline.find((a: any) => a.id === near.id)
+  t.equal(mineToDecide?.overdue, true, 'the provider sees its overdue application')
+  t.ok(reviewer.departments[0].nearDeadline.every((a: any) => a.workingDaysLeft <= 3))
+  const other = await overviewOf(tokens.ps)
+  t.notOk(JSON.stringify(other).includes(near.id), 'another department does not')
+  const all = await overviewOf(await h.token('js-audit'))
+  t.equal(all.scope, 'all')
+  const codes = all.departments.map((d: any) => d.department.code)
+  t.ok(codes.includes(JN.code) && codes.includes(NR.code), 'an auditor sees every department')
+  t.equal((await h.app.inject({ method: 'GET', url: '/v1/overview' })).statusCode, 401)
+})
