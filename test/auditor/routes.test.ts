@@ -150,7 +150,7 @@ t.test('query strings are coerced; JSON bodies are taken as they are', async (t)
 
 t.test('a raw subject in a URL is refused wherever the query documents it', async (t) => {
   const withSubject = operations.filter((o) => o.method === 'GET' && o.op.parameters?.some((p) => p.in === 'query' && p.name === 'subject'))
-  t.same(withSubject.map((o) => o.path).sort(), ['/v1/audit/records', '/v1/audit/stats', '/v1/audit/subjects/report'])
+  t.same(withSubject.map((o) => o.path).sort(), ['/v1/audit/records', '/v1/audit/stats', '/v1/audit/subjects/report', '/v1/audit/subjects/statement'])
   for (const { path } of withSubject) {
     const res = await get(`${path}?subject=${p0.idNumber}`)
     t.equal(res.statusCode, 400, path)

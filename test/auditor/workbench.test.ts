@@ -97,8 +97,9 @@ t.test('the subject statement is HTML in Chinese, signed over its bytes by the n
   const sig = parseStatementSignature(res.headers['tongban-statement-signature'] as string)!
   t.ok(sig)
   const node = (await h.app.inject({ method: 'GET', url: '/v1/node' })).json()
-  const certPem = node.certificate ?? node.certPem ?? h.app.identity.certPem
-  t.equal(sig.kid, h.app.identity.kid)
+  const certPem: string = node.certificate
+  t.equal(sig.kid, node.kid, 'the kid of the node certificate published at /v1/node')
+  t.equal(sig.alg, node.auditAlg)
   t.ok(verifySignature(sig.alg as SuiteName, certPem, res.rawPayload, sig.sig), 'verifies with the node certificate')
   const tampered = Buffer.from(res.body.replace('南京市江宁区民政局', '南京市江宁区民政厅'), 'utf8')
   t.notOk(verifySignature(sig.alg as SuiteName, certPem, tampered, sig.sig), 'a changed document does not')
