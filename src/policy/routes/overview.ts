@@ -5,6 +5,7 @@
 // time) index, or the time index for everyone) and the pending applications (migration 015).
 import type { FastifyInstance } from 'fastify'
 import { problemResponses } from '../../problems/schema.js'
+import { statusFallback } from '../../problems/codes.js'
 import { departmentSchema } from '../../catalog/departments.js'
 import { chinaDay } from '../quota.js'
 import { workingDaysBetween } from '../calendar.js'
@@ -79,7 +80,11 @@ export async function overviewOf(app: FastifyInstance, deps: PolicyRouteDeps, de
   for (const c of counts) {
     const r = row(c.d)
     r.queries += c.n
-    if (c.decision !== 'allowed') r.refusals[c.reason ?? 'HTTP_500'] = (r.refusals[c.reason ?? 'HTTP_500'] ?? 0) + c.n
+    if (c.decision !== 'allowed') {
+      // A refusal recorded without a reason is counted under the status fallback code.
+      const reason: string = c.reason ?? statusFallback(500)
+      r.refusals[reason] = (r.refusals[reason] ?? 0) + c.n
+    }
   }
   // Pending with a deadline no later than 3 working days from now: a bound in time first
   // (the calendar never has more than a few free days in a row), then the exact count.
