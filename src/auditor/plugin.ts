@@ -30,7 +30,7 @@ export default fp(
       await app.register(integrity)
       await app.register(subjects, { names })
       await app.register(stats, { names })
-      await app.register(exportRoute)
+      await app.register(exportRoute, { names })
       app.addHook('onReady', () => recordNodeCertificate(app))
       await registerConsole(app)
     })

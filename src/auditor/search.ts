@@ -37,6 +37,8 @@ export interface SearchFilters {
   grant?: string
   /** The keyed hash (hmac-sha256:…); a raw identifier is hashed by the route first. */
   subjectHash?: string
+  /** Hides the auditor's own calls (audit.* records of this system); set by the routes unless includeOwn. */
+  hideAuditOf?: string
 }
 
 export interface SearchPage {
@@ -70,7 +72,7 @@ export interface ResourceResolver {
 const FILTER_KEYS: (keyof SearchFilters)[] = [
   'from', 'to', 'department', 'system', 'region', 'provider', 'resource', 'service', 'operation', 'kind', 'decision',
   'reason', 'purpose', 'caseId', 'operator', 'node', 'requestId', 'chain', 'grant', 'subjectHash',
-  'clientRequestId',
+  'clientRequestId', 'hideAuditOf',
 ]
 
 function fingerprint(f: SearchFilters, order: string): string {
@@ -130,6 +132,9 @@ export function whereFor(f: SearchFilters, resolver: ResourceResolver, params: u
   if (f.provider !== undefined) cond.push(`${col('resource')} = ANY(${p(resolver.byProvider(f.provider))}::text[])`)
   if (f.service !== undefined) cond.push(`${col('resource')} = ANY(${p(resolver.byService(f.service))}::text[])`)
   if (f.kind) cond.push(kindCondition(f.kind, col('operation')))
+  if (f.hideAuditOf !== undefined) {
+    cond.push(`NOT (${col('consumer_system')} IS NOT DISTINCT FROM ${p(f.hideAuditOf)} AND ${col('operation')} IS NOT NULL AND ${kindCondition('audit', col('operation'))})`)
+  }
   return { sql: cond.length ? cond.join(' AND ') : 'true', params }
 }
 

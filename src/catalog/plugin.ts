@@ -7,10 +7,13 @@ import { problemResponses } from '../problems/schema.js'
 import { CatalogRepository } from './repository.js'
 import { entrySchema, viewFor } from './views.js'
 import { CATALOG_TOPIC, catalogAdminRoutes } from './admin-routes.js'
+import { departmentNames, type DepartmentNames } from './departments.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     catalog: CatalogRepository
+    /** Department names for responses (departments.ts). */
+    departments: DepartmentNames
   }
 }
 
@@ -19,6 +22,7 @@ export default fp(
     const repo = new CatalogRepository(app.db)
     await repo.load()
     app.decorate('catalog', repo)
+    app.decorate('departments', departmentNames(app.db, repo))
     // A write on any replica is published on the bus; bursts of changes coalesce into one
     // reload at a time (plus one queued), and a bus reconnect reloads too.
     app.bus.subscribe(CATALOG_TOPIC, () => {

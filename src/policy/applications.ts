@@ -126,7 +126,12 @@ export interface NewApplication {
   validTo: Date
   dailyQuota: number
   dueAt: Date | null
+  /** The person who applied (a workbench session), for the history; absent for a system. */
+  actorName?: string
 }
+
+/** A person's name in an event's detail (only where a person acted: workbench sessions). */
+const byName = (actorName: string | undefined) => (actorName ? { actorName } : {})
 
 export const newApplicationId = (): string => ulid()
 
@@ -163,7 +168,7 @@ export async function createApplication(db: Db, a: NewApplication, o: CreateOpti
     }
     const application = applicationFromRow(rows[0])
     await event(c, id, a.consumerSystem, 'submitted', {
-      items: a.items, purposes: a.purposes, dueAt: a.dueAt,
+      ...byName(a.actorName), items: a.items, purposes: a.purposes, dueAt: a.dueAt,
       ...(o.originNode ? { origin: o.originNode } : {}), ...(o.delivery ? { delivery: o.delivery, owner: o.ownerNode ?? null } : {}),
     })
     await o.inTx?.(c, application)
@@ -183,15 +188,18 @@ export async function getApplication(db: Db, id: string): Promise<Application | 
 
 export async function listApplications(
   db: Db,
-  f: { consumerDepartment?: string; providerDepartment?: string; status?: string; limit: number },
+  f: { consumerDepartment?: string; providerDepartment?: string; status?: string; sort?: 'created' | 'deadline'; limit: number },
 ): Promise<Application[]> {
   const where: string[] = []
   const params: unknown[] = []
   if (f.consumerDepartment) where.push(`a.consumer_department = $${params.push(f.consumerDepartment)}`)
   if (f.providerDepartment) where.push(`a.provider_department = $${params.push(f.providerDepartment)}`)
-  if (f.status) where.push(`a.status = $${params.push(f.status)}`)
+  // 'open': not decided yet (the reviewer's inbox).
+  if (f.status) where.push(`a.status = $${params.push(f.status === 'open' ? 'pending' : f.status)}`)
+  // The reviewer's inbox: the nearest deadline first (copies without a deadline last).
+  const order = f.sort === 'deadline' ? 'a.due_at ASC NULLS LAST, a.id ASC' : 'a.created_at DESC, a.id DESC'
   const { rows } = await db.query(
-    `${SELECT_WITH_GRANT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.created_at DESC, a.id DESC LIMIT $${params.push(f.limit)}`,
+    `${SELECT_WITH_GRANT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT $${params.push(f.limit)}`,
     params,
   )
   return rows.map(applicationFromRow)
@@ -208,6 +216,7 @@ export interface Approval {
   validTo: Date
   dailyQuota: number
   reason?: string
+  actorName?: string
 }
 
 /** Runs inside a decision's transaction: the outbox row that carries it to the consumer's node. */
@@ -232,14 +241,14 @@ export async function approveApplication(db: Db, id: string, actor: string, a: A
         a.items, app.purposes, a.validFrom, a.validTo, a.dailyQuota],
     )
     const grant = grantFromRow(g.rows[0])
-    await event(c, id, actor, 'approved', { grant: grant.id, items: a.items, validFrom: a.validFrom, validTo: a.validTo, dailyQuota: a.dailyQuota, reason: a.reason })
+    await event(c, id, actor, 'approved', { ...byName(a.actorName), grant: grant.id, items: a.items, validFrom: a.validFrom, validTo: a.validTo, dailyQuota: a.dailyQuota, reason: a.reason })
     const application = { ...app, grantId: grant.id }
     await inTx?.(c, application, grant)
     return { application, grant }
   })
 }
 
-export async function rejectApplication(db: Db, id: string, actor: string, reason: string, inTx?: DecisionHook): Promise<Application | null> {
+export async function rejectApplication(db: Db, id: string, actor: string, reason: string, inTx?: DecisionHook, actorName?: string): Promise<Application | null> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
       `UPDATE applications SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3
@@ -247,7 +256,7 @@ export async function rejectApplication(db: Db, id: string, actor: string, reaso
       [id, actor, reason],
     )
     if (!rows[0]) return null
-    await event(c, id, actor, 'rejected', { reason })
+    await event(c, id, actor, 'rejected', { ...byName(actorName), reason })
     const application = applicationFromRow(rows[0])
     await inTx?.(c, application, null)
     return application
@@ -296,7 +305,7 @@ export async function getGrant(db: Db, id: string): Promise<Grant | null> {
 }
 
 /** Revokes an active grant; null if it was not active. */
-export async function revokeGrant(db: Db, id: string, actor: string, reason: string): Promise<Grant | null> {
+export async function revokeGrant(db: Db, id: string, actor: string, reason: string, actorName?: string): Promise<Grant | null> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(
       `UPDATE grants SET status = 'revoked', revoked_at = now(), revoked_by = $2, revoke_reason = $3
@@ -304,7 +313,7 @@ export async function revokeGrant(db: Db, id: string, actor: string, reason: str
       [id, actor, reason],
     )
     if (!rows[0]) return null
-    await event(c, rows[0].application_id, actor, 'grant-revoked', { grant: id, reason })
+    await event(c, rows[0].application_id, actor, 'grant-revoked', { ...byName(actorName), grant: id, reason })
     return grantFromRow(rows[0])
   })
 }

@@ -92,6 +92,7 @@ export default fp(
       purposes,
       routeApplication: messages ? asPreHandler(messages.originHook) : undefined,
       dueDate,
+      calendar,
       onSubmitted: async (a) => {
         if (!a.dueAt) return // a copy at the consumer's node: the owning node keeps the deadline
         const dueAt = new Date(a.dueAt)

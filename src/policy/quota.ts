@@ -92,3 +92,11 @@ export class QuotaAdmissions {
     )
   }
 }
+
+/** The use of each grant's quota today, read without consuming (0: none yet). */
+export async function usedToday(redis: Redis, grantIds: string[], now = Date.now()): Promise<number[]> {
+  if (grantIds.length === 0) return []
+  const day = chinaDay(now)
+  const values = await redis.mget(...grantIds.map((id) => quotaKey(id, day)))
+  return values.map((v) => (v === null ? 0 : Math.max(0, Number.parseInt(v, 10) || 0)))
+}

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import applications from './routes/applications.js'
 import decisions from './routes/decisions.js'
 import grants from './routes/grants.js'
+import overview from './routes/overview.js'
 import type { PolicyRouteDeps } from './routes/shared.js'
 
 export { checkPeriod, type ApplicationOutbox, type PolicyRouteDeps } from './routes/shared.js'
@@ -15,4 +16,5 @@ export async function policyRoutes(app: FastifyInstance, deps: PolicyRouteDeps) 
   await app.register(applications, deps)
   await app.register(decisions, deps)
   await app.register(grants, deps)
+  await app.register(overview, deps)
 }

@@ -6,6 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from './problem.js'
 import { problemSchema } from './schema.js'
 import { validationProblem } from './validation.js'
+import problemCodes from './codes-route.js'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -69,6 +70,7 @@ export default fp(
     app.setNotFoundHandler((request, reply) =>
       sendProblem(request, reply, new Problem(404, 'NOT_FOUND', 'no such route')),
     )
+    await app.register(problemCodes)
   },
   { name: 'problems' },
 )

@@ -38,6 +38,7 @@ const calls: Record<string, Call> = {
   'POST /v1/audit/anchors': { url: '/v1/audit/anchors', operation: 'audit.anchor', status: 201 },
   'GET /v1/audit/anchors': { url: '/v1/audit/anchors', operation: 'audit.anchors', status: 200 },
   'GET /v1/audit/subjects/report': { url: '/v1/audit/subjects/report', headers: { 'tongban-subject': p0.idNumber }, operation: 'audit.subject-report', status: 200 },
+  'GET /v1/audit/subjects/statement': { url: '/v1/audit/subjects/statement', headers: { 'tongban-subject': p0.idNumber }, operation: 'audit.subject-statement', status: 200 },
   'POST /v1/audit/subjects/report': { url: '/v1/audit/subjects/report', payload: { subject: p0.idNumber }, operation: 'audit.subject-report', status: 200 },
   'GET /v1/audit/stats': { url: '/v1/audit/stats', operation: 'audit.stats', status: 200 },
   'GET /v1/audit/export': { url: `/v1/audit/export?from=${new Date(Date.now() - 3600_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`, operation: 'audit.export', status: 200 },
@@ -54,7 +55,7 @@ const get = (url: string, headers: Record<string, string> = {}) => send('GET', u
 const post = (url: string, payload: object) => send('POST', url, { token: auditor, payload })
 
 t.test('every auditor operation is documented and has a call here', async (t) => {
-  t.equal(operations.length, 12)
+  t.equal(operations.length, 13)
   t.same(operations.map((o) => `${o.method} ${o.path}`).sort(), Object.keys(calls).sort())
 })
 
@@ -149,7 +150,7 @@ t.test('query strings are coerced; JSON bodies are taken as they are', async (t)
 
 t.test('a raw subject in a URL is refused wherever the query documents it', async (t) => {
   const withSubject = operations.filter((o) => o.method === 'GET' && o.op.parameters?.some((p) => p.in === 'query' && p.name === 'subject'))
-  t.same(withSubject.map((o) => o.path).sort(), ['/v1/audit/records', '/v1/audit/stats', '/v1/audit/subjects/report'])
+  t.same(withSubject.map((o) => o.path).sort(), ['/v1/audit/records', '/v1/audit/stats', '/v1/audit/subjects/report', '/v1/audit/subjects/statement'])
   for (const { path } of withSubject) {
     const res = await get(`${path}?subject=${p0.idNumber}`)
     t.equal(res.statusCode, 400, path)

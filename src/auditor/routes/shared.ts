@@ -43,6 +43,17 @@ export const pageProperties = {
   order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
 } as const
 
+export const includeOwnProperty = {
+  includeOwn: { type: 'boolean', default: false, description: "show the calling auditor's own audit calls (audit.* records of its system), hidden by default" },
+} as const
+
+/** The filters of a search, with the caller's own audit calls hidden unless includeOwn. */
+export function searchFiltersOf(q: Record<string, any>, caller: string): SearchFilters {
+  const f = filtersOf(q)
+  if (q.includeOwn !== true) f.hideAuditOf = caller
+  return f
+}
+
 /** A raw subject as a query parameter: documented, and refused by refuseRawInQuery. */
 export const refusedSubject = { type: 'string', description: 'refused: AUDIT_SUBJECT_IN_URL' } as const
 

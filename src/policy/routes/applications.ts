@@ -5,10 +5,11 @@ import { Problem } from '../../problems/problem.js'
 import { problemResponses } from '../../problems/schema.js'
 import type { CatalogResource } from '../../catalog/repository.js'
 import * as store from '../applications.js'
-import { applicationSchema, checkPeriod, dateTime, idParam, itemList, listLimit, me, quota, sec, visibleApplication, type PolicyRouteDeps } from './shared.js'
+import { applicationViews, historyView, personName } from './views.js'
+import { applicationSchema, checkPeriod, dateTime, idParam, itemList, listLimit, me, queryCompiler, quota, sec, visibleApplication, type PolicyRouteDeps } from './shared.js'
 
 type SubmitBody = { resource: string; items: string[]; purposes: string[]; basis: string; validFrom?: string; validTo: string; dailyQuota: number; systemOnly?: boolean }
-type ListQuery = { as?: 'consumer' | 'provider'; status?: string; limit?: number }
+type ListQuery = { as?: 'consumer' | 'provider'; status?: string; sort?: 'created' | 'deadline'; limit?: number }
 
 const submitSchema = {
   tags: ['sharing'],
@@ -45,7 +46,8 @@ const listSchema = {
     additionalProperties: false,
     properties: {
       as: { type: 'string', enum: ['consumer', 'provider'] },
-      status: { type: 'string', enum: ['pending', 'approved', 'rejected', 'withdrawn'] },
+      status: { type: 'string', enum: ['open', 'pending', 'approved', 'rejected', 'withdrawn'], description: 'open: not decided yet (the same as pending)' },
+      sort: { type: 'string', enum: ['created', 'deadline'], default: 'created', description: 'created: newest first; deadline: the nearest deadline first (the reviewer\'s inbox)' },
       limit: listLimit,
     },
   },
@@ -63,21 +65,23 @@ export default async function applications(app: FastifyInstance, deps: PolicyRou
     schema: submitSchema,
   }, (request, reply) => submit(app, deps, request, reply))
 
-  app.get<{ Querystring: ListQuery }>('/v1/applications', { onRequest: [app.authenticate], schema: listSchema }, async (request) => {
+  app.get<{ Querystring: ListQuery }>('/v1/applications', { onRequest: [app.authenticate], schema: listSchema, validatorCompiler: queryCompiler }, async (request) => {
     const p = me(request)
     const as = request.query.as ?? (p.roles.includes('provider') ? 'provider' : 'consumer')
     if (!p.roles.includes(as)) throw new Problem(403, 'AUTH_ROLE_REQUIRED', `listing as ${as} requires the ${as} role`)
     const applications = await store.listApplications(app.db, {
       [as === 'provider' ? 'providerDepartment' : 'consumerDepartment']: p.department,
       status: request.query.status,
+      sort: request.query.sort,
       limit: request.query.limit ?? 50,
     })
-    return { applications }
+    return { applications: await applicationViews(app, deps.calendar, applications) }
   })
 
   app.get<{ Params: { id: string } }>('/v1/applications/:id', { onRequest: [app.authenticate], schema: getSchema }, async (request) => {
     const a = await visibleApplication(app, request, request.params.id)
-    return { ...a, history: await store.applicationEvents(app.db, a.id) }
+    const [view] = await applicationViews(app, deps.calendar, [a])
+    return { ...view, history: historyView(app, await store.applicationEvents(app.db, a.id)) }
   })
 }
 
@@ -124,14 +128,15 @@ async function submit(app: FastifyInstance, deps: PolicyRouteDeps, request: Fast
     validTo,
     dailyQuota: b.dailyQuota,
     dueAt,
+    actorName: personName(p),
   }, remote ? { id: remote.id, originNode: remote.originNode } : {})
   if (!created) {
     if (application.consumerDepartment !== p.department || application.resource !== resource.code) {
       throw new Problem(409, 'APPLICATION_ID_TAKEN', 'another application has this id')
     }
-    return reply.code(200).send(application)
+    return reply.code(200).send((await applicationViews(app, deps.calendar, [application]))[0])
   }
   await deps.onSubmitted(application)
   reply.code(201)
-  return application
+  return (await applicationViews(app, deps.calendar, [application]))[0]
 }

@@ -5,6 +5,7 @@ import { Problem } from '../../problems/problem.js'
 import { problemResponses } from '../../problems/schema.js'
 import type { Principal } from '../../auth/principal.js'
 import * as store from '../applications.js'
+import { applicationViews, personName } from './views.js'
 import { applicationSchema, dateTime, idParam, isProviderOf, itemList, me, quota, sec, visibleApplication, type PolicyRouteDeps } from './shared.js'
 
 type DecisionBody = { decision: 'approve' | 'reject'; reason?: string; items?: string[]; validFrom?: string; validTo?: string; dailyQuota?: number }
@@ -44,7 +45,8 @@ export default async function decisions(app: FastifyInstance, deps: PolicyRouteD
     // A copy at the consumer's node: the owning node decides, its decision comes back here.
     if (a.delivery) throw new Problem(409, 'APPLICATION_HELD_ELSEWHERE', `the application is decided at node ${a.ownerNode ?? '(the owning node)'}`)
     if (a.status !== 'pending') throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', `the application is ${a.status}`)
-    return request.body.decision === 'reject' ? reject(app, deps, request, p, a) : approve(app, deps, request, p, a)
+    const decided = request.body.decision === 'reject' ? await reject(app, deps, request, p, a) : await approve(app, deps, request, p, a)
+    return (await applicationViews(app, deps.calendar, [decided]))[0]
   })
 }
 
@@ -52,7 +54,7 @@ async function reject(app: FastifyInstance, deps: PolicyRouteDeps, request: Deci
   const outbox = app.applicationOutbox
   const { reason } = request.body
   if (!reason) throw new Problem(400, 'APPLICATION_REASON_REQUIRED', 'a rejection needs a reason')
-  const rejected = await store.rejectApplication(app.db, a.id, p.system, reason, outbox?.decided)
+  const rejected = await store.rejectApplication(app.db, a.id, p.system, reason, outbox?.decided, personName(p))
   if (!rejected) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
   outbox?.flush(a.id)
   await deps.onDecided(rejected, null)
@@ -77,7 +79,7 @@ function narrowed(b: DecisionBody, a: store.Application) {
 async function approve(app: FastifyInstance, deps: PolicyRouteDeps, request: DecisionRequest, p: Principal, a: store.Application) {
   const outbox = app.applicationOutbox
   const terms = narrowed(request.body, a)
-  const approved = await store.approveApplication(app.db, a.id, p.system, { ...terms, reason: request.body.reason }, outbox?.decided)
+  const approved = await store.approveApplication(app.db, a.id, p.system, { ...terms, reason: request.body.reason, actorName: personName(p) }, outbox?.decided)
   if (!approved) throw new Problem(409, 'APPLICATION_ALREADY_DECIDED', 'the application was decided meanwhile')
   outbox?.flush(a.id)
   await deps.onDecided(approved.application, approved.grant)

@@ -6,7 +6,8 @@ import { problemResponses } from '../../problems/schema.js'
 import type { Principal } from '../../auth/principal.js'
 import type { Grant } from '../grants.js'
 import * as store from '../applications.js'
-import { grantSchema, idParam, isProviderOf, listLimit, me, sec, type PolicyRouteDeps } from './shared.js'
+import { grantViews, personName } from './views.js'
+import { grantSchema, idParam, isProviderOf, listLimit, me, queryCompiler, sec, type PolicyRouteDeps } from './shared.js'
 
 const listSchema = {
   tags: ['sharing'],
@@ -30,7 +31,7 @@ const revokeSchema = {
 }
 
 export default async function grants(app: FastifyInstance, deps: PolicyRouteDeps) {
-  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/grants', { onRequest: [app.authenticate], schema: listSchema }, async (request) => {
+  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/grants', { onRequest: [app.authenticate], schema: listSchema, validatorCompiler: queryCompiler }, async (request) => {
     const p = me(request)
     const grants = await store.listGrants(app.db, {
       consumerDepartment: p.roles.includes('consumer') ? p.department : undefined,
@@ -38,7 +39,7 @@ export default async function grants(app: FastifyInstance, deps: PolicyRouteDeps
       status: request.query.status,
       limit: request.query.limit ?? 50,
     })
-    return { grants: p.roles.includes('consumer') || p.roles.includes('provider') ? grants : [] }
+    return { grants: p.roles.includes('consumer') || p.roles.includes('provider') ? await grantViews(app, grants) : [] }
   })
 
   app.delete<{ Params: { id: string }; Querystring: { reason?: string } }>('/v1/grants/:id', {
@@ -49,10 +50,10 @@ export default async function grants(app: FastifyInstance, deps: PolicyRouteDeps
     const p = me(request)
     const g = await revocable(app, request, p)
     await deps.markRevoked(g)
-    const revoked = await store.revokeGrant(app.db, g.id, p.system, request.query.reason ?? 'revoked')
+    const revoked = await store.revokeGrant(app.db, g.id, p.system, request.query.reason ?? 'revoked', personName(p))
     if (!revoked) throw new Problem(409, 'GRANT_NOT_ACTIVE', 'the grant was revoked or expired meanwhile')
     await deps.onRevoked(revoked)
-    return revoked
+    return (await grantViews(app, [revoked]))[0]
   })
 }
 

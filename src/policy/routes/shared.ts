@@ -2,10 +2,13 @@
 // outbox of a node in a tier tree, the period check, the caller, and the schemas.
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import { Problem } from '../../problems/problem.js'
+import { queryValidators } from '../../validation/ajv.js'
 import type { Principal } from '../../auth/principal.js'
 import type { Purpose } from '../purposes.js'
 import * as store from '../applications.js'
 import type { Grant } from '../grants.js'
+import type { WorkingCalendar } from '../calendar.js'
+import { applicationExtras, grantExtras, historyItem } from './views.js'
 
 /**
  * Applications across tiers (src/tiers/application-messages.ts implements it on a node in a
@@ -33,6 +36,8 @@ export interface PolicyRouteDeps {
   /** The route step of POST /v1/applications in a tier tree (application-messages.ts). */
   routeApplication?: preHandlerHookHandler
   dueDate(from: Date): { dueAt: Date; remindAt: Date }
+  /** The working calendar the deadlines are counted in (the inbox's working days left). */
+  calendar: WorkingCalendar
   onSubmitted(a: store.Application): Promise<void>
   onDecided(a: store.Application, grant: Grant | null): Promise<void>
   /** Before the database: makes the revocation binding on every replica (Redis marker). */
@@ -95,10 +100,8 @@ export const applicationSchema = {
         updatedAt: { type: ['string', 'null'] },
       },
     },
-    history: {
-      type: 'array',
-      items: { type: 'object', properties: { at: { type: 'string' }, actor: { type: 'string' }, action: { type: 'string' }, detail: { type: 'object', additionalProperties: true } } },
-    },
+    history: { type: 'array', items: historyItem },
+    ...applicationExtras,
   },
 }
 
@@ -110,6 +113,7 @@ export const grantSchema = {
     items: { type: 'array', items: { type: 'string' } }, purposes: { type: 'array', items: { type: 'string' } },
     validFrom: { type: 'string' }, validTo: { type: 'string' }, dailyQuota: { type: 'integer' },
     status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+    ...grantExtras,
   },
 }
 
@@ -120,3 +124,6 @@ export const quota = { type: 'integer', minimum: 1, maximum: 1_000_000 }
 export const listLimit = { type: 'integer', minimum: 1, maximum: 200, default: 50 }
 
 export const sec = [{ bearer: [] }]
+
+/** A list route's query string is text: coerced (limit=20 is a number), as the auditor routes do. */
+export const queryCompiler = ({ schema }: { schema: object }) => queryValidators.compile(schema)
