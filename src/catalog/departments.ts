@@ -1,7 +1,8 @@
 // Department names for the workbench: every response that names a consumer or provider
 // department carries { code, name }, never a credit code alone. One lookup, one place:
-// today the names come from the systems registry (config/systems.json) and the catalogue's
-// providers; when a `departments` table exists (onboarding), only `loadNames` changes.
+// the names come from the `departments` table (src/onboarding/departments.ts owns it: one
+// name per credit code) and, for departments registered only at other nodes, from the
+// catalogue's providers.
 import type { Db } from '../stores/postgres.js'
 import type { CatalogRepository } from './repository.js'
 
@@ -20,11 +21,11 @@ async function loadNames(db: Db, catalog: CatalogRepository, codes: string[]): P
   const names = new Map<string, string>()
   for (const r of catalog.list()) if (codes.includes(r.provider.code)) names.set(r.provider.code, r.provider.name)
   const { rows } = await db.query(
-    'SELECT DISTINCT ON (department_code) department_code, department_name FROM systems WHERE department_code = ANY($1::text[]) ORDER BY department_code, client_id',
+    'SELECT code, name FROM departments WHERE code = ANY($1::text[])',
     [codes],
   )
-  // The registry wins over the catalogue: it is where a department registers itself.
-  for (const r of rows) if (r.department_name) names.set(r.department_code, r.department_name)
+  // The registered name wins over the catalogue's copy.
+  for (const r of rows) names.set(r.code, r.name)
   return names
 }
 
