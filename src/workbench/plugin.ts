@@ -67,7 +67,10 @@ export default async function workbench(app: FastifyInstance): Promise<void> {
     app.get(`/workbench/${screen}/*`, { schema: { hide: true } }, page)
   }
 
-  const codes = Object.fromEntries(Object.entries(PROBLEM_CODES).map(([code, c]) => [code, { zh: c.zh, en: c.en, status: c.status }]))
+  // The problems plugin of the wbapi branch serves this route (src/problems/codes-route.ts);
+  // until that is merged, the same shape is answered here, so the front end reads one form.
+  if (app.hasRoute({ method: 'GET', url: '/v1/problems/codes' })) return
+  const codes = Object.entries(PROBLEM_CODES).map(([code, c]) => ({ code, status: [...c.status], zh: c.zh, en: c.en, action: c.action }))
   app.get('/v1/problems/codes', {
     schema: {
       tags: ['problems'],
@@ -78,15 +81,15 @@ export default async function workbench(app: FastifyInstance): Promise<void> {
           required: ['codes'],
           properties: {
             codes: {
-              type: 'object',
-              additionalProperties: { type: 'object', required: ['zh', 'en', 'status'], properties: { zh: { type: 'string' }, en: { type: 'string' }, status: { type: 'array', items: { type: 'integer' } } } },
+              type: 'array',
+              items: { type: 'object', required: ['code', 'zh', 'en', 'status'], properties: { code: { type: 'string' }, zh: { type: 'string' }, en: { type: 'string' }, action: { type: 'string' }, status: { type: 'array', items: { type: 'integer' } } } },
             },
           },
         },
       },
     },
   }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=300')
+    reply.header('cache-control', 'public, max-age=3600')
     return { codes }
   })
 }

@@ -96,8 +96,8 @@ t.test('the shell: index.html for client routes, long cache for assets, problem 
   t.equal(a.status, 200)
   t.match(a.headers.get('cache-control'), /max-age=31536000, immutable/)
   t.equal((await fetch(`${base}/workbench/assets/nope.js`)).status, 404)
-  const codes = (await (await fetch(`${base}/v1/problems/codes`)).json()) as { codes: Record<string, { zh: string; en: string }> }
-  t.equal(codes.codes.POLICY_NO_GRANT.zh, '未获授权（无有效共享授权）')
+  const codes = (await (await fetch(`${base}/v1/problems/codes`)).json()) as { codes: { code: string; zh: string; en: string }[] }
+  t.equal(codes.codes.find((c) => c.code === 'POLICY_NO_GRANT')?.zh, '未获授权（无有效共享授权）')
 })
 
 t.test('admin, applicant, reviewer, system, auditor: one grant end to end', async (t) => {
@@ -111,6 +111,8 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   await admin.fill('#f-code', '103002/00099')
   await admin.click('#save')
   await admin.waitForSelector('.el-form-item__error, .wb-field-error')
+  // The problem code in words (src/problems/codes.ts via GET /v1/problems/codes), not the code.
+  await admin.waitForSelector('.el-message--error:has-text("目录条目内容不符合规范")')
   await shot(admin, 'catalogue-form-errors')
   const fill = async (id: string, v: string) => admin.fill(`#${id}`, v)
   await fill('f-name', '测试房产登记信息')

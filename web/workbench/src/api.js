@@ -14,7 +14,7 @@ export class ApiError extends Error {
   }
 }
 
-function headers(method, extra = {}) {
+export function headers(method, extra = {}) {
   const h = { accept: 'application/json', ...extra }
   const token = sessionStorage.getItem(TOKEN_KEY)
   if (token) h.authorization = `Bearer ${token}`

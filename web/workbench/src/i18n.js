@@ -43,7 +43,9 @@ export function setLocale(l) {
 export const problemCodes = ref({})
 export async function loadProblemCodes() {
   const res = await fetch('/v1/problems/codes')
-  if (res.ok) problemCodes.value = (await res.json()).codes
+  if (!res.ok) return
+  const { codes } = await res.json()
+  problemCodes.value = Array.isArray(codes) ? Object.fromEntries(codes.map((c) => [c.code, c])) : codes
 }
 export function codeWords(code) {
   const c = problemCodes.value[code]
