@@ -156,6 +156,23 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   t.notOk(await admin.locator('.el-message--error').count(), `saved: ${await admin.locator('.el-message--error, .el-form-item__error, .wb-field-error').allTextContents()}`)
   t.match(await admin.textContent('#resource'), /有条件共享/)
   await shot(admin, 'catalogue-resource')
+  // Someone else changes it while the admin edits: the save is refused 412 and explained,
+  // with reload-and-compare.
+  await admin.click('#edit')
+  await admin.waitForSelector('#catalogue-form')
+  const url = `/v1/catalog/resources/${encodeURIComponent('103002/00099')}`
+  const now = await h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${tokens.admin}` } })
+  const { version: _v, status: _s, heldBy: _h, ...entry } = now.json()
+  const other = await h.app.inject({ method: 'PUT', url, headers: { authorization: `Bearer ${tokens.admin}`, 'if-match': now.headers.etag as string }, payload: { ...entry, summary: '另一位管理员修改的摘要' } })
+  t.equal(other.statusCode, 200, `the other change: ${other.body.slice(0, 400)}`)
+  await admin.fill('#f-name', '测试房产登记信息（修订）')
+  await admin.click('#save')
+  await admin.waitForSelector('.el-dialog:has-text("该资源已被他人修改")')
+  await shot(admin, 'catalogue-conflict')
+  await admin.click('#reload-compare')
+  await admin.waitForSelector('#diff:has-text("另一位管理员修改的摘要")')
+  t.match(await admin.textContent('#diff'), /测试房产登记信息（修订）/)
+  await shot(admin, 'catalogue-compare')
   await admin.close()
 
   // (2) the applicant applies for it.
