@@ -20,6 +20,7 @@ import net from 'node:net'
 import { join, resolve } from 'node:path'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
 import { GATEWAY_NODE_FLAGS } from './gateway-flags.mjs'
+import { buildWorkbench } from './build-workbench.mjs'
 
 const log = (m) => console.log(`[start] ${m}`)
 const die = (m, code = 1) => {
@@ -216,6 +217,8 @@ async function waitReady(name, child, url, seconds) {
 try {
   ensureDependencies({ log })
   await ensureServices({ log })
+  // The workbench at /workbench (src/workbench/plugin.ts): built when its sources are newer.
+  await buildWorkbench({ log })
 } catch (e) {
   die(e.message)
 }

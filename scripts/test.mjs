@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
+import { buildWorkbench } from './build-workbench.mjs'
 
 // tap's default discovery also matches `**/test.*`, so a bare `npx tap` would run this
 // runner as a test (and tap inside tap): skip then.
@@ -29,6 +30,8 @@ function fail(message) {
 try {
   ensureDependencies({ log })
   await ensureServices({ log })
+  // test/workbench drives the built workbench in Chromium: build it when its sources are newer.
+  await buildWorkbench({ log })
 } catch (e) {
   fail(e.message)
 }

@@ -191,6 +191,7 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(exchange)
   await app.register((await import('./auditor/plugin.js')).default)
   await app.register(batches)
+  await app.register((await import('./workbench/plugin.js')).default)
   await app.register(health)
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

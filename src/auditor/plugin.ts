@@ -1,7 +1,7 @@
 // The auditor's side (issue 5; README.md, docs/audit.md): search, record + evidence, integrity,
 // checkpoints and heads, anchors, subject access report, stats and export (routes/, one
 // encapsulated plugin per resource; what they share is in routes/shared.ts), the stats
-// rollup, the node certificate record, and the console at /console/audit. Every route needs
+// rollup, the node certificate record. (The console moved to the workbench, src/workbench.) Every route needs
 // the auditor role, and every call is itself sealed in the audit log — without the raw
 // subject (routes/subject-input.ts).
 import fp from 'fastify-plugin'
@@ -14,7 +14,6 @@ import subjects from './routes/subjects.js'
 import stats from './routes/stats.js'
 import exportRoute from './routes/export.js'
 import { reportNames } from './routes/names.js'
-import { registerConsole } from '../console/plugin.js'
 
 export default fp(
   async function auditor(root: FastifyInstance) {
@@ -32,7 +31,6 @@ export default fp(
       await app.register(stats, { names })
       await app.register(exportRoute, { names })
       app.addHook('onReady', () => recordNodeCertificate(app))
-      await registerConsole(app)
     })
   },
   { name: 'auditor', dependencies: ['audit', 'auth', 'catalog', 'policy', 'node-identity'] },

@@ -208,6 +208,8 @@ export const PROBLEM_CODES = {
   CHECKPOINT_CHAIN_BROKEN: { status: [400], en: 'a checkpoint push is not one contiguous chain', zh: '推送的检查点链不连续', action: NODE_PEER },
   CHECKPOINT_GAP: { status: [409], en: 'a pushed checkpoint does not follow the last one held', zh: '推送的检查点与已有记录之间有缺口', action: 'the child pushes again from the last held checkpoint (automatic)' },
   CHECKPOINT_FORK: { status: [409], en: 'a child now shows another checkpoint at a position already held (history rewritten)', zh: '下级节点审计链出现分叉（历史记录被改写）', action: 'report it to the audit officers of both nodes' },
+  // ---- the workbench (the people's UI) ---------------------------------------------
+  WORKBENCH_NOT_BUILT: { status: [503], en: 'the workbench front end has not been built on this node', zh: '工作台页面尚未构建', action: 'the operator runs node scripts/build-workbench.mjs (npm start does it) and reloads' },
 } as const satisfies Record<string, CodeInfo>
 
 /** A code listed above. */

@@ -1,0 +1,95 @@
+// The workbench (工作台, issue 15): the people's UI, a Vue 3 + Element Plus single-page app
+// built by Vite from web/workbench/ into dist/workbench/ (scripts/build-workbench.mjs; npm
+// start and npm test build it when the sources are newer). Served at /workbench: hashed
+// assets with a year's cache, every other path under /workbench answers index.html (client
+// routes). GET /v1/problems/codes gives the front end the words of every problem code.
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import fastifyStatic from '@fastify/static'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PROBLEM_CODES } from '../problems/codes.js'
+import { Problem } from '../problems/problem.js'
+
+// Element Plus sets inline style attributes (positions of popovers, widths of columns), so
+// styles may be inline; scripts may not.
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ')
+
+/** The client routes of web/workbench/src/App.vue. */
+export const SCREENS = ['catalogue', 'applications', 'notifications', 'audit', 'overview'] as const
+
+const secure = (reply: { header(name: string, value: string): unknown }) => {
+  reply.header('content-security-policy', CSP)
+  reply.header('x-content-type-options', 'nosniff')
+  reply.header('referrer-policy', 'no-referrer')
+}
+
+export default async function workbench(app: FastifyInstance): Promise<void> {
+  const root = join(app.config.root, 'dist/workbench')
+  const indexFile = join(root, 'index.html')
+
+  await app.register(fastifyStatic, {
+    root: join(root, 'assets'),
+    prefix: '/workbench/assets/',
+    decorateReply: false,
+    schemaHide: true,
+    // File names carry their content hash: never changes, cache for a year.
+    maxAge: '365d',
+    immutable: true,
+    setHeaders: (res) => res.setHeader('x-content-type-options', 'nosniff'),
+  })
+
+  // index.html is read once (it names the hashed assets); no-cache so a new build is picked up.
+  let index: string | null = null
+  const page = async (_request: unknown, reply: FastifyReply) => {
+    if (index === null) {
+      if (!existsSync(indexFile)) throw new Problem(503, 'WORKBENCH_NOT_BUILT', 'the workbench is not built: run node scripts/build-workbench.mjs (npm start and npm test do it)')
+      index = readFileSync(indexFile, 'utf8')
+    }
+    secure(reply)
+    reply.header('cache-control', 'no-cache')
+    return reply.type('text/html; charset=utf-8').send(index)
+  }
+  app.get('/workbench', { schema: { hide: true } }, page)
+  app.get('/workbench/', { schema: { hide: true } }, page)
+  // Client routes (/workbench/catalogue/101001/00001 …); /workbench/auth/* is the sign-in's.
+  for (const screen of SCREENS) {
+    app.get(`/workbench/${screen}`, { schema: { hide: true } }, page)
+    app.get(`/workbench/${screen}/*`, { schema: { hide: true } }, page)
+  }
+
+  // The problems plugin of the wbapi branch serves this route (src/problems/codes-route.ts);
+  // until that is merged, the same shape is answered here, so the front end reads one form.
+  if (app.hasRoute({ method: 'GET', url: '/v1/problems/codes' })) return
+  const codes = Object.entries(PROBLEM_CODES).map(([code, c]) => ({ code, status: [...c.status], zh: c.zh, en: c.en, action: c.action }))
+  app.get('/v1/problems/codes', {
+    schema: {
+      tags: ['problems'],
+      summary: 'Every problem code in words (zh-CN and English), for user interfaces',
+      response: {
+        200: {
+          type: 'object',
+          required: ['codes'],
+          properties: {
+            codes: {
+              type: 'array',
+              items: { type: 'object', required: ['code', 'zh', 'en', 'status'], properties: { code: { type: 'string' }, zh: { type: 'string' }, en: { type: 'string' }, action: { type: 'string' }, status: { type: 'array', items: { type: 'integer' } } } },
+            },
+          },
+        },
+      },
+    },
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600')
+    return { codes }
+  })
+}
