@@ -2,12 +2,12 @@
 // built by Vite from web/workbench/ into dist/workbench/ (scripts/build-workbench.mjs; npm
 // start and npm test build it when the sources are newer). Served at /workbench: hashed
 // assets with a year's cache, every other path under /workbench answers index.html (client
-// routes). GET /v1/problems/codes gives the front end the words of every problem code.
+// routes). The words of
+// every problem code come from GET /v1/problems/codes (src/problems/codes-route.ts).
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PROBLEM_CODES } from '../problems/codes.js'
 import { Problem } from '../problems/problem.js'
 
 // Element Plus sets inline style attributes (positions of popovers, widths of columns), so
@@ -66,30 +66,4 @@ export default async function workbench(app: FastifyInstance): Promise<void> {
     app.get(`/workbench/${screen}`, { schema: { hide: true } }, page)
     app.get(`/workbench/${screen}/*`, { schema: { hide: true } }, page)
   }
-
-  // The problems plugin of the wbapi branch serves this route (src/problems/codes-route.ts);
-  // until that is merged, the same shape is answered here, so the front end reads one form.
-  if (app.hasRoute({ method: 'GET', url: '/v1/problems/codes' })) return
-  const codes = Object.entries(PROBLEM_CODES).map(([code, c]) => ({ code, status: [...c.status], zh: c.zh, en: c.en, action: c.action }))
-  app.get('/v1/problems/codes', {
-    schema: {
-      tags: ['problems'],
-      summary: 'Every problem code in words (zh-CN and English), for user interfaces',
-      response: {
-        200: {
-          type: 'object',
-          required: ['codes'],
-          properties: {
-            codes: {
-              type: 'array',
-              items: { type: 'object', required: ['code', 'zh', 'en', 'status'], properties: { code: { type: 'string' }, zh: { type: 'string' }, en: { type: 'string' }, action: { type: 'string' }, status: { type: 'array', items: { type: 'integer' } } } },
-            },
-          },
-        },
-      },
-    },
-  }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600')
-    return { codes }
-  })
 }
