@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../src/config/index.js'
-import { fetchToken } from '../src/sdk/assertion.js'
+import { fetchToken } from '../packages/client/src/token.js'
 import { verifyEvidence, decodeEvidence } from '../src/evidence/evidence.js'
 import { person } from '../dev/providers/population.js'
 

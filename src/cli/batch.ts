@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config/index.js'
-import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../sdk/index.js'
+import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../../packages/client/src/index.js'
 import { progressBar } from './progress.js'
 import { stdio, type Io } from './io.js'
 

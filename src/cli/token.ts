@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
-import { fetchToken } from '../sdk/assertion.js'
+import { fetchToken } from '../../packages/client/src/token.js'
 
 const HELP = `Usage: tongban token <clientId> [--url URL] [--key FILE] [--json]
 
