@@ -46,6 +46,16 @@ const DIGESTS: Record<string, { name: string; u: number; v: number }> = {
   '2.16.840.1.101.3.4.2.3': { name: 'sha512', u: 64, v: 128 },
 }
 
+/**
+ * The password bytes PBES2 may have used: UTF-8 as RFC 8018 and OpenSSL do, then the
+ * string's low bytes as node-forge writes them (differs only beyond ASCII).
+ */
+const pbes2Passwords = (password: string): Buffer[] => {
+  const utf8 = Buffer.from(password, 'utf8')
+  const latin1 = Buffer.from(password, 'latin1')
+  return utf8.equals(latin1) ? [utf8] : [utf8, latin1]
+}
+
 /** The password as PKCS#12's KDF takes it: UTF-16 big-endian with a terminating NUL. */
 const bmp = (password: string): Buffer => {
   const le = Buffer.from(`${password}\u0000`, 'utf16le')
@@ -86,7 +96,7 @@ export function pkcs12Kdf(password: string, salt: Buffer, id: 1 | 2 | 3, iterati
 function decrypt(algorithm: Der, data: Buffer, password: string): Buffer {
   const [idDer, params] = children(algorithm)
   const alg = oid(idDer)
-  let cipher: string, key: Buffer, iv: Buffer
+  let cipher: string, keys: Buffer[], iv: Buffer
   if (alg === OID.pbes2) {
     const [kdf, scheme] = children(params)
     const [kdfId, kdfParams] = children(kdf)
@@ -100,28 +110,30 @@ function decrypt(algorithm: Der, data: Buffer, password: string): Buffer {
     cipher = CIPHERS[oid(schemeId)]
     if (!prf || !cipher) throw new Error('PKCS#12: an unsupported PBES2 cipher or PRF')
     iv = octets(ivDer)
-    key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, cipherKeyLength(cipher), prf)
+    keys = pbes2Passwords(password).map((p) => pbkdf2Sync(p, salt, iterations, cipherKeyLength(cipher), prf))
   } else if (alg === OID.pbeSha1TripleDes || alg === OID.pbeSha1Rc2_40 || alg === OID.pbeSha1Rc2_128) {
     const [saltDer, iterDer] = children(params)
     const salt = octets(saltDer)
     const iterations = integer(iterDer)
     const [name, keyLength] = alg === OID.pbeSha1TripleDes ? ['des-ede3-cbc', 24] : alg === OID.pbeSha1Rc2_40 ? ['rc2-40-cbc', 5] : ['rc2-cbc', 16]
     cipher = name
-    key = pkcs12Kdf(password, salt, 1, iterations, keyLength as number)
+    keys = [pkcs12Kdf(password, salt, 1, iterations, keyLength as number)]
     iv = pkcs12Kdf(password, salt, 2, iterations, 8)
   } else {
     throw new Error(`PKCS#12: unsupported encryption ${alg}`)
   }
-  try {
-    const d = createDecipheriv(cipher, key, iv)
-    return Buffer.concat([d.update(data), d.final()])
-  } catch (e) {
-    const code = (e as { code?: string }).code
-    if (cipher.startsWith('rc2') && code !== 'ERR_OSSL_BAD_DECRYPT') {
-      throw new Error('PKCS#12: the certificates are RC2-encrypted, which this Node.js no longer offers: re-export with `openssl pkcs12 -export` (AES)')
+  for (const key of keys) {
+    try {
+      const d = createDecipheriv(cipher, key, iv)
+      return Buffer.concat([d.update(data), d.final()])
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (cipher.startsWith('rc2') && code !== 'ERR_OSSL_BAD_DECRYPT') {
+        throw new Error('PKCS#12: the certificates are RC2-encrypted, which this Node.js no longer offers: re-export with `openssl pkcs12 -export` (AES)')
+      }
     }
-    throw new Error('PKCS#12: cannot decrypt (wrong password?)')
   }
+  throw new Error('PKCS#12: cannot decrypt (wrong password?)')
 }
 
 const cipherKeyLength = (cipher: string) => (cipher === 'aes-128-cbc' ? 16 : cipher === 'aes-192-cbc' ? 24 : cipher === 'des-ede3-cbc' ? 24 : 32)
@@ -136,6 +148,19 @@ function checkMac(macData: Der, content: Buffer, password: string) {
   const mac = createHmac(digest.name, key).update(content).digest()
   const expected = octets(macDer)
   if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) throw new Error('PKCS#12: wrong password (or the file was altered: its MAC does not verify)')
+}
+
+/** An EncryptedPrivateKeyInfo, decrypted by OpenSSL (PBES2, or PKCS#12 PBE with the BMP password). */
+function shroudedKey(der: Buffer, password: string): KeyObject {
+  let last: unknown
+  for (const passphrase of pbes2Passwords(password)) {
+    try {
+      return createPrivateKey({ key: der, format: 'der', type: 'pkcs8', passphrase })
+    } catch (e) {
+      last = e
+    }
+  }
+  throw new Error(`PKCS#12: cannot decrypt the private key (wrong password?): ${(last as Error).message}`)
 }
 
 export function readPkcs12(der: Buffer, password: string): Pkcs12Contents {
@@ -163,13 +188,8 @@ export function readPkcs12(der: Buffer, password: string): Pkcs12Contents {
       const value = children(expect(valueWrap, TAG.CONTEXT_0, 'a bag value'))[0]
       const id = oid(idDer)
       if (id === OID.keyBag) key ??= createPrivateKey({ key: value.raw, format: 'der', type: 'pkcs8' })
-      else if (id === OID.shroudedKeyBag) {
-        try {
-          key ??= createPrivateKey({ key: value.raw, format: 'der', type: 'pkcs8', passphrase: password })
-        } catch (e) {
-          throw new Error(`PKCS#12: cannot decrypt the private key (wrong password?): ${(e as Error).message}`)
-        }
-      } else if (id === OID.certBag) {
+      else if (id === OID.shroudedKeyBag) key ??= shroudedKey(value.raw, password)
+      else if (id === OID.certBag) {
         const [certType, certWrap] = children(value)
         if (oid(certType) !== OID.x509Certificate) continue
         certificates.push(new X509Certificate(octets(children(certWrap)[0])))
