@@ -31,10 +31,17 @@ module.exports = {
     },
     {
       name: 'sdk-stands-alone',
-      comment: 'the SDK is handed to departments: the evidence format and the signature suites, never the gateway',
+      comment: 'the SDK (packages/client) is its own package handed to departments: Node built-ins and its own files, nothing of the gateway, no dependency',
       severity: 'error',
-      from: { path: '^src/sdk/' },
-      to: { path: srcExcept('sdk', 'evidence', 'pki') },
+      from: { path: '^packages/client/' },
+      to: { pathNot: '^packages/client/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'gateway-does-not-use-the-sdk',
+      comment: 'the gateway never runs the client SDK; only the CLI (a client of a node) uses it',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^packages/client/' },
     },
     {
       name: 'validation-is-low',

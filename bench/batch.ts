@@ -14,7 +14,7 @@ import { startNode, context, ROOT } from '../test/helpers/harness.js'
 import { spawnGateway } from '../test/helpers/gateway-process.js'
 import { samplePersons } from '../dev/providers/population.js'
 import { DEV_P12_PASSWORD } from '../dev/pki.js'
-import { TongbanClient } from '../src/sdk/index.js'
+import { TongbanClient } from '../packages/client/src/index.js'
 
 const { values } = parseArgs({
   options: {

@@ -42,7 +42,7 @@ import { loadConfig } from '../src/config/index.js'
 import { prepare } from '../src/cli/prepare.js'
 import { ensureNodeCertificates } from '../dev/pki.js'
 import { placeCatalogues, treeNodeEnv, treeNodes } from '../dev/demo-tree.js'
-import { fetchToken } from '../src/sdk/assertion.js'
+import { fetchToken } from '../packages/client/src/token.js'
 import { creditCheckCharacter } from '../src/gb/credit-code.js'
 import { person } from '../dev/providers/population.js'
 

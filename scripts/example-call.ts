@@ -4,14 +4,14 @@
 // Tongban-Evidence checked against the node certificate and the dev root CA.
 // `npm start` runs it once the gateway is ready; it also runs on its own:
 //
-//   node --import tsx scripts/example-call.ts [--url http://127.0.0.1:8443]
+//   node --import tsx scripts/example-call.ts [--url http://127.0.0.1:8443] [--token-command CMD]
 //
 // Exit code 0 when the call answered 200 and its evidence verified.
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../src/config/index.js'
-import { fetchToken } from '../src/sdk/assertion.js'
+import { fetchToken } from '../packages/client/src/token.js'
 import { verifyEvidence, decodeEvidence } from '../src/evidence/evidence.js'
 import { person } from '../dev/providers/population.js'
 
@@ -19,7 +19,7 @@ const CLIENT_ID = 'jn-civil-affairs'
 const PURPOSE = `SA-01;${encodeURIComponent('最低生活保障资格审核')}`
 const CASE_ID = 'JN-2026-0001'
 
-const { values } = parseArgs({ options: { url: { type: 'string' } } })
+const { values } = parseArgs({ options: { url: { type: 'string' }, 'token-command': { type: 'string' } } })
 const config = loadConfig()
 const base = (values.url ?? config.node.publicUrl).replace(/\/+$/, '')
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
@@ -46,15 +46,21 @@ async function main(): Promise<number> {
   const body = Buffer.from(await res.arrayBuffer())
 
   const out: string[] = []
-  out.push(`Example call as ${CLIENT_ID} (token valid ${token.expires_in} s; a new one: node --import tsx src/cli/main.ts token ${CLIENT_ID}):`)
+  // The commands to repeat it: the token by the CLI, the answer's headers and body saved
+  // apart (curl -D, -o) so that the evidence can be checked offline on exactly those bytes.
+  const tokenCommand = values['token-command'] ?? `node bin/tongban.js token ${CLIENT_ID} --url ${base}`
+  out.push(`Example call as ${CLIENT_ID} (token valid ${token.expires_in} s). To repeat it:`)
   out.push('')
   out.push(
     [
-      `curl -sS -i -X POST ${shq(url)}`,
-      ...Object.entries(headers).map(([k, v]) => `  -H ${shq(`${k}: ${v}`)}`),
+      `curl -sS -X POST ${shq(url)}`,
+      `  -H "authorization: Bearer $(${tokenCommand})"`,
+      ...Object.entries(headers).filter(([k]) => k !== 'authorization').map(([k, v]) => `  -H ${shq(`${k}: ${v}`)}`),
       `  --data-raw ${shq(payload)}`,
+      `  -D answer.headers -o answer.json`,
     ].join(' \\\n'),
   )
+  out.push(`node bin/tongban.js evidence verify --header @answer.headers --body answer.json \\\n  --cert ${shq(relative(process.cwd(), config.pki.certFile))} --ca ${shq(relative(process.cwd(), config.pki.caFile))}`)
   out.push('')
   out.push(`person 0 of the synthetic population: ${p0.name} ${p0.idNumber}; purpose SA-01 (最低生活保障资格审核), case ${CASE_ID}`)
   out.push(`answer: HTTP ${res.status}  ${body.toString('utf8')}`)

@@ -1,11 +1,11 @@
-// Generates src/sdk/types.ts — the SDK's request and answer types — from the JSON
+// Generates packages/client/src/types.ts — the SDK's request and answer types — from the JSON
 // Schemas that the catalogue binds to each resource operation (catalog/*.json → schemas/).
 // The gateway validates with the same schemas, so the SDK's types cannot drift from what
 // the gateway accepts: test/sdk/sdk.test.ts regenerates and compares. The verify services are
 // the catalogue's `verifyService` names, nothing else: a service added to the catalogue after
 // generation is still callable through TongbanClient.verifyService(name, body), untyped.
 //
-//   npm run gen:client-types           write src/sdk/types.ts
+//   npm run gen:client-types           write packages/client/src/types.ts
 //   npm run gen:client-types -- --check   exit 1 if it is not up to date
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { compile } from 'json-schema-to-typescript'
 
 const ROOT = resolve(import.meta.dirname, '..')
-export const TYPES_FILE = join(ROOT, 'src/sdk/types.ts')
+export const TYPES_FILE = join(ROOT, 'packages/client/src/types.ts')
 
 interface Operation { requestSchema: string; responseSchema: string }
 interface Entry { code: string; name: string; service?: { verifyService?: string; operations: Record<string, Operation> } }
@@ -121,10 +121,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (process.argv.includes('--check')) {
     const current = readFileSync(TYPES_FILE, 'utf8')
     if (current !== text) {
-      console.error('src/sdk/types.ts is out of date: run npm run gen:client-types')
+      console.error('packages/client/src/types.ts is out of date: run npm run gen:client-types')
       process.exit(1)
     }
-    console.log('src/sdk/types.ts is up to date')
+    console.log('packages/client/src/types.ts is up to date')
   } else {
     writeFileSync(TYPES_FILE, text)
     console.log(`wrote ${TYPES_FILE}`)

@@ -8,8 +8,10 @@
 //      and the gateway (TONGBAN_PORT, default 8443), its mps-identity, nr-property,
 //      tax-certificates, edu-credentials, hrss-social-security and nj-property upstreams
 //      pointed at them
-//   4. once /readyz answers 200: one real, signed and audited example call, with a curl
-//      command to repeat it
+//   4. once /readyz answers 200: the gateway's URL recorded in the state file
+//      (TONGBAN_STATE_FILE, default .tongban/node.json, keyed by port; removed again on
+//      exit) where `tongban token` and the other commands find it, then one real, signed
+//      and audited example call, with the commands to repeat it
 // `npm start -- --tiers` instead brings up four nodes (national, Jiangsu, Nanjing, Jiangning)
 // with their providers and makes two cross-tier calls (dev/local-tree.ts).
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
@@ -21,6 +23,7 @@ import { join, resolve } from 'node:path'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
 import { GATEWAY_NODE_FLAGS } from './gateway-flags.mjs'
 import { buildWorkbench } from './build-workbench.mjs'
+import { forgetNode, recordNode } from './node-state.mjs'
 
 const log = (m) => console.log(`[start] ${m}`)
 const die = (m, code = 1) => {
@@ -111,6 +114,25 @@ async function checkPort(name, host, port, envName, url) {
   die(`cannot listen on ${host}:${port} for the ${name} (${problem}); choose another port with ${envName}`)
 }
 
+// ---- the state file: where the CLI finds the node this process started --------------------
+const stateFile = resolve(ROOT, process.env.TONGBAN_STATE_FILE || '.tongban/node.json')
+let recorded = false
+function record() {
+  try {
+    recordNode(stateFile, gatewayPort, gatewayUrl)
+    recorded = true
+  } catch (e) {
+    log(`could not record the gateway in ${stateFile} (${e.message}); give the CLI TONGBAN_PORT=${gatewayPort} or --url ${gatewayUrl}`)
+  }
+}
+function forget() {
+  if (!recorded) return
+  recorded = false
+  try {
+    forgetNode(stateFile, gatewayPort)
+  } catch {}
+}
+
 // ---- children ---------------------------------------------------------------------------
 const children = new Map() // name -> ChildProcess, while running
 let held = null // child output held back while the example call prints
@@ -187,6 +209,7 @@ for (const s of ['SIGINT', 'SIGTERM']) {
   })
 }
 process.on('exit', () => {
+  forget()
   for (const c of children.values()) c.kill('SIGTERM')
 })
 
@@ -257,6 +280,8 @@ for (const d of departments) {
 log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
 const gateway = startChild('gateway', [...GATEWAY_NODE_FLAGS, 'src/server.ts'], gatewayEnv)
 if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
+record()
+const tokenCommand = `TONGBAN_PORT=${gatewayPort} node bin/tongban.js token jn-civil-affairs`
 
 // Hold the servers' log lines while the summary prints, so it reads in one piece.
 held = []
@@ -269,9 +294,11 @@ console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-kn
 console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)
 console.log(`  property registry  ${propertyUrl}   (simulated 自然资源 real-estate registry, same population)`)
 for (const d of departments) console.log(`  ${d.label.padEnd(19)}${d.url}   (${d.about})`)
+console.log(`  a token            ${tokenCommand}`)
+console.log(`                     (the CLI finds this gateway through ${stateFile.startsWith(ROOT) ? stateFile.slice(ROOT.length + 1) : stateFile} too)`)
 console.log(bar)
 const example = await new Promise((done) => {
-  const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/example-call.ts', '--url', gatewayUrl], { cwd: ROOT, env: gatewayEnv, stdio: ['ignore', 'inherit', 'inherit'] })
+  const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/example-call.ts', '--url', gatewayUrl, '--token-command', tokenCommand], { cwd: ROOT, env: gatewayEnv, stdio: ['ignore', 'inherit', 'inherit'] })
   c.on('error', (e) => done({ code: 1, error: e }))
   c.on('exit', (code) => done({ code }))
 })

@@ -15,6 +15,7 @@ import { exportBundle, verifyBundle } from '../auditor/bundle.js'
 import { chainHeads, verifyDatabase, type Anchor, type IntegrityReport } from '../auditor/integrity.js'
 import { NodeClient } from '../tiers/node-client.js'
 import { fetchParentHeads } from '../tiers/checkpoint-push.js'
+import { describeFailure } from './node-url.js'
 import { retentionPlan, runRetention, RetentionRefused, type RetentionDone } from '../auditor/retention.js'
 import { Sealer } from '../audit/sealer.js'
 import { buildAuditRecord } from '../audit/plugin.js'
@@ -183,8 +184,21 @@ async function exportCmd(config: Config, db: Db | null, v: Values): Promise<numb
   if (v.url) {
     if (typeof v.token !== 'string') throw new UsageError('--url needs --token (an auditor access token)')
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), ...(chain ? { chain } : {}) })
-    const res = await fetch(`${String(v.url).replace(/\/$/, '')}/v1/audit/export?${q}`, { headers: { authorization: `Bearer ${v.token}` } })
-    if (!res.ok) throw new Error(`the node answered ${res.status}: ${await res.text()}`)
+    const url = `${String(v.url).replace(/\/+$/, '')}/v1/audit/export?${q}`
+    let res: Response
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${v.token}` } })
+    } catch (e) {
+      throw new Error(`cannot reach the node: ${describeFailure(e, `GET ${url}`)}`)
+    }
+    if (!res.ok) {
+      const text = await res.text()
+      let code: unknown
+      try {
+        code = JSON.parse(text).code
+      } catch {}
+      throw new Error(`GET ${url} answered HTTP ${res.status}${typeof code === 'string' ? ` ${code}` : ''}: ${text.slice(0, 500)}`)
+    }
     const out = (v.out as string | undefined) ?? `audit-${config.node.id}-${day(from)}-${day(to)}.tongban-audit.jsonl`
     await writeFile(out, Buffer.from(await res.arrayBuffer()))
     process.stdout.write(`wrote ${out}\n`)

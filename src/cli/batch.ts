@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config/index.js'
-import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../sdk/index.js'
+import { describeFailure, resolveNodeUrl } from './node-url.js'
+import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../../packages/client/src/index.js'
 import { progressBar } from './progress.js'
 import { stdio, type Io } from './io.js'
 
@@ -25,7 +26,7 @@ Options:
   --key FILE --cert FILE   its credential as PEM files instead
   --p12 FILE --password PW its credential as PKCS#12 instead
   --ca FILE           trusted root CA (default: the configured CA, certs/ca.crt.pem)
-  --url URL           the node (default: the configured public URL)
+  --url URL           the node (default: TONGBAN_URL, TONGBAN_PORT, the node npm start runs, the configured public URL)
   --purpose CODE      purpose code (submit; required)
   --case-id ID        case number (submit; required)
   --operator ID       the civil servant (submit)
@@ -63,7 +64,7 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values']
 
 function makeClient(v: Values, config: Config): TongbanClient {
-  const url = (v.url ?? config.node.publicUrl).replace(/\/+$/, '')
+  const { url } = resolveNodeUrl({ url: v.url, config })
   const caFile = v.ca ?? config.pki.caFile
   const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined
   let credential
@@ -205,7 +206,7 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
       io.err(`tongban batch: ${e.message}\n\n${HELP}`)
       return 2
     }
-    const msg = e instanceof TongbanError ? `${e.code}${e.detail ? `: ${e.detail}` : ''}${e.requestId ? ` (request ${e.requestId})` : ''}` : (e as Error).message
+    const msg = e instanceof TongbanError ? describeFailure(e) : (e as Error).message
     if (v.json) io.out(JSON.stringify({ ok: false, error: e instanceof TongbanError ? { code: e.code, status: e.status, requestId: e.requestId, detail: e.detail } : { message: msg } }))
     io.err(`tongban batch ${command}: ${msg}`)
     return 1

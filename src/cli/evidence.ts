@@ -9,7 +9,9 @@ const USAGE = `Usage: tongban evidence verify --header <value|@file> --body <fil
 Checks that a Tongban-Evidence header covers the exact response body: the body digest, the
 Merkle inclusion proof, the checkpoint signature and (with --ca) the node certificate chain.
 
-  --header  the header value, or @file holding it
+  --header  the header value, or @file holding it: the bare value, or the answer's headers
+            as \`curl -D <file>\` (or --dump-header) saves them; the Tongban-Evidence line
+            of the last response in it is used
   --body    file with the exact response body bytes
   --cert    node certificate PEM (repeatable; the one named by the checkpoint kid is used)
   --ca      trusted root CA certificate PEM
@@ -49,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
 
   let header: string, body: Buffer, certificates: string[], caCertificate: string | undefined
   try {
-    header = values.header.startsWith('@') ? (await readFile(values.header.slice(1), 'utf8')).trim() : values.header
+    header = values.header.startsWith('@') ? evidenceFrom(await readFile(values.header.slice(1), 'utf8'), values.header.slice(1)) : values.header.trim()
     body = await readFile(values.body)
     certificates = await Promise.all(values.cert.map((f) => readFile(f, 'utf8')))
     caCertificate = values.ca === undefined ? undefined : await readFile(values.ca, 'utf8')
@@ -69,6 +71,21 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(`invalid: ${result.reason}${result.detail ? ` (${result.detail})` : ''}\n`)
   }
   return result.ok ? 0 : 1
+}
+
+/**
+ * The header value from a file: the value itself, or a header dump as curl -D writes it
+ * (status line, then `Name: value` lines, CRLF; one block per response, e.g. a 100 Continue
+ * before the answer), of which the last response's Tongban-Evidence counts.
+ */
+export function evidenceFrom(text: string, file: string): string {
+  const trimmed = text.replace(/^\uFEFF/, '').trim()
+  if (!/^HTTP\/\d/.test(trimmed)) return trimmed.replace(/^tongban-evidence:\s*/i, '')
+  const blocks = trimmed.split(/\r?\n\r?\n(?=HTTP\/\d)/)
+  const last = blocks[blocks.length - 1]
+  const line = last.split(/\r?\n/).find((l) => /^tongban-evidence\s*:/i.test(l))
+  if (!line) throw new Error(`${file}: the saved headers hold no Tongban-Evidence (the answer was: ${last.split(/\r?\n/)[0].trim()})`)
+  return line.slice(line.indexOf(':') + 1).trim()
 }
 
 function usageError(message: string): number {

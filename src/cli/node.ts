@@ -3,8 +3,12 @@
 import { X509Certificate } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
-import { ConfigError, loadConfig } from '../config/index.js'
+import { ConfigError } from '../config/index.js'
 import { stdio, type Io } from './io.js'
+import { describeFailure, resolveNodeUrl } from './node-url.js'
+
+// How a command finds its node and words a failure to reach it (node-url.ts), for every command.
+export { describeFailure, resolveNodeUrl, readNodeStates, type NodeState, type NodeUrl } from './node-url.js'
 
 const HELP = `Usage: tongban node status [--url URL] [--metrics-token TOKEN] [--timeout MS] [--json]
 
@@ -12,7 +16,8 @@ Asks a running gateway node for its liveness (/healthz), readiness (/readyz: Pos
 Redis), identity (/v1/node: id, tier, region, replica, signing certificate and its expiry)
 and, when /metrics answers (loopback, or with the metrics token), its queue depths.
 
-  --url URL              the node (default: the configured public URL)
+  --url URL              the node (default: TONGBAN_URL, else http://127.0.0.1:<TONGBAN_PORT>,
+                         else the node npm start runs, else the configured public URL)
   --metrics-token TOKEN  TONGBAN_METRICS_TOKEN of the node (default: that variable)
   --timeout MS           per request (default 5000)
   --json                 print one JSON object
@@ -48,7 +53,7 @@ export async function nodeStatus(url: string, o: { timeoutMs?: number; metricsTo
   try {
     out.live = (await getJson(`${url}/healthz`, timeoutMs)).status === 200
   } catch (e) {
-    out.error = `unreachable: ${(e as Error).message}`
+    out.error = `unreachable: ${describeFailure(e, `GET ${url}/healthz`)}`
     return out
   }
   const [ready, node, metrics] = await Promise.allSettled([
@@ -116,19 +121,17 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
     io.err(`tongban node: --timeout must be a positive integer (ms)\n\n${HELP}`)
     return 2
   }
-  let url = values.url
-  if (!url) {
-    try {
-      url = loadConfig().node.publicUrl
-    } catch (e) {
-      io.err(`tongban node: ${e instanceof ConfigError ? e.message : (e as Error).stack}`)
-      return 1
-    }
+  let url: string
+  try {
+    url = resolveNodeUrl({ url: values.url }).url
+  } catch (e) {
+    io.err(`tongban node: ${e instanceof ConfigError ? e.message : (e as Error).stack}`)
+    return 1
   }
-  const s = await nodeStatus(url.replace(/\/+$/, ''), { timeoutMs, metricsToken: values['metrics-token'] ?? process.env.TONGBAN_METRICS_TOKEN })
+  const s = await nodeStatus(url, { timeoutMs, metricsToken: values['metrics-token'] ?? process.env.TONGBAN_METRICS_TOKEN })
   if (values.json) io.out(JSON.stringify(s))
   else {
-    if (!s.live) io.out(`${s.url}: ${s.error ?? 'not live'}`)
+    if (!s.live) io.err(`tongban node status: ${s.url}: ${s.error ?? 'not live'}`)
     else {
       const n = s.node
       io.out(`${s.url}: ${s.ready ? 'ready' : 'NOT READY'}${s.readiness ? ` (postgres ${s.readiness.postgres}, redis ${s.readiness.redis})` : ''}`)

@@ -189,5 +189,16 @@ export const configSchema = section('Configuration of one gateway node: defaults
     intervalMs: { type: 'integer', minimum: 200, maximum: 3_600_000, 'x-env': ['TONGBAN_CHECKPOINT_PUSH_INTERVAL_MS'], default: 10_000, description: 'how often' },
     batch: { type: 'integer', minimum: 1, maximum: 2000, 'x-env': ['TONGBAN_CHECKPOINT_PUSH_BATCH'], default: 500, description: 'checkpoints per request' },
   }),
+  cli: section('The tongban command (src/cli/node-url.ts): which node it talks to', {
+    url: {
+      anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https?://' }],
+      'x-env': ['TONGBAN_URL'],
+      'x-file': false,
+      'x-none': [''],
+      default: null,
+      description: 'the node the command calls; unset: http://127.0.0.1:<TONGBAN_PORT>, else the node npm start recorded, else node.publicUrl',
+    },
+    stateFile: { type: 'string', 'x-env': ['TONGBAN_STATE_FILE'], 'x-file': false, default: '.tongban/node.json', 'x-relative-to': 'root', description: 'where npm start records the URL of each node it started (by port); the command reads it' },
+  }),
   logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'x-env': ['TONGBAN_LOG_LEVEL', 'LOG_LEVEL'], default: 'info', description: 'pino level; personal data is redacted' },
 })

@@ -6,7 +6,7 @@ import { person } from '../../dev/providers/population.js'
 import { createSigner } from '../../src/pki/suites.js'
 import { sealSynthetic, syntheticRecord } from '../../dev/synthetic-audit.js'
 import { verifyEvidence, decodeEvidence } from '../../src/evidence/evidence.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
 
 const h = await startNode({ tag: 'audsearch' })
 t.teardown(() => h.close())

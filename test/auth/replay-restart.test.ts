@@ -6,7 +6,7 @@ import { createSigner } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { startNode, clientKey } from '../helpers/harness.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
 import { ReplayStore, EPOCH_ALLOWANCE_MS } from '../../src/auth/replay-store.js'
 import { startOwnRedis } from '../helpers/own-redis.js'
 

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { createSigner } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import { startNode, clientKey, context } from '../helpers/harness.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
 
 const h = await startNode({ tag: 'token' })
 t.teardown(() => h.close())

@@ -37,20 +37,6 @@ const inProcess = async (run: (args: string[], io: { out(s: string): void; err(s
   const code = await run(args, { out: (s) => (stdout += s + '\n'), err: (s) => (stderr += s + '\n') })
   return { code, stdout, stderr }
 }
-/** token.ts prints with console.log / console.error. */
-const withConsole = async (f: () => Promise<number>): Promise<Run> => {
-  const { log, error } = console
-  let stdout = ''
-  let stderr = ''
-  console.log = (...a: unknown[]) => void (stdout += a.join(' ') + '\n')
-  console.error = (...a: unknown[]) => void (stderr += a.join(' ') + '\n')
-  try {
-    return { code: await f(), stdout, stderr }
-  } finally {
-    console.log = log
-    console.error = error
-  }
-}
 const node = (...args: string[]) => inProcess(nodeCommand, ...args)
 const batch = (...args: string[]) => inProcess(batchCommand, ...args)
 const tongban = (...args: string[]): Promise<Run> =>
@@ -144,12 +130,12 @@ t.test('batch submit --wait --out, status, results; usage and API errors', async
 })
 
 t.test('token and evidence verify, happy and error paths', async (t) => {
-  const tok = await withConsole(() => tokenCommand(['jn-civil-affairs', '--url', url, '--json']))
+  const tok = await inProcess(tokenCommand, 'jn-civil-affairs', '--url', url, '--json')
   t.equal(tok.code, 0, tok.stderr)
   const { access_token: accessToken } = JSON.parse(tok.stdout)
   t.match(accessToken, /^ey/)
-  t.equal((await withConsole(() => tokenCommand(['no-such-system', '--url', url]))).code, 1)
-  t.equal((await withConsole(() => tokenCommand([]))).code, 2)
+  t.equal((await inProcess(tokenCommand, 'no-such-system', '--url', url)).code, 1)
+  t.equal((await inProcess(tokenCommand)).code, 2)
 
   const res = await request(`${url}/v1/verify/identity`, {
     method: 'POST',

@@ -6,7 +6,7 @@ import t from 'tap'
 import { startNode, context } from '../helpers/harness.js'
 import { samplePersons } from '../../dev/providers/population.js'
 import { decodeEvidence, verifyEvidence } from '../../src/evidence/evidence.js'
-import { EvidenceVerifier } from '../../src/sdk/verifier.js'
+import { EvidenceVerifier } from '../../packages/client/src/verifier.js'
 
 const h = await startNode({ tag: 'reqids' })
 t.teardown(() => h.close())

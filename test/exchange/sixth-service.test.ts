@@ -15,7 +15,7 @@ import { decodeEvidence, digest, verifyEvidence } from '../../src/evidence/evide
 import { creditCheckCharacter } from '../../src/gb/credit-code.js'
 import { idCheckCharacter } from '../../src/gb/id-number.js'
 import { generateClientTypes } from '../../scripts/gen-client-types.js'
-import { TongbanClient } from '../../src/sdk/index.js'
+import { TongbanClient } from '../../packages/client/src/index.js'
 
 const CODE = '102001/00001'
 const dir = mkdtempSync(join(tmpdir(), 'tongban-sixth-'))

@@ -3,7 +3,7 @@
 // bodies too. Every other POST and PUT route of the running app answers 415.
 import t from 'tap'
 import { startNode, context } from '../helpers/harness.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
 import { appRoutes, roleTokens, tokenFor } from '../helpers/routes.js'
 
 const h = await startNode({ tag: 'formbody' })

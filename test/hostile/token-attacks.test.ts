@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startNode, context, ROOT } from '../helpers/harness.js'
 import { ensureDevPki } from '../../dev/pki.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
 import { person } from '../../dev/providers/population.js'
 
 const h = await startNode({ tag: 'tokatk' })

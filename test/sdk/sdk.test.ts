@@ -11,7 +11,7 @@ import { request } from 'undici'
 import { startNode, ROOT } from '../helpers/harness.js'
 import { samplePersons } from '../../dev/providers/population.js'
 import { DEV_P12_PASSWORD } from '../../dev/pki.js'
-import { TongbanClient, TongbanError, EvidenceVerifier, type ClientOptions } from '../../src/sdk/index.js'
+import { TongbanClient, TongbanError, EvidenceVerifier, type ClientOptions } from '../../packages/client/src/index.js'
 import { verifyEvidence } from '../../src/evidence/evidence.js'
 import { generateClientTypes, TYPES_FILE } from '../../scripts/gen-client-types.js'
 
@@ -261,7 +261,7 @@ t.test("the SDK's cached verifier agrees with the reference verifier on the shar
 })
 
 t.test('types match the JSON Schemas (regenerating changes nothing)', async (t) => {
-  t.equal(await generateClientTypes(), readFileSync(TYPES_FILE, 'utf8'), 'src/sdk/types.ts is current: run npm run gen:client-types')
+  t.equal(await generateClientTypes(), readFileSync(TYPES_FILE, 'utf8'), 'packages/client/src/types.ts is current: run npm run gen:client-types')
 })
 
 t.test('tokens are refreshed before they expire, and once more if the gateway says expired', async (t) => {

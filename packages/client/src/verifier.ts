@@ -1,15 +1,14 @@
 // The SDK's evidence check: the same checks, in the same order and with the same reasons, as
-// verifyEvidence (src/audit/evidence.ts, docs/audit.md), with what does not change between
+// the gateway's verifyEvidence (its docs/audit.md), with what does not change between
 // answers kept: the node certificate's parsed key and its chain to the pinned CA (checked
 // once per certificate; validity dates on every answer), and checkpoint signatures already
 // verified (every answer of one audit batch, and every line of a batch download from it,
-// carries the same signed checkpoint). test/sdk.test.ts holds it to the reference vectors.
+// carries the same signed checkpoint). The gateway's test/sdk/sdk.test.ts holds it to the
+// reference vectors. Checkpoint signatures: RS256, PS256, ES256.
 import { X509Certificate, constants, createHash, verify as rsaVerify, type KeyObject } from 'node:crypto'
-import { decodeEvidence, digest, type Evidence } from '../evidence/evidence.js'
-import { jcs } from '../evidence/jcs.js'
-import { leafHash, rootFromPath } from '../evidence/merkle.js'
-import { certThumbprint } from '../pki/thumbprint.js'
-import { isSuiteName, verifySignature } from '../pki/suites.js'
+import { certThumbprint, decodeEvidence, digest, type Evidence } from './evidence.js'
+import { jcs } from './jcs.js'
+import { leafHash, rootFromPath } from './merkle.js'
 
 export type VerifyResult = { ok: true; evidence: Evidence } | { ok: false; reason: string; detail?: string }
 
@@ -25,6 +24,7 @@ interface KnownCert {
 
 const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
 const SIGNATURE_CACHE = 1024
+const SUITES = new Set(['RS256', 'PS256', 'ES256'])
 
 export class EvidenceVerifier {
   private readonly certs = new Map<string, KnownCert>()
@@ -67,7 +67,7 @@ export class EvidenceVerifier {
 
     const cert = this.certs.get(cp.kid)
     if (!cert) return { ok: false, reason: 'unknown-kid' }
-    if (!isSuiteName(cp.alg)) return { ok: false, reason: 'unsupported-alg' }
+    if (!SUITES.has(cp.alg)) return { ok: false, reason: 'unsupported-alg' }
     const signed = Buffer.from(jcs(cp))
     const memo = `${cp.kid}|${e.sig}|${createHash('sha256').update(signed).digest('hex')}`
     if (!this.signatures.has(memo)) {
@@ -94,7 +94,7 @@ export class EvidenceVerifier {
       const type = cert.key.asymmetricKeyType
       if (alg === 'RS256') return type === 'rsa' && rsaVerify('sha256', data, cert.key, sig)
       if (alg === 'PS256') return (type === 'rsa' || type === 'rsa-pss') && rsaVerify('sha256', data, { key: cert.key, ...PSS }, sig)
-      return verifySignature(alg as 'SM2-SM3', cert.pem, data, sig)
+      return type === 'ec' && rsaVerify('sha256', data, { key: cert.key, dsaEncoding: 'ieee-p1363' }, sig)
     } catch {
       return false
     }

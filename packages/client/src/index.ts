@@ -1,4 +1,5 @@
-// `tongban/client`: the TypeScript SDK for departmental systems.
+// `@tongban/client`: the TypeScript SDK for departmental systems. No dependencies: node:http(s),
+// node:crypto (JWS, X.509, PKCS#12) and a few lines of RFC 8785.
 //
 //   const tb = await TongbanClient.connect({ baseUrl, credential: { p12: 'jn.p12', password }, context: { purpose: 'SA-01' } })
 //   const { data, evidence } = await tb.verify.identity({ idNumber, name }, { caseId: 'JN-2026-1000' })
@@ -15,61 +16,26 @@
 // - errors as TongbanError with the problem's stable `code`, the HTTP `status` and the
 //   `requestId` to quote to the operator.
 import { randomUUID } from 'node:crypto'
-import { Agent, request as httpRequest, type Dispatcher } from 'undici'
+import http from 'node:http'
+import https from 'node:https'
 import { signClientAssertion, CLIENT_ASSERTION_TYPE } from './assertion.js'
 import { loadCredential, type Credential, type CredentialSource } from './credentials.js'
-import { decodeEvidence, type Evidence } from '../evidence/evidence.js'
+import { decodeEvidence, type Evidence } from './evidence.js'
 import { EvidenceVerifier } from './verifier.js'
-import { jcs } from '../evidence/jcs.js'
+import { jcs } from './jcs.js'
+import { errorFrom, problemCode, TongbanError, type Problem, type Raw } from './errors.js'
+import { exchange } from './http.js'
 import { VERIFY_SERVICES, type ResourceOperations, type VerifyServices } from './types.js'
 
 export * from './types.js'
-export { signClientAssertion, fetchToken, CLIENT_ASSERTION_TYPE, type AssertionOptions } from './assertion.js'
+export { signClientAssertion, signJwt, CLIENT_ASSERTION_TYPE, type AssertionOptions, type AssertionAlgorithm } from './assertion.js'
+export { fetchToken, type TokenResponse } from './token.js'
 export { loadCredential, loadPkcs12, CredentialError, type Credential, type CredentialSource } from './credentials.js'
-export type { Evidence, AuditRecord, Checkpoint } from '../evidence/evidence.js'
+export { decodeEvidence, digest, certThumbprint, type Evidence, type AuditRecord, type Checkpoint } from './evidence.js'
 export { EvidenceVerifier, type VerifyResult } from './verifier.js'
-
-/** RFC 9457 problem details as the gateway sends them. */
-export interface Problem {
-  type: string
-  title: string
-  status: number
-  code: string
-  detail?: string
-  requestId?: string
-  [field: string]: unknown
-}
-
-/**
- * Every failure the SDK reports. `code` is the gateway's problem code (AUTH_TOKEN_EXPIRED,
- * POLICY_NO_GRANT, QUOTA_EXCEEDED, INPUT_INVALID_ID_NUMBER, UPSTREAM_TIMEOUT, …) or one of
- * the SDK's own: NETWORK_ERROR, TIMEOUT, ABORTED, EVIDENCE_INVALID, EVIDENCE_MISSING, BAD_RESPONSE,
- * HTTP_<status> (an error without problem details).
- */
-export class TongbanError extends Error {
-  readonly code: string
-  /** HTTP status; 0 when no answer arrived. */
-  readonly status: number
-  readonly requestId: string | undefined
-  /** The Tongban-Request-Id this SDK sent (the same on every attempt of a call); the node keeps it as clientRequestId. */
-  readonly clientRequestId: string | undefined
-  readonly detail: string | undefined
-  readonly problem: Problem | undefined
-  /** Whether trying again later could succeed. */
-  readonly retryable: boolean
-
-  constructor(o: { code: string; status: number; requestId?: string; clientRequestId?: string; detail?: string; problem?: Problem; retryable?: boolean; cause?: unknown }) {
-    super(`${o.code}${o.status ? ` (HTTP ${o.status})` : ''}${o.detail ? `: ${o.detail}` : ''}${o.requestId ? ` [request ${o.requestId}]` : ''}`, { cause: o.cause })
-    this.name = 'TongbanError'
-    this.code = o.code
-    this.status = o.status
-    this.requestId = o.requestId
-    this.clientRequestId = o.clientRequestId
-    this.detail = o.detail
-    this.problem = o.problem
-    this.retryable = o.retryable ?? false
-  }
-}
+export { TongbanError, type Problem } from './errors.js'
+export { describeCause } from './http.js'
+export { jcs } from './jcs.js'
 
 /** Statements that go with every query (README.md). */
 export interface QueryContext {
@@ -181,8 +147,8 @@ export interface ClientOptions {
   refreshSkewSeconds?: number
   /** Assertion audience (default: the node id from /v1/node, which every node accepts). */
   audience?: string
-  /** An undici dispatcher of your own (proxies, pools); default: a keep-alive Agent (with mTLS for https). */
-  dispatcher?: Dispatcher
+  /** An http(s).Agent of your own (proxies, pools); default: a keep-alive Agent (with mTLS for https). */
+  agent?: http.Agent
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
@@ -206,12 +172,6 @@ export class NdjsonBody {
 
 type VerifyMethods = { [S in keyof VerifyServices]: (body: VerifyServices[S]['request'], options?: CallOptions) => Promise<Answer<VerifyServices[S]['response']>> }
 
-interface Raw {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  body: Buffer
-}
-
 export class TongbanClient {
   readonly baseUrl: string
   readonly credential: Credential
@@ -220,8 +180,8 @@ export class TongbanClient {
   readonly batches: BatchApi
 
   private readonly opts: ClientOptions
-  private readonly dispatcher: Dispatcher
-  private readonly ownDispatcher: boolean
+  private readonly agent: http.Agent
+  private readonly ownAgent: boolean
   private readonly cas: string[]
   private readonly verifier: EvidenceVerifier
   private nodeInfo: NodeInfo | null = null
@@ -240,14 +200,10 @@ export class TongbanClient {
     if (opts.verifyEvidence !== false && this.cas.length === 0) {
       throw new TypeError('TongbanClient: evidence verification needs a trusted CA: give `ca` (the province root CA PEM) or a credential that carries it')
     }
-    this.ownDispatcher = !opts.dispatcher
-    this.dispatcher = opts.dispatcher ?? new Agent({
-      keepAliveTimeout: 30_000,
-      connections: 64,
-      connect: this.baseUrl.startsWith('https:')
-        ? { ca: this.cas.length ? this.cas : undefined, cert: this.credential.certPem || undefined, key: this.credential.keyPem }
-        : undefined,
-    })
+    this.ownAgent = !opts.agent
+    this.agent = opts.agent ?? (this.baseUrl.startsWith('https:')
+      ? new https.Agent({ keepAlive: true, maxSockets: 64, ca: this.cas.length ? this.cas : undefined, cert: this.credential.certPem || undefined, key: this.credential.keyPem })
+      : new http.Agent({ keepAlive: true, maxSockets: 64 }))
     this.verify = Object.fromEntries(
       VERIFY_SERVICES.map((s) => [s, (body: unknown, o?: CallOptions) => this.verifyService(s, body as never, o)]),
     ) as unknown as VerifyMethods
@@ -296,7 +252,7 @@ export class TongbanClient {
     this.nodeFetch ??= (async () => {
       try {
         const res = await this.send('GET', '/v1/node', undefined, {}, this.opts.timeoutMs ?? 10_000)
-        if (res.status !== 200) throw this.errorFrom(res, undefined)
+        if (res.status !== 200) throw errorFrom(res, { url: `GET ${this.baseUrl}/v1/node` })
         const info = this.json(res, undefined) as NodeInfo
         this.nodeInfo = info
         return info
@@ -327,7 +283,7 @@ export class TongbanClient {
     })
     const started = Date.now()
     const res = await this.send('POST', '/v1/oauth/token', form.toString(), { 'content-type': 'application/x-www-form-urlencoded' }, this.opts.timeoutMs ?? 10_000)
-    if (res.status !== 200) throw this.errorFrom(res, undefined)
+    if (res.status !== 200) throw errorFrom(res, { url: `POST ${this.baseUrl}/v1/oauth/token` })
     const t = this.json(res, undefined) as { access_token: string; expires_in: number }
     const lifetime = Math.max(1, t.expires_in) * 1000
     const skew = Math.min((this.opts.refreshSkewSeconds ?? 60) * 1000, lifetime / 5)
@@ -370,7 +326,7 @@ export class TongbanClient {
         throw err
       }
       if (res.status === 401 && !refreshed) {
-        const code = this.problemCode(res)
+        const code = problemCode(res)
         if (code === 'AUTH_TOKEN_EXPIRED' || code === 'AUTH_TOKEN_INVALID') {
           // Refused at authentication, before anything ran: safe to repeat for any call.
           refreshed = true
@@ -379,12 +335,12 @@ export class TongbanClient {
           continue
         }
       }
-      const retryable = RETRY_STATUS.has(res.status) || (res.status === 429 && this.problemCode(res) === 'RATE_LIMITED')
+      const retryable = RETRY_STATUS.has(res.status) || (res.status === 429 && problemCode(res) === 'RATE_LIMITED')
       if (retryable && attempt < retries) {
         await this.backoff(attempt, res.headers['retry-after'], options.signal)
         continue
       }
-      if (res.status >= 400) throw this.errorFrom(res, requestId, retryable, requestId)
+      if (res.status >= 400) throw errorFrom(res, { url: `${method} ${this.baseUrl}${path}`, requestId, retryable, clientRequestId: requestId })
       const data = this.json(res, requestId) as T
       const header = typeof res.headers['tongban-evidence'] === 'string' ? res.headers['tongban-evidence'] : null
       let evidence: Evidence | null = null
@@ -436,49 +392,25 @@ export class TongbanClient {
 
   /** The raw exchange: one HTTP request, the whole body read. */
   async send(method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Raw> {
-    const timeout = AbortSignal.timeout(timeoutMs)
     headers = { 'tongban-request-id': randomUUID(), ...headers }
-    const requestId = headers['tongban-request-id']
-    try {
-      const res = await httpRequest(`${this.baseUrl}${path}`, {
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        dispatcher: this.dispatcher,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      })
-      const buf = Buffer.from(await res.body.arrayBuffer())
-      return { status: res.statusCode, headers: res.headers, body: buf }
-    } catch (e) {
-      if (timeout.aborted) throw new TongbanError({ code: 'TIMEOUT', status: 0, requestId, detail: `no answer within ${timeoutMs} ms`, retryable: true, cause: e })
-      if (signal?.aborted) throw new TongbanError({ code: 'ABORTED', status: 0, requestId, detail: 'the call was aborted', cause: e })
-      throw new TongbanError({ code: 'NETWORK_ERROR', status: 0, requestId, detail: (e as Error).message, retryable: true, cause: e })
-    }
+    return exchange({ method, url: `${this.baseUrl}${path}`, headers, body, agent: this.agent, timeoutMs, signal })
   }
 
   /** A streamed GET (NDJSON downloads). */
   async stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
-    const res = await httpRequest(`${this.baseUrl}${path}`, {
+    const url = `${this.baseUrl}${path}`
+    const res = await exchange({
       method: 'GET',
+      url,
       headers: { authorization: `Bearer ${await this.token()}`, accept: 'application/x-ndjson, application/problem+json' },
-      dispatcher: this.dispatcher,
+      agent: this.agent,
+      // The download may take long; only the wait for its first bytes is bounded.
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
       signal,
+      stream: true,
     })
-    if (res.statusCode !== 200) {
-      const body = Buffer.from(await res.body.arrayBuffer())
-      throw this.errorFrom({ status: res.statusCode, headers: res.headers, body }, undefined)
-    }
-    return res.body
-  }
-
-  private problemCode(res: Raw): string | undefined {
-    try {
-      return (JSON.parse(res.body.toString('utf8')) as Problem).code
-    } catch {
-      return undefined
-    }
+    if (res.status !== 200 || !res.stream) throw errorFrom(res, { url: `GET ${url}` })
+    return res.stream
   }
 
   private json(res: Raw, requestId: string | undefined): unknown {
@@ -489,19 +421,8 @@ export class TongbanClient {
     }
   }
 
-  private errorFrom(res: Raw, requestId: string | undefined, retryable = false, clientRequestId?: string): TongbanError {
-    const rid = (res.headers['tongban-request-id'] as string | undefined) ?? requestId
-    let problem: Problem | undefined
-    try {
-      const p = JSON.parse(res.body.toString('utf8'))
-      if (p && typeof p === 'object' && typeof p.code === 'string') problem = p
-    } catch {}
-    if (!problem) return new TongbanError({ code: `HTTP_${res.status}`, status: res.status, requestId: rid, clientRequestId, retryable })
-    return new TongbanError({ code: problem.code, status: res.status, requestId: problem.requestId ?? rid, clientRequestId, detail: problem.detail, problem, retryable })
-  }
-
   async close(): Promise<void> {
-    if (this.ownDispatcher) await this.dispatcher.close()
+    if (this.ownAgent) this.agent.destroy()
   }
 }
 

@@ -3,7 +3,7 @@
 // from PEM files.
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import forge from 'node-forge'
+import { readPkcs12 } from './pkcs12.js'
 
 export interface Credential {
   /** The system's client id: the certificate subject's CN unless given. */
@@ -34,20 +34,17 @@ const samePublicKey = (keyPem: string, certPem: string): boolean => {
   return a.equals(b)
 }
 
-/** Reads a PKCS#12 (.p12 / .pfx): the key, the certificate that matches it, and the rest as CA certificates. */
+/** Reads a PKCS#12 (.p12 / .pfx): the key, the certificate that matches it, and the CA certificates with it. */
 export function loadPkcs12(p12: Buffer | string, password: string): Omit<Credential, 'clientId'> & { clientId?: string } {
   const der = typeof p12 === 'string' ? readFileSync(p12) : p12
-  let parsed: forge.pkcs12.Pkcs12Pfx
+  let contents
   try {
-    parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(der.toString('binary')), password)
+    contents = readPkcs12(der, password)
   } catch (e) {
-    throw new CredentialError(`PKCS#12: cannot read it (wrong password or not a PKCS#12 file): ${(e as Error).message}`)
+    throw new CredentialError(`${(e as Error).message.startsWith('PKCS#12') ? '' : 'PKCS#12: cannot read it (not a PKCS#12 file?): '}${(e as Error).message}`)
   }
-  const oids = forge.pki.oids
-  const keyBag = [...(parsed.getBags({ bagType: oids.pkcs8ShroudedKeyBag })[oids.pkcs8ShroudedKeyBag] ?? []), ...(parsed.getBags({ bagType: oids.keyBag })[oids.keyBag] ?? [])].find((b) => b.key)
-  if (!keyBag?.key) throw new CredentialError('PKCS#12: no private key inside')
-  const keyPem = forge.pki.privateKeyToPem(keyBag.key)
-  const certs = (parsed.getBags({ bagType: oids.certBag })[oids.certBag] ?? []).filter((b) => b.cert).map((b) => forge.pki.certificateToPem(b.cert!))
+  const keyPem = contents.key.export({ type: 'pkcs8', format: 'pem' }) as string
+  const certs = contents.certificates.map((c) => c.toString())
   const certPem = certs.find((c) => samePublicKey(keyPem, c))
   if (!certPem) throw new CredentialError('PKCS#12: no certificate for its private key')
   return { keyPem, certPem, caPems: certs.filter((c) => c !== certPem && new X509Certificate(c).ca), clientId: subjectCn(certPem) }

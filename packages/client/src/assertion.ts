@@ -1,0 +1,50 @@
+// Client side of private_key_jwt (RFC 7523): a departmental system signs a short-lived,
+// single-use assertion with its own key to get an access token. JWS by node:crypto alone:
+// RS256 (PKCS#1 v1.5), PS256 (PSS, salt = hash length, RFC 7518 §3.5), ES256 (P-256, the
+// signature as r ‖ s, RFC 7518 §3.4).
+import { createPrivateKey, randomUUID, sign, constants, type KeyObject } from 'node:crypto'
+
+export type AssertionAlgorithm = 'RS256' | 'PS256' | 'ES256'
+
+export interface AssertionOptions {
+  clientId: string
+  keyPem: string
+  /** The token endpoint URL (RFC 7523 §3); the node id is also accepted. */
+  audience: string
+  lifetimeSeconds?: number
+  /** Default: RS256 for an RSA key, ES256 for a P-256 key. */
+  algorithm?: AssertionAlgorithm
+}
+
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+const b64url = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url')
+
+function algorithmFor(key: KeyObject, wanted: AssertionAlgorithm | undefined): AssertionAlgorithm {
+  const type = key.asymmetricKeyType
+  if (wanted === 'ES256' || (!wanted && type === 'ec')) {
+    if (type !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new TypeError('ES256 needs a P-256 (prime256v1) key')
+    return 'ES256'
+  }
+  if (type !== 'rsa' && type !== 'rsa-pss') throw new TypeError(`a ${type} key cannot sign ${wanted ?? 'RS256'}: give an RSA or P-256 key`)
+  return wanted ?? 'RS256'
+}
+
+/** A signed JWT (compact JWS) over `claims` with header `{ alg, typ: 'JWT' }`. */
+export function signJwt(claims: Record<string, unknown>, keyPem: string, algorithm?: AssertionAlgorithm): string {
+  const key = createPrivateKey(keyPem)
+  const alg = algorithmFor(key, algorithm)
+  const input = `${b64url({ alg, typ: 'JWT' })}.${b64url(claims)}`
+  const signature =
+    alg === 'ES256'
+      ? sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+      : alg === 'PS256'
+        ? sign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+        : sign('sha256', Buffer.from(input), key)
+  return `${input}.${signature.toString('base64url')}`
+}
+
+export function signClientAssertion(o: AssertionOptions): string {
+  const iat = Math.floor(Date.now() / 1000)
+  return signJwt({ iss: o.clientId, sub: o.clientId, aud: o.audience, jti: randomUUID(), iat, exp: iat + (o.lifetimeSeconds ?? 60) }, o.keyPem, o.algorithm)
+}
