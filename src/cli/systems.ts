@@ -4,8 +4,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
-import { fetchToken } from '../sdk/assertion.js'
+import { fetchToken } from '../../packages/client/src/index.js'
 import { stdio, type Io } from './io.js'
+import { describeFailure, resolveNodeUrl } from './node-url.js'
 
 const COMMON = `  --url URL        the node (default: the configured public URL)
   --operator ID    the operator system whose key signs in (default: js-operator)
@@ -61,20 +62,31 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
       return v
     }
     const config = loadConfig()
-    const url = (values.url ?? config.node.publicUrl).replace(/\/$/, '')
+    const { url } = resolveNodeUrl({ url: values.url, config })
     const call = async (method: string, route: string, body?: unknown) => {
       const operator = values.operator ?? 'js-operator'
       const keyPem = readFileSync(values.key ?? path.join(config.pki.dir, 'clients', `${operator}.key.pem`), 'utf8')
-      const { access_token } = await fetchToken(url, operator, keyPem, `${config.node.publicUrl}/v1/oauth/token`)
-      const res = await fetch(`${url}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${access_token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      })
+      let res: Response
+      try {
+        const { access_token } = await fetchToken(url, operator, keyPem, `${config.node.publicUrl}/v1/oauth/token`)
+        res = await fetch(`${url}${route}`, {
+          method,
+          headers: { authorization: `Bearer ${access_token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(30_000),
+        })
+      } catch (e) {
+        // Every network failure names the URL and its cause (never a bare "fetch failed").
+        throw new Error(describeFailure(e, `${method} ${url}${route}`))
+      }
       const text = await res.text()
-      const json = text ? JSON.parse(text) : undefined
-      if (!res.ok) throw new Error(`${res.status} ${json?.code ?? ''}: ${json?.detail ?? text}`)
+      let json: any
+      try {
+        json = text ? JSON.parse(text) : undefined
+      } catch {
+        throw new Error(`${method} ${url}${route}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`)
+      }
+      if (!res.ok) throw new Error(`${method} ${url}${route}: HTTP ${res.status} ${json?.code ?? ''}: ${json?.detail ?? text}`)
       return json
     }
     const save = (issued: { clientId: string; certificate: string; caCertificate: string; notAfter: string }) => {

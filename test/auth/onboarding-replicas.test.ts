@@ -5,7 +5,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startNode, uniqueName } from '../helpers/harness.js'
 import { spawnGateway } from '../helpers/gateway-process.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/index.js'
 import { createCertificateRequest } from '../../src/onboarding/csr-request.js'
 
 const h = await startNode({ tag: 'onboardrep' })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { startNode, uniqueName } from '../helpers/harness.js'
 import { run as pki } from '../../src/cli/pki.js'
 import { run as systems } from '../../src/cli/systems.js'
-import { CLIENT_ASSERTION_TYPE } from '../../src/sdk/assertion.js'
+import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/index.js'
 
 const h = await startNode({ tag: 'clionb' })
 await h.app.listen({ port: 0, host: '127.0.0.1' })
