@@ -14,6 +14,7 @@ import { Problem } from './problems/problem.js'
 import stores from './stores/plugin.js'
 import nodeIdentity from './pki/plugin.js'
 import audit from './audit/plugin.js'
+import people from './people/plugin.js'
 import auth from './auth/plugin.js'
 import onboarding from './onboarding/routes.js'
 import catalog from './catalog/plugin.js'
@@ -182,6 +183,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     }
     done()
   })
+  // Before auth: its authenticate hook accepts a person's session cookie.
+  await app.register(people)
   await app.register(auth)
   await app.register(onboarding)
   await app.register(catalog)

@@ -1,5 +1,6 @@
 // Authentication: the token endpoint (client credentials + private_key_jwt) and the
-// `authenticate` hook that turns a Bearer access token into request.principal.
+// `authenticate` hook that turns a Bearer access token — or a person's session cookie
+// (src/people) — into request.principal.
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -91,9 +92,16 @@ export default fp(
         verified.set(header, { principal, until: Math.min(claims.exp * 1000, now + 60_000) })
       }
     }
+    // People sign in at the workbench (src/people): without an Authorization header, the
+    // session cookie authenticates (and state-changing requests need its CSRF token).
+    const people = app.hasDecorator('people') ? app.people : null
     // Callback-style hooks: a known token is settled without a promise (most queries).
     app.decorate('authenticate', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
       const header = request.headers.authorization
+      if (header === undefined && people?.hasCookie(request)) {
+        people.authenticate(request).then(() => done(), done)
+        return
+      }
       const now = Date.now()
       if (header !== undefined) {
         const hit = verified.get(header)

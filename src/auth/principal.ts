@@ -10,6 +10,8 @@ export interface Principal {
   region: string
   tier: Tier
   roles: Role[]
+  /** A person signed in at the workbench (src/people): system is then `person:<sub>`. Undefined for systems. */
+  person?: { sub: string; name: string }
 }
 
 /** A principal's tier, from its GB/T 2260 region (src/gb/region.ts). */

@@ -87,6 +87,11 @@ export class SystemRegistry {
   get(clientId: string): RegisteredSystem | undefined {
     return this.byId.get(clientId)
   }
+
+  /** The systems a department has registered (the ceiling of its people's roles: src/people/claims.ts). */
+  ofDepartment(departmentCode: string): RegisteredSystem[] {
+    return [...this.byId.values()].filter((s) => s.departmentCode === departmentCode)
+  }
 }
 
 /** Puts a system's registered certificate on the revocation list; false if no such system. */

@@ -81,7 +81,8 @@ export function checkContext(raw: RawContext, purposes: Map<string, Purpose>, st
   state.caseId = caseId
 
   const operator = raw.operator
-  if (operator !== undefined && operator !== null) {
+  // A signed-in person is the operator (set from the session, src/people): no header replaces them.
+  if (operator !== undefined && operator !== null && state.operator === undefined) {
     if (holdsPersonalNumber(operator)) throw personal('INPUT_OPERATOR_PERSONAL_DATA', 'Tongban-Operator')
     if (!OPERATOR.test(operator)) throw new Problem(400, 'INPUT_OPERATOR_INVALID', 'Tongban-Operator: 1–64 of A-Z a-z 0-9 - _ . : @')
     state.operator = operator
