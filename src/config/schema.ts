@@ -226,8 +226,8 @@ export const configSchema = section('Configuration of one gateway node: defaults
       'x-relative-to': 'root',
       description: 'private_key_jwt: PEM file of the private key (PKCS#8; RSA signs RS256, EC P-256 ES256) whose public key the provider holds',
     },
-    redirectUrl: { type: 'string', pattern: '^https?://', 'x-env': ['TONGBAN_OIDC_REDIRECT_URL'], 'x-default': '${node.publicUrl}/workbench/auth/callback', description: 'redirect URI registered at the provider' },
-    postLogoutRedirectUrl: { type: 'string', pattern: '^https?://', 'x-env': ['TONGBAN_OIDC_POST_LOGOUT_URL'], 'x-default': '${node.publicUrl}/workbench/', description: 'where the provider sends the browser after sign-out (registered at the provider)' },
+    redirectUrl: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https?://' }], 'x-env': ['TONGBAN_OIDC_REDIRECT_URL'], 'x-none': [''], default: null, description: 'redirect URI registered at the provider; unset: <node.publicUrl>/workbench/auth/callback' },
+    postLogoutRedirectUrl: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https?://' }], 'x-env': ['TONGBAN_OIDC_POST_LOGOUT_URL'], 'x-none': [''], default: null, description: 'where the provider sends the browser after sign-out (registered at the provider); unset: <node.publicUrl>/workbench/' },
     scopes: { type: 'string', pattern: '^openid( [\\x21-\\x7e]+)*$', 'x-env': ['TONGBAN_OIDC_SCOPES'], default: 'openid profile tongban', description: 'scopes asked for (space separated, openid first)' },
     claims: section("Names of the provider's claims (ID token, else userinfo)", {
       departmentCode: { type: 'string', minLength: 1, 'x-env': ['TONGBAN_OIDC_CLAIM_DEPARTMENT_CODE'], default: 'dept_code', description: "the person's department: its GB 32100 credit code" },

@@ -116,7 +116,10 @@ export default fp(
     }, async (request) => view((await current(request)).session))
 
     if (cfg.issuer === null) return
-    const rp = new RelyingParty({ ...cfg, issuer: cfg.issuer })
+    // The URLs follow the node's public URL unless the provider registered others.
+    const redirectUrl = cfg.redirectUrl ?? `${app.config.node.publicUrl}/workbench/auth/callback`
+    const postLogoutRedirectUrl = cfg.postLogoutRedirectUrl ?? `${app.config.node.publicUrl}/workbench/`
+    const rp = new RelyingParty({ ...cfg, issuer: cfg.issuer, redirectUrl, postLogoutRedirectUrl })
     const rules = { claims: cfg.claims, roleMap: cfg.roleMap, departmentRoles: cfg.departmentRoles }
 
     app.get<{ Querystring: { returnTo?: string } }>('/workbench/auth/login', {
@@ -185,7 +188,7 @@ export default fp(
       await sessions.delete(id)
       reply.clearCookie(cookieName, cookieOptions)
       reply.header('cache-control', 'no-store')
-      const to = (await rp.endSessionUrl(session.idToken)) ?? cfg.postLogoutRedirectUrl
+      const to = (await rp.endSessionUrl(session.idToken)) ?? postLogoutRedirectUrl
       if (wantsJson(request)) return { redirectTo: to }
       return reply.redirect(to, 303)
     })
