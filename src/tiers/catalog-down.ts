@@ -1,4 +1,4 @@
-// The catalogue flowing DOWN the tiers (docs/tiers.md §8). A parent sends each child one
+// The catalogue flowing DOWN the tiers (docs/tiers.md §5). A parent sends each child one
 // snapshot: its own active resources and every active resource it knows from elsewhere —
 // published by its other children, or sent down by its own parent — grouped by the node
 // that holds each. The child keeps them apart from its own catalogue

@@ -1,4 +1,4 @@
-// The catalogue flowing down the tiers (docs/tiers.md §8): national 100000 → Jiangsu 320000
+// The catalogue flowing down the tiers (docs/tiers.md §5): national 100000 → Jiangsu 320000
 // → Nanjing 320100 → Jiangning 320115, four real nodes on mutual TLS. The national node
 // holds identity and a tax resource, the province a conditional real-estate resource,
 // Nanjing its own registry. The county sees them all with the node holding each, reads an

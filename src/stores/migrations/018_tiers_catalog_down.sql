@@ -1,4 +1,4 @@
--- The catalogue flowing DOWN the tiers (src/tiers/catalog-down.ts, docs/tiers.md §8): what
+-- The catalogue flowing DOWN the tiers (src/tiers/catalog-down.ts, docs/tiers.md §5): what
 -- the parent sent this node about resources held elsewhere (the parent itself, the nodes
 -- above it, the nodes beside this one). Kept apart from the own catalogue and from what the
 -- children publish (tiers_remote_resources). Each snapshot from the parent replaces the rows
