@@ -25,8 +25,16 @@ export interface GrantFacts {
   consumerSystem: string | null
 }
 
+/** Sends a new notice on (webhook, e-mail: src/notify/delivery); never throws. */
+export type SendOn = (notice: { id: string; department: string }) => Promise<void>
+
 export class Notifier {
-  constructor(private readonly db: Db, private readonly log: FastifyBaseLogger, private readonly resourceName: (code: string) => string) {}
+  constructor(
+    private readonly db: Db,
+    private readonly log: FastifyBaseLogger,
+    private readonly resourceName: (code: string) => string,
+    private readonly sendOn: SendOn = async () => {},
+  ) {}
 
   /** Submitted: the providing department is asked to decide. */
   submitted(a: ApplicationFacts): Promise<void> {
@@ -52,7 +60,8 @@ export class Notifier {
   private async tell(department: string, system: string | null, kind: NotificationKind, a: Pick<ApplicationFacts, 'id' | 'resource'> & Partial<ApplicationFacts>, ref: string): Promise<void> {
     try {
       const t = texts(kind, this.resourceName(a.resource), { status: a.status, dueAt: a.dueAt, reason: a.decisionReason })
-      await addNotice(this.db, { department, system, kind, ...t, link: `/v1/applications/${a.id}`, ref })
+      const id = await addNotice(this.db, { department, system, kind, ...t, link: `/v1/applications/${a.id}`, ref })
+      if (id) await this.sendOn({ id, department })
     } catch (err) {
       this.log.error({ err, kind, ref }, 'notification could not be recorded')
     }

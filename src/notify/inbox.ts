@@ -36,14 +36,14 @@ const fromRow = (r: any): Notification => ({
   readAt: r.read_at ? r.read_at.toISOString() : null,
 })
 
-/** True when the notice is new. */
-export async function addNotice(db: Db, n: Notice): Promise<boolean> {
-  const { rowCount } = await db.query(
+/** The new notice's id; null when its `ref` was already told. */
+export async function addNotice(db: Db, n: Notice): Promise<string | null> {
+  const { rows } = await db.query(
     `INSERT INTO notifications (id, department, system, kind, title, body, link, ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (ref) DO NOTHING`,
+     ON CONFLICT (ref) DO NOTHING RETURNING id`,
     [ulid(), n.department, n.system ?? null, n.kind, n.title, n.body, n.link ?? null, n.ref],
   )
-  return rowCount === 1
+  return rows[0]?.id ?? null
 }
 
 /** Who reads: a department, and one of its systems or people (notices for the department, or for that one). */

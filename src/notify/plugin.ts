@@ -1,6 +1,7 @@
 // Notifications (docs/notifications.md): `app.notify` (events.ts) records notices in the
 // inbox of the department concerned; the routes let a department's systems and people read
-// theirs and mark them read.
+// theirs and mark them read. Where a department has a webhook or a mailbox configured, each
+// new notice is also sent there (delivery/), and the delivery log is readable here.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { Problem } from '../problems/problem.js'
@@ -8,6 +9,8 @@ import { problemResponses } from '../problems/schema.js'
 import type { Principal } from '../auth/principal.js'
 import { Notifier } from './events.js'
 import { listNotices, markRead, type Reader } from './inbox.js'
+import { createDeliverer } from './delivery/queue.js'
+import { listDeliveries, type Channel, type DeliveryStatus } from './delivery/store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,6 +34,23 @@ const notificationSchema = {
   },
 }
 const ID = '^[0-9A-HJKMNP-TV-Z]{26}$'
+const deliverySchema = {
+  type: 'object',
+  required: ['id', 'notificationId', 'department', 'channel', 'target', 'status', 'attempts', 'lastError', 'createdAt', 'updatedAt', 'deliveredAt'],
+  properties: {
+    id: { type: 'string' },
+    notificationId: { type: 'string' },
+    department: { type: 'string' },
+    channel: { type: 'string', enum: ['webhook', 'email'] },
+    target: { type: 'string', description: 'the webhook URL or the e-mail address' },
+    status: { type: 'string', enum: ['queued', 'delivered', 'failed'] },
+    attempts: { type: 'integer' },
+    lastError: { type: ['string', 'null'], description: 'e.g. HTTP 503, timeout after 10000 ms, SMTP 550' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    deliveredAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+}
 
 const reader = (request: FastifyRequest): Reader => {
   const p = request.principal as Principal
@@ -40,7 +60,33 @@ const reader = (request: FastifyRequest): Reader => {
 export default fp(
   async function notify(app) {
     const resourceName = (code: string) => app.catalog.get(code)?.name ?? (app.catalog.elsewhere?.get(code)?.resource.name as string | undefined) ?? code
-    app.decorate('notify', new Notifier(app.db, app.log, resourceName))
+    const deliverer = createDeliverer(app)
+    app.addHook('onClose', () => deliverer.close())
+    app.decorate('notify', new Notifier(app.db, app.log, resourceName, (n) => deliverer.send(n)))
+
+    app.get<{ Querystring: { status?: DeliveryStatus; channel?: Channel; before?: string; limit?: string } }>('/v1/notifications/deliveries', {
+      onRequest: [app.authenticate],
+      schema: {
+        tags: ['notifications'],
+        summary: "Delivery log of the caller's department's notices (webhook, e-mail), newest first; operators see every department's",
+        security: sec,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: ['queued', 'delivered', 'failed'] },
+            channel: { type: 'string', enum: ['webhook', 'email'] },
+            before: { type: 'string', pattern: ID, description: 'deliveries older than this one' },
+            limit: { type: 'string', pattern: '^(200|1[0-9]{2}|[1-9][0-9]?)$', description: '1-200 (default 50)' },
+          },
+        },
+        response: { 200: { type: 'object', required: ['deliveries'], properties: { deliveries: { type: 'array', items: deliverySchema } } }, ...problemResponses(400, 401) },
+      },
+    }, async (request) => {
+      const p = request.principal as Principal
+      const q = request.query
+      return { deliveries: await listDeliveries(app.db, { department: p.roles.includes('operator') ? null : p.department, status: q.status, channel: q.channel, before: q.before, limit: Number(q.limit ?? 50) }) }
+    })
 
     app.get<{ Querystring: { unread?: 'true' | 'false'; before?: string; limit?: string } }>('/v1/notifications', {
       onRequest: [app.authenticate],
@@ -76,5 +122,5 @@ export default fp(
       return n
     })
   },
-  { name: 'notify', dependencies: ['stores', 'auth', 'catalog'] },
+  { name: 'notify', dependencies: ['stores', 'node-identity', 'auth', 'catalog'] },
 )
