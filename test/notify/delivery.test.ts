@@ -2,12 +2,15 @@
 // receivers on loopback. A webhook receiver checks the Tongban-Signature against the node
 // certificate; one that fails once is retried and succeeds; one that always fails ends as
 // `failed` in the delivery log, as does one that refuses (4xx) at once; a real SMTP server
-// receives the mail with its Chinese subject. Departments read only their own deliveries.
+// receives the mail with its Chinese subject. Departments read only their own deliveries,
+// operators all.
 import t from 'tap'
 import { createServer, type IncomingMessage } from 'node:http'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { SMTPServer } from 'smtp-server'
-import { startNode } from '../helpers/harness.js'
+import { ROOT, startNode } from '../helpers/harness.js'
 import { waitFor } from '../helpers/tiers.js'
 import { verifyWebhook } from '../../src/notify/delivery/signature.js'
 
@@ -51,6 +54,13 @@ const smtp = new SMTPServer({
 await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve))
 const smtpPort = (smtp.server.address() as { port: number }).port
 
+// The registered systems, the catalogue admin also an operator of this node.
+const systems = JSON.parse(readFileSync(join(ROOT, 'config/systems.json'), 'utf8'))
+for (const s of systems.systems) if (s.clientId === 'js-catalog-admin') s.roles = [...s.roles, 'operator']
+const systemsDir = mkdtempSync(join(tmpdir(), 'tongban-notify-'))
+const systemsFile = join(systemsDir, 'systems.json')
+writeFileSync(systemsFile, JSON.stringify(systems))
+
 const h = await startNode({
   tag: 'notifydel',
   env: {
@@ -61,16 +71,18 @@ const h = await startNode({
     TONGBAN_SMTP_FROM: 'tongban@js.gov.cn',
     TONGBAN_NOTIFY_ATTEMPTS: '3',
     TONGBAN_NOTIFY_BACKOFF_MS: '20',
+    TONGBAN_SYSTEMS_FILE: systemsFile,
   },
 })
 t.teardown(async () => {
   await h.close()
   hook.close()
   await new Promise<void>((resolve) => smtp.close(() => resolve()))
+  rmSync(systemsDir, { recursive: true, force: true })
 })
 
 const nodeCert = readFileSync(h.config.pki.certFile, 'utf8')
-const tokens = { jn: await h.token('jn-civil-affairs'), nr: await h.token('js-natural-resources'), nj: await h.token('nj-housing'), sz: await h.token('sz-civil-affairs') }
+const tokens = { jn: await h.token('jn-civil-affairs'), nr: await h.token('js-natural-resources'), nj: await h.token('nj-housing'), sz: await h.token('sz-civil-affairs'), operator: await h.token('js-catalog-admin') }
 const api = (token: string, method: 'GET' | 'POST', url: string, payload?: object) =>
   h.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) })
 type Delivery = { id: string; notificationId: string; channel: string; status: string; attempts: number; lastError: string | null; deliveredAt: string | null }
@@ -141,6 +153,15 @@ t.test('a refusal is not retried', async (t) => {
   const read = () => h.query("SELECT status, attempts, last_error FROM notification_deliveries WHERE department = $1", [DEPT.tax])
   await waitFor('failed', async () => (await read())[0]?.status === 'failed')
   t.same(await read(), [{ status: 'failed', attempts: 1, last_error: 'HTTP 410' }])
+})
+
+t.test('operators see every department\'s deliveries', async (t) => {
+  const all = await deliveries(tokens.operator)
+  t.same([...new Set(all.map((d: any) => d.department))].sort(), [DEPT.nr, DEPT.nj, DEPT.tax, DEPT.sz].sort())
+  t.equal(all.length, 5)
+  t.same((await deliveries(tokens.operator, '?status=failed&channel=webhook')).length, 2, 'filtered')
+  const page = await deliveries(tokens.operator, `?limit=2&before=${all[1].id}`)
+  t.same(page.map((d) => d.id), [all[2].id, all[3].id], 'paging with before')
 })
 
 t.test('bad input to the log is a problem', async (t) => {
