@@ -190,6 +190,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(catalog)
   // Before policy and exchange: they use its node channel (application messages) and its router (the engine's route step).
   await app.register(tiers)
+  // Before policy: it tells the departments concerned of each event (src/notify/events.ts).
+  await app.register((await import('./notify/plugin.js')).default)
   await app.register(policy)
   await app.register(exchange)
   await app.register((await import('./auditor/plugin.js')).default)

@@ -33,30 +33,43 @@ export default fp(
     refresh.unref()
     app.addHook('onClose', async () => clearInterval(refresh))
 
+    const { node } = app.config
+    const here = { node: node.id, region: node.region, tier: node.tier }
     const authenticated = [app.authenticate]
     app.get('/v1/catalog/resources', {
       onRequest: authenticated,
       schema: {
         tags: ['catalog'],
-        summary: 'Browse the catalogue (newest version of every resource)',
+        summary: 'Browse the catalogue: the newest version of every own resource, and the resources other nodes hold (`heldBy`: the node, its region and tier)',
         security: [{ bearer: [] }],
         response: { 200: { type: 'object', properties: { resources: { type: 'array', items: entrySchema } } }, ...problemResponses(401) },
       },
-    }, async (request) => ({ resources: repo.list().map((r) => viewFor(request, r)) }))
+    }, async (request) => ({
+      resources: [
+        ...repo.list().map((r) => ({ ...viewFor(request, r), heldBy: here })),
+        // Held by other nodes (above, beside, below), each with its holder.
+        ...(repo.elsewhere?.list() ?? []).filter((e) => !repo.get(e.resource.code)).map((e) => ({ ...e.resource, heldBy: e.heldBy })),
+      ],
+    }))
 
     type Params = { code?: string; category?: string; seq?: string }
     const getOne = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const p = request.params
-      const r = repo.get(p.code ?? `${p.category}/${p.seq}`)
-      if (!r) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
+      const code = p.code ?? `${p.category}/${p.seq}`
+      const r = repo.get(code)
+      if (!r) {
+        const e = repo.elsewhere?.get(code, request.principal?.region)
+        if (!e) throw new Problem(404, 'RESOURCE_NOT_FOUND', 'no such resource in the catalogue')
+        return { ...e.resource, heldBy: e.heldBy }
+      }
       reply.header('etag', `"${r.version}"`)
-      return viewFor(request, r)
+      return { ...viewFor(request, r), heldBy: here }
     }
     const one = {
       onRequest: authenticated,
       schema: {
         tags: ['catalog'],
-        summary: 'One catalogue resource (code percent-encoded, or as two path segments)',
+        summary: 'One catalogue resource, own or held by another node (`heldBy`; code percent-encoded, or as two path segments)',
         security: [{ bearer: [] }],
         response: { 200: entrySchema, ...problemResponses(401, 404) },
       },

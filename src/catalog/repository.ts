@@ -9,6 +9,7 @@ import type { Db } from '../stores/postgres.js'
 import { jcs } from '../evidence/jcs.js'
 import { Problem } from '../problems/problem.js'
 import type { CatalogEntry, VerifyService } from './types.js'
+import type { CatalogElsewhere } from './elsewhere.js'
 
 export type ResourceStatus = 'active' | 'retired'
 
@@ -88,6 +89,9 @@ export class CatalogRepository {
   get(code: string): CatalogResource | undefined {
     return this.byCode.get(code)
   }
+
+  /** Resources held by other nodes (attached by the tiers step; null on a stand-alone node). */
+  elsewhere: CatalogElsewhere | null = null
 
   list(): CatalogResource[] {
     return [...this.byCode.values()]

@@ -34,5 +34,10 @@ export const entrySchema = {
     version: { type: 'integer' },
     status: { type: 'string', enum: ['active', 'retired'] },
     name: { type: 'string' },
+    heldBy: {
+      type: 'object',
+      description: 'the node holding the resource (this node for its own); an application or a query for it travels there',
+      properties: { node: { type: 'string' }, region: { type: 'string' }, tier: { type: 'string', enum: ['national', 'province', 'city', 'county'] } },
+    },
   },
 }

@@ -12,7 +12,7 @@ import { QuotaAdmissions, revokedKey } from './quota.js'
 import { RateLeases } from './rate-lease.js'
 import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
-import { expireGrant, markDeadlineEvent } from './applications.js'
+import { expireGrant, getApplication, getGrant, markDeadlineEvent } from './applications.js'
 import { policyRoutes } from './routes.js'
 import { createJobs, type Jobs } from './deadline-queue.js'
 import { cancelApplicationDeadline, cancelGrantExpiry, scheduleApplicationDeadline, scheduleGrantExpiry } from './deadlines.js'
@@ -53,13 +53,25 @@ export default fp(
       log: app.log,
       handlers: {
         onReminder: async (id: string) => {
-          if (await markDeadlineEvent(app.db, id, 'reminded')) app.log.warn({ application: id }, 'application decision due soon')
+          if (await markDeadlineEvent(app.db, id, 'reminded')) {
+            app.log.warn({ application: id }, 'application decision due soon')
+            const a = await getApplication(app.db, id)
+            if (a) await app.notify.reminder(a)
+          }
         },
         onEscalation: async (id: string) => {
-          if (await markDeadlineEvent(app.db, id, 'escalated')) app.log.warn({ application: id }, 'application overdue: escalated')
+          if (await markDeadlineEvent(app.db, id, 'escalated')) {
+            app.log.warn({ application: id }, 'application overdue: escalated')
+            const a = await getApplication(app.db, id)
+            if (a) await app.notify.escalation(a)
+          }
         },
         onGrantExpired: async (id: string) => {
-          if (await expireGrant(app.db, id)) await app.bus.publish('grants', id)
+          if (await expireGrant(app.db, id)) {
+            await app.bus.publish('grants', id)
+            const g = await getGrant(app.db, id)
+            if (g) await app.notify.expired(g)
+          }
         },
       },
     })
@@ -95,12 +107,15 @@ export default fp(
       calendar,
       onSubmitted: async (a) => {
         if (!a.dueAt) return // a copy at the consumer's node: the owning node keeps the deadline
+        await app.notify.submitted(a)
         const dueAt = new Date(a.dueAt)
         const { remindAt } = dueDate(new Date(a.createdAt))
         await quietly('scheduling the decision deadline', scheduleApplicationDeadline(jobs.deadlines, { applicationId: a.id, dueAt, remindAt }))
       },
       onDecided: async (a, grant) => {
         await quietly('cancelling the decision deadline', cancelApplicationDeadline(jobs.deadlines, a.id))
+        // The applying department is told here when it is local; otherwise where the decision arrives (apply-at-origin.ts).
+        if (!a.originNode) await app.notify.decided(a)
         if (grant) {
           await app.bus.publish('grants', grant.id).catch(() => {})
           await grants.load()
@@ -119,8 +134,9 @@ export default fp(
         await app.bus.publish('grants', g.id).catch(() => {})
         await grants.load()
         await quietly('cancelling the grant expiry', cancelGrantExpiry(jobs.deadlines, g.id))
+        await app.notify.revoked(g)
       },
     })
   },
-  { name: 'policy', dependencies: ['stores', 'auth', 'catalog', 'audit', 'tiers'] },
+  { name: 'policy', dependencies: ['stores', 'auth', 'catalog', 'audit', 'tiers', 'notify'] },
 )

@@ -196,6 +196,8 @@ export const PROBLEM_CODES = {
   HOP_CIRCUIT_OPEN: { status: [503], en: 'the next node failed repeatedly; calls to it are suspended for a while', zh: '上级或下级节点多次出错，暂停调用', action: 'retry after the Retry-After seconds' },
   HOP_SATURATED: { status: [503], en: 'all call slots towards the next node are in use', zh: '通往上级或下级节点的通道繁忙', action: 'retry shortly' },
   NODE_AUTH_REQUIRED: { status: [403], en: 'node routes are served on the node listener only, to peers with a node certificate', zh: '节点间接口仅对持节点证书的节点开放', action: NODE_PEER },
+  NOTIFICATION_NOT_FOUND: { status: [404], en: "no notice of this id for the caller's department", zh: '未找到该消息', action: 'list the notices (GET /v1/notifications) and use an id from there' },
+  NODE_NOT_PARENT: { status: [403], en: 'the calling node is not the parent of this node', zh: '调用方不是本节点的上级节点', action: NODE_PEER },
   NODE_NOT_CHILD: { status: [403], en: 'the calling node is not a child of this node', zh: '调用方不是本节点的下级节点', action: NODE_PEER },
   NODE_NOT_NEIGHBOUR: { status: [403], en: 'the calling node is neither the parent nor a child of this node', zh: '调用方不是本节点的相邻节点', action: NODE_PEER },
   NODE_ASSERTION_INVALID: { status: [401], en: 'the node assertion (signed chain of hops) does not verify', zh: '节点身份凭证验证未通过', action: NODE_PEER },

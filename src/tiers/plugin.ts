@@ -1,5 +1,6 @@
 // Four tiers (docs/tiers.md): topology, the node listener (mTLS), the relay of queries and
-// applications for resources owned elsewhere, and catalogue sync to the parent.
+// applications for resources owned elsewhere, catalogue sync to the parent and down to the
+// children (catalog-down.ts).
 //
 // Registered after the catalogue and before the policy and exchange plugins, which it
 // serves: `app.tiers.router` is the query engine's route step (src/exchange/query.ts asks it
@@ -21,6 +22,7 @@ import { registerRelayRoutes } from './routes/relay.js'
 import { REMOTE_CATALOG_TOPIC, registerCatalogSync } from './catalog-sync.js'
 import { registerCheckpoints, type CheckpointsToParent } from './checkpoints.js'
 import { registerNodeLifecycle } from './node-lifecycle.js'
+import { UPSTREAM_CATALOG_TOPIC, UpstreamCatalog, elsewhereOf, registerCatalogDown } from './catalog-down.js'
 
 export { REMOTE_CATALOG_TOPIC, type TierLink }
 
@@ -76,6 +78,16 @@ function facade(topology: Topology, remote: RemoteCatalog, parts: Parts): Tiers 
   }
 }
 
+/** What the parent sent down (catalog-down.ts), reloaded on every replica when it changes. */
+async function openUpstreamCatalog(app: FastifyInstance): Promise<UpstreamCatalog> {
+  const upstream = new UpstreamCatalog(app.db)
+  await upstream.load()
+  app.bus.subscribe(UPSTREAM_CATALOG_TOPIC, () => {
+    upstream.load().catch((err) => app.log.error({ err }, 'upstream catalogue reload failed'))
+  })
+  return upstream
+}
+
 async function openRemoteCatalog(app: FastifyInstance): Promise<RemoteCatalog> {
   const remote = new RemoteCatalog(app.db)
   await remote.load()
@@ -93,6 +105,9 @@ export default fp(
     app.decorate('tiers', facade(topology, remote, parts))
     registerReadRoutes(app)
     if (!topology.connected) return
+    // The catalogue routes list what other nodes hold, below and above, with the holder.
+    const upstream = await openUpstreamCatalog(app)
+    app.catalog.elsewhere = elsewhereOf(remote, upstream)
 
     // A node in a tree. Hook order: sync timer, checkpoint push (after the sealer flushes),
     // then the listener (closes in preClose) and the jobs before the clients (onClose).
@@ -100,6 +115,7 @@ export default fp(
     parts.link = link
     registerRelayRoutes(app, link)
     parts.sync = registerCatalogSync(app, link)
+    registerCatalogDown(app, link, upstream)
     parts.checkpoints = registerCheckpoints(app, link)
     parts.nodePort = registerNodeLifecycle(app, { link, sync: parts.sync, checkpoints: parts.checkpoints })
   },

@@ -55,7 +55,7 @@ export function shareable(r: CatalogResource | (CatalogEntry & { version: number
   return out
 }
 
-const hashOf = (v: unknown) => createHash('sha256').update(jcs(v)).digest('hex')
+export const hashOf = (v: unknown) => createHash('sha256').update(jcs(v)).digest('hex')
 
 const snapshotSchema = {
   type: 'object',
@@ -98,13 +98,18 @@ const snapshotSchema = {
 }
 const validateSnapshot = requestValidators.compile(snapshotSchema)
 
-/** Checks a snapshot a child sent: its shape, and that every group's node lies below the child. */
-export function checkSnapshot(body: unknown, child: { id: string; region: string }): Snapshot {
+/** The shape of a snapshot, either way (up from a child, down from the parent). */
+export function checkSnapshotShape(body: unknown): Snapshot {
   if (!validateSnapshot(body)) {
     const e = validateSnapshot.errors?.[0]
     throw new Problem(400, 'TIERS_SNAPSHOT_INVALID', `catalogue snapshot: ${e?.instancePath || '/'} ${e?.message ?? 'invalid'}`)
   }
-  const s = body as unknown as Snapshot
+  return body as unknown as Snapshot
+}
+
+/** Checks a snapshot a child sent: its shape, and that every group's node lies below the child. */
+export function checkSnapshot(body: unknown, child: { id: string; region: string }): Snapshot {
+  const s = checkSnapshotShape(body)
   if (s.node !== child.id) throw new Problem(403, 'TIERS_SNAPSHOT_NOT_YOURS', `the snapshot is from node ${s.node}, but the TLS peer is node ${child.id}`)
   if (Number.isNaN(Date.parse(s.generatedAt))) throw new Problem(400, 'TIERS_SNAPSHOT_INVALID', 'generatedAt is not a time')
   const seen = new Set<string>()

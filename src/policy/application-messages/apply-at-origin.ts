@@ -7,6 +7,16 @@ import * as store from '../applications.js'
 import type { Message, MessagesContext } from './message.js'
 
 export async function applyAtOrigin(x: MessagesContext, m: Message): Promise<'applied' | 'duplicate'> {
+  const outcome = await applyInTx(x, m)
+  // The applying department hears of the decision (or the owner's refusal) where it lives.
+  if (outcome === 'applied' && (m.kind === 'decision' || m.kind === 'refused')) {
+    const a = await store.getApplication(x.app.db, m.application)
+    if (a) await x.app.notify.decided(a)
+  }
+  return outcome
+}
+
+function applyInTx(x: MessagesContext, m: Message): Promise<'applied' | 'duplicate'> {
   return store.inTransaction(x.app.db, async (c) => {
     const { rows } = await c.query('SELECT owner_node, delivery, resource FROM applications WHERE id = $1 FOR UPDATE', [m.application])
     const a = rows[0]
