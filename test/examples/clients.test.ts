@@ -1,0 +1,96 @@
+// The example clients of examples/ against a live node over loopback HTTP: each gets a token,
+// queries POST /v1/verify/identity and saves the answer; its offline verifier must accept the
+// saved answer and refuse tampered copies (a body byte, a proof hash, a signature byte).
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { ROOT, startNode } from '../helpers/harness.js'
+import { samplePersons } from '../../dev/providers/population.js'
+
+const run = promisify(execFile)
+const PYTHON = '/usr/bin/python3'
+const CLIENT = join(ROOT, 'examples/python/tongban_client.py')
+const CA = join(ROOT, 'certs/ca.crt.pem')
+
+const h = await startNode({ tag: 'clients' })
+t.teardown(() => h.close())
+await h.app.listen({ port: 0, host: '127.0.0.1' })
+const baseUrl = `http://127.0.0.1:${(h.app.server.address() as { port: number }).port}`
+const dir = mkdtempSync(join(tmpdir(), 'tongban-clients-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+interface Saved { status: number; evidence: string; body: string; nodeCertificate: string }
+type Evidence = { path: string[]; sig: string; [k: string]: unknown }
+const decode = (header: string): Evidence => JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))
+const encode = (e: Evidence) => Buffer.from(JSON.stringify(e)).toString('base64url')
+
+/** Runs a verifier on an answer file: its exit status and output. */
+async function verifyWith(cmd: string, args: string[]) {
+  try {
+    const { stdout } = await run(cmd, args)
+    return { code: 0, out: stdout }
+  } catch (err) {
+    const e = err as { code: number; stdout: string }
+    return { code: e.code, out: e.stdout }
+  }
+}
+
+const tampered = (saved: Saved) => ({
+  'a body byte changed': (() => {
+    const body = Buffer.from(saved.body, 'base64')
+    body[1] ^= 0x20
+    return { answer: { ...saved, body: body.toString('base64') }, reason: 'body-digest-mismatch' }
+  })(),
+  'a proof hash changed': (() => {
+    const e = decode(saved.evidence)
+    // An empty path (a batch of one) gets a hash it cannot have.
+    e.path = e.path.length ? [`${e.path[0][0] === '0' ? '1' : '0'}${e.path[0].slice(1)}`, ...e.path.slice(1)] : ['00'.repeat(32)]
+    return { answer: { ...saved, evidence: encode(e) }, reason: 'bad-inclusion-proof' }
+  })(),
+  'a signature byte changed': (() => {
+    const e = decode(saved.evidence)
+    const sig = Buffer.from(e.sig, 'base64url')
+    sig[10] ^= 1
+    e.sig = sig.toString('base64url')
+    return { answer: { ...saved, evidence: encode(e) }, reason: 'bad-signature' }
+  })(),
+})
+
+// The walkthrough vector's answer has a non-empty inclusion path (leaf 4 of 5).
+const W = JSON.parse(readFileSync(join(ROOT, 'test/vectors/evidence-walkthrough.json'), 'utf8'))
+const walkthrough: Saved = { status: 200, evidence: W.response.evidence, body: Buffer.from(W.response.body).toString('base64'), nodeCertificate: W.nodeCertificate }
+const walkthroughCa = join(dir, 'walkthrough-ca.pem')
+writeFileSync(walkthroughCa, W.caCertificate)
+
+async function checkVerifier(t: Tap.Test, name: string, verify: (answerFile: string, ca: string) => Promise<{ code: number; out: string }>, saved: Saved) {
+  for (const [label, answer, ca] of [['the live answer', saved, CA], ['the walkthrough vector', walkthrough, walkthroughCa]] as const) {
+    const file = join(dir, `${name}-ok.json`)
+    writeFileSync(file, JSON.stringify(answer))
+    const ok = await verify(file, ca)
+    t.equal(ok.code, 0, `${name} accepts ${label}: ${ok.out}`)
+    t.match(ok.out, /^OK/)
+    for (const [what, bad] of Object.entries(tampered(answer))) {
+      const badFile = join(dir, `${name}-bad.json`)
+      writeFileSync(badFile, JSON.stringify(bad.answer))
+      const r = await verify(badFile, ca)
+      t.not(r.code, 0, `${name} refuses ${label} with ${what}`)
+      t.match(r.out, new RegExp(`FAILED: ${bad.reason}`), `and names ${bad.reason}`)
+    }
+  }
+}
+
+t.test('python: query, then verify offline', async (t) => {
+  const [p] = samplePersons(1)
+  const out = join(dir, 'python-answer.json')
+  const q = await run(PYTHON, [CLIENT, 'query', '--base-url', baseUrl, '--audience', `${h.config.node.publicUrl}/v1/oauth/token`,
+    '--client-id', 'jn-civil-affairs', '--key', join(ROOT, 'certs/clients/jn-civil-affairs.key.pem'),
+    '--id-number', p.idNumber, '--name', p.name, '--purpose', 'SA-01', '--purpose-text', '低保审核', '--case-id', 'JN-2026-1000', '--out', out])
+  t.match(q.stdout, /^200 \{"match":true\}/)
+  const saved: Saved = JSON.parse(readFileSync(out, 'utf8'))
+  t.equal(saved.status, 200)
+  t.ok(saved.evidence)
+  await checkVerifier(t, 'python', (file, ca) => verifyWith(PYTHON, [CLIENT, 'verify', '--answer', file, '--ca', ca]), saved)
+})
