@@ -2,7 +2,7 @@
 // made by scripts/gen-evidence-walkthrough.ts). Every intermediate value the document shows is
 // recomputed here twice, with the gateway's own functions and independently with node:crypto,
 // and must appear in the document: the document cannot drift from the code.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { X509Certificate, createHash, verify as cryptoVerify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { jcs } from '../../src/evidence/jcs.js'
@@ -29,7 +29,7 @@ const sha = (...parts: (Buffer | string)[]) => {
 }
 
 const e = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))
-const inDoc = (t: Tap.Test, value: string, what: string) => t.ok(DOC.includes(value), `docs/evidence.md shows ${what}`)
+const inDoc = (t: Test, value: string, what: string) => t.ok(DOC.includes(value), `docs/evidence.md shows ${what}`)
 
 t.test('step 1: the header decodes to the evidence JSON', async (t) => {
   t.same(decodeEvidence(header), e)

@@ -1,7 +1,7 @@
 // The example clients of examples/ against a live node over loopback HTTP: each gets a token,
 // queries POST /v1/verify/identity and saves the answer; its offline verifier must accept the
 // saved answer and refuse tampered copies (a body byte, a proof hash, a signature byte).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -65,7 +65,7 @@ const walkthrough: Saved = { status: 200, evidence: W.response.evidence, body: B
 const walkthroughCa = join(dir, 'walkthrough-ca.pem')
 writeFileSync(walkthroughCa, W.caCertificate)
 
-async function checkVerifier(t: Tap.Test, name: string, verify: (answerFile: string, ca: string) => Promise<{ code: number; out: string }>, saved: Saved) {
+async function checkVerifier(t: Test, name: string, verify: (answerFile: string, ca: string) => Promise<{ code: number; out: string }>, saved: Saved) {
   for (const [label, answer, ca] of [['the live answer', saved, CA], ['the walkthrough vector', walkthrough, walkthroughCa]] as const) {
     const file = join(dir, `${name}-ok.json`)
     writeFileSync(file, JSON.stringify(answer))
