@@ -15,6 +15,7 @@ const PYTHON = '/usr/bin/python3'
 const CLIENT = join(ROOT, 'examples/python/tongban_client.py')
 const CA = join(ROOT, 'certs/ca.crt.pem')
 const CURL = join(ROOT, 'examples/curl/verify-identity.sh')
+const JAVA = join(ROOT, 'examples/java/TongbanClient.java')
 
 const h = await startNode({ tag: 'clients' })
 t.teardown(() => h.close())
@@ -131,4 +132,23 @@ t.test('curl: query, then body digest, signature and chain', async (t) => {
   t.match(q.stdout, /^200 \{"match":true\}\nOK/)
   // The curl example does not fold the inclusion path (it says so): that tamper is not its to catch.
   await checkVerifier(t, 'curl', curlVerify, readCurlDir(out), { checksProof: false })
+})
+
+t.test('java: query (single-file run), then verify offline', async (t) => {
+  const [, , p] = samplePersons(3)
+  const out = join(dir, 'java-answer.json')
+  const q = await run('java', [JAVA, 'query', baseUrl, `${h.config.node.publicUrl}/v1/oauth/token`, 'jn-civil-affairs',
+    join(ROOT, 'certs/clients/jn-civil-affairs.key.pem'), p.idNumber, p.name, 'SA-01;%E4%BD%8E%E4%BF%9D%E5%AE%A1%E6%A0%B8', 'JN-2026-1002', out])
+  t.match(q.stdout, /^200 \{"match":true\}/)
+  const saved: Saved = JSON.parse(readFileSync(out, 'utf8'))
+  t.equal(saved.status, 200)
+  // The verifications run the class compiled once: the same source, without a compile per run.
+  const classes = mkdtempSync(join(dir, 'java-'))
+  await run('javac', ['-d', classes, JAVA])
+  const javaVerify: Verifier = async (answer, ca) => {
+    const file = join(dir, 'java-check.json')
+    writeFileSync(file, JSON.stringify(answer))
+    return verifyWith('java', ['-cp', classes, 'TongbanClient', 'verify', file, ca])
+  }
+  await checkVerifier(t, 'java', javaVerify, saved)
 })
