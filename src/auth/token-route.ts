@@ -31,10 +31,19 @@ export async function tokenRoute(app: FastifyInstance, opts: Options) {
         type: 'object',
         required: ['grant_type', 'client_assertion_type', 'client_assertion'],
         properties: {
-          grant_type: { type: 'string', maxLength: 64 },
-          client_assertion_type: { type: 'string', maxLength: 128 },
-          client_assertion: { type: 'string', minLength: 1, maxLength: 8192 },
-          scope: { type: 'string', maxLength: 512 },
+          // Not an enum in the schema: a wrong value answers its own code (AUTH_UNSUPPORTED_GRANT_TYPE,
+          // AUTH_ASSERTION_TYPE), not a generic INPUT_INVALID.
+          grant_type: { type: 'string', maxLength: 64, description: 'must be client_credentials', examples: ['client_credentials'] },
+          client_assertion_type: {
+            type: 'string', maxLength: 128, description: `must be ${ASSERTION_TYPE} (RFC 7523)`, examples: [ASSERTION_TYPE],
+          },
+          client_assertion: {
+            type: 'string', minLength: 1, maxLength: 8192,
+            description: 'a JWS (RS256, PS256 or ES256) signed with the key of the registered certificate; claims: '
+              + 'iss = sub = the client id; aud = this token endpoint URL; iat and exp as NumericDate, exp within the '
+              + 'configured longest lifetime (30 s of clock skew allowed); jti of 8 to 128 characters, used once only.',
+          },
+          scope: { type: 'string', maxLength: 512, description: 'optional; not used by this node (roles come from the registration)' },
         },
       },
       response: {

@@ -35,6 +35,19 @@ const BY_STATUS: Record<string, ListedCode[]> = {
   503: ['AUDIT_UNAVAILABLE'],
 }
 
+// Operations whose errors differ from the rest: the token endpoint never sees an access
+// token, so its 401 codes are the client assertion's (src/auth/client-assertion.ts).
+const BY_OPERATION: Record<string, Record<string, ListedCode[]>> = {
+  'post /v1/oauth/token': {
+    400: ['AUTH_UNSUPPORTED_GRANT_TYPE', 'AUTH_ASSERTION_TYPE', 'INPUT_INVALID'],
+    401: [
+      'AUTH_UNKNOWN_CLIENT', 'AUTH_CLIENT_SUSPENDED', 'AUTH_CLIENT_CERT_REVOKED', 'AUTH_CLIENT_CERT_EXPIRED', 'AUTH_CLIENT_CERT_UNTRUSTED',
+      'AUTH_ASSERTION_MALFORMED', 'AUTH_ASSERTION_INVALID', 'AUTH_ASSERTION_EXPIRED', 'AUTH_ASSERTION_LIFETIME',
+      'AUTH_ASSERTION_BAD_SIGNATURE', 'AUTH_ASSERTION_WRONG_AUDIENCE', 'AUTH_ASSERTION_REPLAYED', 'AUTH_ASSERTION_BEFORE_REPLAY_WINDOW',
+    ],
+  },
+}
+
 const TITLES: Record<string, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed',
   413: 'Content Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
@@ -68,9 +81,10 @@ export function enrichOpenApi<T extends Json>(doc: T): T {
     }
     return undefined
   })()
-  for (const ops of Object.values<Json>(doc.paths ?? {})) {
-    for (const op of Object.values<Json>(ops)) {
+  for (const [path, ops] of Object.entries<Json>(doc.paths ?? {})) {
+    for (const [method, op] of Object.entries<Json>(ops)) {
       if (!op || typeof op !== 'object' || !op.responses) continue
+      const special = BY_OPERATION[`${method} ${path}`]
       const query = (op.tags ?? []).some((t: string) => QUERY_TAGS.has(t))
       if (query && op.tags?.[0] !== 'batches' && !op.responses['429'] && problemRef) {
         op.responses['429'] = { description: 'problem+json', content: { 'application/problem+json': { schema: problemRef } } }
@@ -78,7 +92,7 @@ export function enrichOpenApi<T extends Json>(doc: T): T {
       for (const [status, r] of Object.entries<Json>(op.responses)) {
         const media = r?.content?.['application/problem+json']
         if (!media || media.examples) continue
-        const codes = ((query ? BY_STATUS_QUERY : BY_STATUS)[status] ?? []).filter((c) => answeredWith(c, status))
+        const codes = (special?.[status] ?? (query ? BY_STATUS_QUERY : BY_STATUS)[status] ?? []).filter((c) => answeredWith(c, status))
         if (codes.length === 0) continue
         media.examples = Object.fromEntries(codes.map((c) => [c, example(c, status)]))
         r.description = `problem+json; codes include ${codes.join(', ')}`

@@ -73,3 +73,17 @@ t.test('Swagger UI at /docs', async (t) => {
   t.match(ui.headers['content-type'], /text\/html/)
   t.match(ui.body, /swagger/i)
 })
+
+t.test('the token endpoint documents its form fields and the client-assertion 401 codes', async (t) => {
+  const op = doc.paths['/v1/oauth/token'].post
+  const schema = op.requestBody.content['application/x-www-form-urlencoded'].schema
+  t.same(schema.properties.grant_type.examples, ['client_credentials'])
+  t.same(schema.properties.client_assertion_type.examples, ['urn:ietf:params:oauth:client-assertion-type:jwt-bearer'])
+  t.match(schema.properties.client_assertion.description, /iss = sub/)
+  const codes401 = Object.keys(op.responses['401'].content['application/problem+json'].examples)
+  t.ok(codes401.includes('AUTH_UNKNOWN_CLIENT'))
+  t.ok(codes401.includes('AUTH_ASSERTION_REPLAYED'))
+  t.notOk(codes401.some((c) => c.startsWith('AUTH_TOKEN_')), 'no access-token codes')
+  const codes400 = Object.keys(op.responses['400'].content['application/problem+json'].examples)
+  t.ok(codes400.includes('AUTH_UNSUPPORTED_GRANT_TYPE'))
+})
