@@ -4,7 +4,7 @@ import { createI18n } from 'vue-i18n'
 import { ref } from 'vue'
 
 const zh = {
-  app: { title: '通办工作台', lang: 'English', signIn: '登录', signOut: '退出登录', tokenSignIn: '以系统令牌登录（开发）', token: '访问令牌', signedOut: '请先登录', loading: '加载中…' },
+  app: { title: '通办工作台', lang: 'English', signIn: '统一身份认证登录', signOut: '退出登录', signedOut: '请通过统一身份认证登录工作台。', loading: '加载中…' },
   nav: { catalogue: '资源目录', applications: '共享申请', notifications: '消息', audit: '审计', overview: '概览' },
   share: { unconditional: '无条件共享', conditional: '有条件共享', none: '不予共享' },
   status: { pending: '待审核', approved: '已批准', rejected: '已驳回', withdrawn: '已撤回', expired: '已过期', revoked: '已撤销', active: '有效', retired: '已停用', sent: '已发送', delivered: '已送达' },
@@ -17,7 +17,7 @@ const zh = {
   err: { network: '网络错误', unknown: '未知错误' },
 }
 const en = {
-  app: { title: 'Tongban workbench', lang: '中文', signIn: 'Sign in', signOut: 'Sign out', tokenSignIn: 'Sign in with a system token (development)', token: 'Access token', signedOut: 'Please sign in', loading: 'Loading…' },
+  app: { title: 'Tongban workbench', lang: '中文', signIn: 'Sign in (unified identity)', signOut: 'Sign out', signedOut: 'Sign in to the workbench through the unified identity service.', loading: 'Loading…' },
   nav: { catalogue: 'Catalogue', applications: 'Applications', notifications: 'Notifications', audit: 'Audit', overview: 'Overview' },
   share: { unconditional: 'Unconditional', conditional: 'Conditional', none: 'Not shared' },
   status: { pending: 'Pending', approved: 'Approved', rejected: 'Rejected', withdrawn: 'Withdrawn', expired: 'Expired', revoked: 'Revoked', active: 'Active', retired: 'Retired', sent: 'Sent', delivered: 'Delivered' },
