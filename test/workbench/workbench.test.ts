@@ -1,19 +1,26 @@
 // The workbench (工作台) end to end in headless Chromium (Debian's chromium, driven by
 // playwright-core; no browser download), against a real node (PostgreSQL, Redis, HTTP on
-// loopback). Until the people's sign-in (OpenID Connect) is merged, each person signs in with
-// their department system's token in the development token form: the admin registers a
+// loopback) and the development OpenID Connect provider (dev/oidc). Each person signs in
+// through the provider's login page, filled in here, and signs out through the workbench
+// (which ends the session at the provider too) before the next one: the admin registers a
 // conditional resource from the schema-driven form, the applicant applies, the reviewer
 // approves with a narrower quota from the inbox, the applicant's system queries under the
-// grant, the auditor finds the query and the subject report and exports. Screenshots of every
-// screen go to test/artifacts/workbench/.
+// grant (system token), the auditor finds the query and the subject report and exports.
+// Screenshots of every screen go to test/artifacts/workbench/.
 import t from 'tap'
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startNode, context, ROOT } from '../helpers/harness.js'
+import { startDevOidc, peopleEnv, DEV_PASSWORD } from '../helpers/oidc.js'
 import { samplePersons } from '../../dev/providers/population.js'
+
+// Eight sign-ins through the provider in a real browser on a shared machine: more than the
+// default 120 s per file.
+t.setTimeout(300_000)
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 if (!existsSync(CHROMIUM)) {
@@ -25,24 +32,43 @@ if (!existsSync(join(ROOT, 'dist/workbench/index.html'))) {
   process.exit(1)
 }
 
+// The provider sends the browser back to the gateway's own address, so the gateway's port is
+// known before the node is built: a free loopback port.
+const freePort = () => new Promise<number>((resolve, reject) => {
+  const s = createServer().once('error', reject)
+  s.listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number }
+    s.close(() => resolve(port))
+  })
+})
+
 const ARTIFACTS = join(ROOT, 'test/artifacts/workbench')
 mkdirSync(ARTIFACTS, { recursive: true })
-const h = await startNode({ tag: 'workbench' })
-await h.app.listen({ port: 0, host: '127.0.0.1' })
-const base = `http://127.0.0.1:${(h.app.server.address() as { port: number }).port}`
+const port = await freePort()
+const base = `http://127.0.0.1:${port}`
+const oidc = await startDevOidc()
+const h = await startNode({
+  tag: 'workbench',
+  env: peopleEnv(oidc.issuer, {
+    TONGBAN_OIDC_REDIRECT_URL: `${base}/workbench/auth/callback`,
+    TONGBAN_OIDC_POST_LOGOUT_URL: `${base}/workbench/`,
+    TONGBAN_SESSION_COOKIE_SECURE: 'false',
+  }),
+})
+await h.app.listen({ port, host: '127.0.0.1' })
 const profile = mkdtempSync(join(tmpdir(), 'tongban-workbench-chromium-'))
 let browser: BrowserContext | null = null
 t.teardown(async () => {
   await browser?.close()
   await h.close()
+  await oidc.close()
   rmSync(profile, { recursive: true, force: true })
 })
 
+// System tokens: for the applicant's system's query and the other admin's concurrent change.
 const tokens = {
   admin: await h.token('js-catalog-admin'),
   applicant: await h.token('jn-civil-affairs'),
-  reviewer: await h.token('js-natural-resources'),
-  auditor: await h.token('js-audit'),
 }
 const subject = samplePersons(1)[0]
 const exportParams = ((h.app.swagger() as { paths: Record<string, { get?: { parameters?: { name: string }[] } }> }).paths['/v1/audit/export']?.get?.parameters ?? []).map((p) => p.name)
@@ -58,18 +84,13 @@ browser = await chromium.launchPersistentContext(profile, {
 
 const errors: string[] = []
 const requests: string[] = []
-// One tab per person: the development token lives in the tab's sessionStorage.
-async function signIn(token: string, path = '/workbench/catalogue', viewport = { width: 1280, height: 800 }): Promise<Page> {
+async function open(path: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
   const page = await browser!.newPage()
   await page.setViewportSize(viewport)
   page.on('pageerror', (e) => errors.push(e.message))
   page.on('request', (r) => requests.push(r.url()))
   const res = await page.goto(`${base}${path}`)
   if (res?.status() !== 200) throw new Error(`${path}: ${res?.status()}`)
-  await page.waitForSelector('#signin')
-  await page.fill('#token', token)
-  await page.click('#token-login')
-  await page.waitForSelector('header[data-state="signed-in"]')
   return page
 }
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
@@ -81,7 +102,36 @@ async function pick(page: Page, selectId: string, optionText: string) {
   // Chosen: the select shows the option's words.
   await page.waitForFunction(([id, text]) => document.getElementById(id)?.closest('.el-select')?.textContent?.includes(text), [selectId, optionText])
 }
-
+/** From the workbench's sign-in page through the provider's login form, and back. */
+async function providerLogin(page: Page, username: string): Promise<void> {
+  await page.waitForSelector('#signin')
+  await page.click('#oidc-login')
+  await page.waitForURL((u) => u.href.startsWith(oidc.issuer))
+  await page.fill('#username', username)
+  await page.fill('#password', DEV_PASSWORD)
+  await page.click('form button[type="submit"], button[type="submit"]')
+}
+/** A person signs in (one at a time: the browser holds one session); returns their page. */
+async function signIn(username: string, name: string, path = '/workbench/catalogue', viewport?: { width: number; height: number }): Promise<Page> {
+  const page = await open(path, viewport)
+  await providerLogin(page, username)
+  await page.waitForSelector('header[data-state="signed-in"]')
+  if (new URL(page.url()).pathname !== path) throw new Error(`${username} came back to ${page.url()}, not ${path}`)
+  const who = await page.textContent('#who')
+  if (!who?.includes(name)) throw new Error(`the header names ${who}, not ${name}`)
+  return page
+}
+/** 退出登录 in the header: the session ends here and at the provider; back at the sign-in page. */
+async function signOut(page: Page): Promise<void> {
+  await page.click('#logout')
+  await page.waitForURL((u) => u.href.startsWith(oidc.issuer))
+  await page.click('button[name="logout"]')
+  await page.waitForURL((u) => u.href.startsWith(base))
+  await page.waitForSelector('#signin')
+  const session = await page.evaluate(async () => (await fetch('/v1/session')).status)
+  if (session !== 401) throw new Error(`after signing out GET /v1/session answers ${session}`)
+  await page.close()
+}
 t.test('the shell: index.html for client routes, long cache for assets, problem codes in words', async (t) => {
   for (const path of ['/workbench', '/workbench/', '/workbench/catalogue/103002/00002', '/workbench/audit']) {
     const res = await fetch(`${base}${path}`)
@@ -100,9 +150,21 @@ t.test('the shell: index.html for client routes, long cache for assets, problem 
   t.equal(codes.codes.find((c) => c.code === 'POLICY_NO_GRANT')?.zh, '未获授权（无有效共享授权）')
 })
 
+t.test('without a session: the sign-in page and nothing else', async (t) => {
+  const page = await open('/workbench/audit')
+  await page.waitForSelector('#signin')
+  t.equal(await page.textContent('#oidc-login'), '统一身份认证登录')
+  t.equal(await page.locator('nav').count(), 0, 'no navigation')
+  t.equal(await page.locator('#logout').count(), 0, 'no sign-out button')
+  t.equal(await page.locator('main > *').count(), 1, 'the main area holds the sign-in section only')
+  t.equal(await page.locator('.el-table').count(), 0, 'no data')
+  await shot(page, 'signin')
+  await page.close()
+})
+
 t.test('admin, applicant, reviewer, system, auditor: one grant end to end', async (t) => {
   // (1) the catalogue admin registers a conditional resource from the schema-driven form.
-  const admin = await signIn(tokens.admin)
+  const admin = await signIn('admin', '张伟')
   await admin.waitForSelector('#resources .el-table__row')
   await shot(admin, 'catalogue')
   await admin.click('#register')
@@ -173,10 +235,10 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   await admin.waitForSelector('#diff:has-text("另一位管理员修改的摘要")')
   t.match(await admin.textContent('#diff'), /测试房产登记信息（修订）/)
   await shot(admin, 'catalogue-compare')
-  await admin.close()
+  await signOut(admin)
 
   // (2) the applicant applies for it.
-  const applicant = await signIn(tokens.applicant, '/workbench/applications')
+  const applicant = await signIn('applicant', '刘洋', '/workbench/applications')
   await applicant.waitForSelector('#apply')
   await pick(applicant, 'apply-resource', '103002/00099')
   await applicant.click('#apply-items .el-checkbox:has-text("不动产权属登记明细")')
@@ -189,9 +251,10 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   await shot(applicant, 'applications-apply')
   await applicant.click('#apply-submit')
   await applicant.waitForSelector('#history .el-table__row:has-text("待审核")')
+  await signOut(applicant)
 
   // (3) the reviewer sees it in the inbox and approves with a narrower quota.
-  const reviewer = await signIn(tokens.reviewer, '/workbench/applications')
+  const reviewer = await signIn('land', '王芳', '/workbench/applications')
   await reviewer.waitForSelector('#inbox .el-table__row:has-text("103002/00099")')
   await shot(reviewer, 'applications-inbox')
   await reviewer.click('#inbox .el-table__row:has-text("103002/00099")')
@@ -201,12 +264,12 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   await reviewer.click('#approve')
   await reviewer.waitForSelector('#grants .el-table__row:has-text("103002/00099")')
   t.match(await reviewer.textContent('#grants'), /0 \/ 20/)
-  await reviewer.close()
-  await applicant.reload()
-  await applicant.waitForSelector('#history .el-table__row:has-text("已批准")')
-  await applicant.waitForSelector('#grants .el-table__row:has-text("103002/00099")')
-  await shot(applicant, 'applications-granted')
-  await applicant.close()
+  await signOut(reviewer)
+  const granted = await signIn('applicant', '刘洋', '/workbench/applications')
+  await granted.waitForSelector('#history .el-table__row:has-text("已批准")')
+  await granted.waitForSelector('#grants .el-table__row:has-text("103002/00099")')
+  await shot(granted, 'applications-granted')
+  await signOut(granted)
 
   // (4) the applicant's system queries under the grant.
   const caseId = `JN-WORKBENCH-${Date.now()}`
@@ -218,7 +281,7 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
   t.equal(q.statusCode, 200, `query under the grant: ${q.body.slice(0, 200)}`)
 
   // (5) the auditor finds that query and the person's subject report, and exports both.
-  const auditor = await signIn(tokens.auditor, '/workbench/audit')
+  const auditor = await signIn('auditor', '陈静', '/workbench/audit')
   await auditor.fill('#audit-search input[name="caseId"]', caseId)
   await auditor.click('#search-button')
   await auditor.waitForSelector('#search-status:has-text("1 条记录")')
@@ -250,15 +313,15 @@ t.test('admin, applicant, reviewer, system, auditor: one grant end to end', asyn
     await popup.waitForLoadState()
     t.ok(await popup.content(), 'the signed statement opens for printing')
   } else t.test('GET /v1/audit/subjects/statement is not on this branch yet (wbapi)', { skip: true }, async () => {})
-  await auditor.close()
+  await signOut(auditor)
 
   t.notOk(requests.some((u) => u.includes(subject.idNumber)), 'the raw id number never appears in a URL')
-  t.ok(requests.every((u) => u.startsWith(base) || u.startsWith('blob:') || u === 'about:blank'), 'nothing is loaded from elsewhere (no CDN)')
+  t.ok(requests.every((u) => u.startsWith(base) || u.startsWith(oidc.issuer) || u.startsWith('blob:') || u === 'about:blank'), 'nothing is loaded from elsewhere (no CDN): the workbench and the identity provider only')
   t.same(errors, [], 'no script errors')
 })
 
 t.test('English switch (remembered), tablet width, keyboard through the main nav', async (t) => {
-  const page = await signIn(tokens.auditor, '/workbench/overview', { width: 800, height: 1024 })
+  const page = await signIn('auditor', '陈静', '/workbench/overview', { width: 800, height: 1024 })
   await page.click('#lang')
   await page.waitForSelector('nav a:has-text("Catalogue")')
   await page.reload()
@@ -287,6 +350,17 @@ t.test('English switch (remembered), tablet width, keyboard through the main nav
     await page.click(`nav a[data-screen="${screen}"]`)
     await shot(page, `desktop-${screen}`)
   }
-  await page.close()
+  await signOut(page)
 })
 
+t.test('a person without a role here is told so in Chinese, and gets no session', async (t) => {
+  const page = await open('/workbench/catalogue')
+  await providerLogin(page, 'nobody')
+  await page.waitForURL((u) => u.href.startsWith(`${base}/workbench/auth/callback`))
+  await page.waitForSelector('h1:has-text("无法登录")')
+  t.match(await page.textContent('body'), /您的账号在本系统没有可用的角色，请联系本单位管理员/)
+  t.match(await page.textContent('body'), /Sign in again/)
+  await shot(page, 'signin-no-role')
+  t.equal(await page.evaluate(async () => (await fetch('/v1/session')).status), 401)
+  await page.close()
+})

@@ -1,10 +1,12 @@
-// Calls to the gateway: with the session cookie (and its CSRF token on state changes), or,
-// for development, with a system token held in this tab's sessionStorage.
+// Calls to the gateway with the person's session cookie; every state-changing call carries the
+// session's CSRF token (x-csrf-token, from GET /v1/session). A 401 means the session has ended:
+// the workbench shows the sign-in page again.
 import { reactive } from 'vue'
 import { codeWords } from './i18n.js'
 
-export const session = reactive({ state: 'loading', person: null, department: null, roles: [], csrfToken: null, system: null })
-const TOKEN_KEY = 'tongban.workbench.token'
+export const session = reactive({ state: 'loading', person: null, department: null, roles: [], csrfToken: null })
+const SAFE = new Set(['GET', 'HEAD'])
+const signedOut = () => Object.assign(session, { state: 'signed-out', person: null, department: null, roles: [], csrfToken: null })
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -16,9 +18,7 @@ export class ApiError extends Error {
 
 export function headers(method, extra = {}) {
   const h = { accept: 'application/json', ...extra }
-  const token = sessionStorage.getItem(TOKEN_KEY)
-  if (token) h.authorization = `Bearer ${token}`
-  else if (method !== 'GET' && session.csrfToken) h['x-csrf-token'] = session.csrfToken
+  if (!SAFE.has(method) && session.csrfToken) h['x-csrf-token'] = session.csrfToken
   return h
 }
 
@@ -31,14 +31,20 @@ export async function api(method, url, body, extra = {}) {
   const res = await fetch(url, init)
   const type = res.headers.get('content-type') ?? ''
   const data = type.includes('json') ? await res.json() : await res.text()
-  if (!res.ok) throw new ApiError(res.status, typeof data === 'object' ? data : undefined)
+  if (!res.ok) {
+    if (res.status === 401 && session.state === 'signed-in') signedOut()
+    throw new ApiError(res.status, typeof data === 'object' ? data : undefined)
+  }
   return { data, etag: res.headers.get('etag') }
 }
 
 // A file (CSV, XLSX, the signed statement) fetched with the same credentials, then saved.
 export async function download(url, filename) {
   const res = await fetch(url, { headers: headers('GET', { accept: '*/*' }), credentials: 'same-origin' })
-  if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => undefined))
+  if (!res.ok) {
+    if (res.status === 401) signedOut()
+    throw new ApiError(res.status, await res.json().catch(() => undefined))
+  }
   const blob = await res.blob()
   const a = document.createElement('a')
   a.href = URL.createObjectURL(blob)
@@ -49,37 +55,31 @@ export async function download(url, filename) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000)
 }
 
-// Who is signed in: the person's session (GET /v1/session) or a development token.
+// Who is signed in: GET /v1/session (the person, their department and roles, the CSRF token).
 export async function loadSession() {
-  if (sessionStorage.getItem(TOKEN_KEY)) {
-    try {
-      await api('GET', '/v1/catalog/resources') // the token is accepted
-      const token = sessionStorage.getItem(TOKEN_KEY)
-      const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
-      Object.assign(session, { state: 'signed-in', person: null, system: claims.sub, department: { code: claims.dept, name: claims.dept }, roles: claims.roles ?? [], csrfToken: null })
-      return
-    } catch {
-      sessionStorage.removeItem(TOKEN_KEY)
-    }
-  }
   try {
     const { data } = await api('GET', '/v1/session')
-    Object.assign(session, { state: 'signed-in', ...data, system: null })
+    Object.assign(session, { state: 'signed-in', ...data })
   } catch {
-    Object.assign(session, { state: 'signed-out', person: null, roles: [], csrfToken: null, system: null })
+    signedOut()
   }
 }
 
-export async function signInWithToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token)
-  await loadSession()
-  if (session.state !== 'signed-in') throw new Error('token refused')
+// Signing in leaves the workbench for the identity provider and comes back to this page.
+export function signIn() {
+  location.assign(`/workbench/auth/login?returnTo=${encodeURIComponent(location.pathname)}`)
 }
 
+// Ends the session here (with the CSRF token), then at the identity provider: the gateway
+// answers {redirectTo} to JSON callers (a fetch must not follow the 303 to another origin).
 export async function signOut() {
-  if (sessionStorage.getItem(TOKEN_KEY)) sessionStorage.removeItem(TOKEN_KEY)
-  else await api('POST', '/workbench/auth/logout').catch(() => {})
-  await loadSession()
+  let to = '/workbench/'
+  try {
+    const res = await fetch('/workbench/auth/logout', { method: 'POST', headers: headers('POST'), credentials: 'same-origin', redirect: 'manual' })
+    if (res.ok) to = (await res.json()).redirectTo ?? to
+  } catch { /* the session is dropped below either way */ }
+  signedOut()
+  location.assign(to)
 }
 
 export const hasRole = (r) => session.roles.includes(r)
