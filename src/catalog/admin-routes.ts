@@ -30,7 +30,7 @@ const ifMatchHeaders = {
     'if-match': {
       type: 'string',
       pattern: IF_MATCH,
-      description: 'Optimistic concurrency: the version last read, as its ETag ("3"). The write is refused with 412 CATALOG_VERSION_CONFLICT if the resource has moved on.',
+      description: 'Required. Optimistic concurrency: the version last read, as its ETag ("3"), or * to overwrite any version. Without it the write is refused with 428 CATALOG_PRECONDITION_REQUIRED; if the resource has moved on, with 412 CATALOG_VERSION_CONFLICT.',
     },
   },
 }
@@ -45,6 +45,16 @@ export function parseIfMatch(header: string | undefined): VersionPrecondition {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
   return { versions }
+}
+
+// A write without If-Match would silently overwrite a change the writer never saw
+// (lost update), so one is required (RFC 6585 §3); `*` states the overwrite on purpose.
+function requiredIfMatch(header: string | undefined): NonNullable<VersionPrecondition> {
+  const expected = parseIfMatch(header)
+  if (expected === undefined) {
+    throw new Problem(428, 'CATALOG_PRECONDITION_REQUIRED', 'send If-Match with the ETag of the version you read (or * to overwrite any version)', { title: 'Precondition Required' })
+  }
+  return expected
 }
 
 const etag = (r: CatalogResource) => `"${r.version}"`
@@ -134,7 +144,7 @@ export async function catalogAdminRoutes(app: FastifyInstance, repo: CatalogRepo
       })
     }
     const entry = checkEntry(body)
-    const expected = parseIfMatch(request.headers['if-match'])
+    const expected = requiredIfMatch(request.headers['if-match'])
     const { resource, changed } = await repo.update(entry, actor(request), expected)
     if (changed) await afterWrite(request)
     reply.header('etag', etag(resource))
@@ -151,14 +161,14 @@ export async function catalogAdminRoutes(app: FastifyInstance, repo: CatalogRepo
       security: [{ bearer: [] }],
       headers: ifMatchHeaders,
       body: entryRef,
-      response: { 200: entrySchema, ...writeErrors(400, 404, 409, 412) },
+      response: { 200: entrySchema, ...writeErrors(400, 404, 409, 412, 428) },
     } as FastifySchema,
   }
   app.put<{ Params: Params }>('/v1/catalog/resources/:code', updateRoute, update)
   app.put<{ Params: Params }>('/v1/catalog/resources/:category/:seq', updateRoute, update)
 
   const retire = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-    const resource = await repo.retire(codeOf(request.params), actor(request), parseIfMatch(request.headers['if-match']))
+    const resource = await repo.retire(codeOf(request.params), actor(request), requiredIfMatch(request.headers['if-match']))
     await afterWrite(request)
     reply.header('etag', etag(resource))
     return resource
@@ -173,7 +183,7 @@ export async function catalogAdminRoutes(app: FastifyInstance, repo: CatalogRepo
       description: 'Adds a version with status retired and the entry unchanged; every earlier version stays readable. Answers the retired resource.',
       security: [{ bearer: [] }],
       headers: ifMatchHeaders,
-      response: { 200: entrySchema, ...problemResponses(401, 403, 404, 409, 412, 503) },
+      response: { 200: entrySchema, ...problemResponses(401, 403, 404, 409, 412, 428, 503) },
     } as FastifySchema,
   }
   app.delete<{ Params: Params }>('/v1/catalog/resources/:code', retireRoute, retire)

@@ -100,6 +100,7 @@ export const configSchema = section('Configuration of one gateway node: defaults
     decisionWorkingDays: { type: 'integer', minimum: 1, maximum: 60, 'x-env': ['TONGBAN_DECISION_WORKING_DAYS'], default: 10, description: 'application deadline (working days)' },
     reminderWorkingDays: { type: 'integer', minimum: 0, maximum: 30, 'x-env': ['TONGBAN_REMINDER_WORKING_DAYS'], default: 2, description: 'reminder before the deadline (working days)' },
     holidaysFile: { type: 'string', 'x-env': ['TONGBAN_HOLIDAYS_FILE'], default: 'config/holidays.json', 'x-relative-to': 'root', description: 'public holidays and working weekends' },
+    calendarWarnDays: { type: 'integer', minimum: 0, maximum: 366, 'x-env': ['TONGBAN_CALENDAR_WARN_DAYS'], default: 60, description: 'warn (log, /readyz, metric) when the holiday calendar is complete for fewer days ahead; 0 never warns' },
     rateLimitPerSecond: { type: 'integer', minimum: 0, 'x-env': ['TONGBAN_RATE_LIMIT'], default: 2000, description: 'queries per second per system; 0 switches per-system rate limiting off' },
   }),
   upstreams: {

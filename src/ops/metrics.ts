@@ -52,6 +52,8 @@ export interface Metrics {
   upstreamCircuit(upstream: string, state: CircuitState): void
   /** Report this queue's job counts (waiting, active, delayed, failed, …) at each scrape. */
   watchQueue(name: string, queue: CountableQueue): void
+  /** Report the days ahead the holiday calendar is complete (src/policy/calendar-coverage.ts) at each scrape. */
+  watchCalendar(daysCovered: () => number): void
 }
 
 declare module 'fastify' {
@@ -196,6 +198,15 @@ export function createMetrics(app: FastifyInstance): Metrics {
     },
   })
 
+  let calendarDays: (() => number) | undefined
+  new Gauge({
+    name: 'tongban_calendar_days_covered',
+    help: 'Days from today (included) for which the holiday calendar holds a complete year (a State Council notice); below policy.calendarWarnDays the operator is warned',
+    registers,
+    collect() {
+      if (calendarDays) this.set(calendarDays())
+    },
+  })
   new Gauge({
     name: 'tongban_redis_up',
     help: '1 when the shared Redis connection is ready',
@@ -256,6 +267,9 @@ export function createMetrics(app: FastifyInstance): Metrics {
     },
     watchQueue(name, queue) {
       queues.set(name, queue)
+    },
+    watchCalendar(daysCovered) {
+      calendarDays = daysCovered
     },
   }
 

@@ -12,6 +12,7 @@ import { QuotaAdmissions, revokedKey } from './quota.js'
 import { RateLeases } from './rate-lease.js'
 import { loadPurposes, type Purpose } from './purposes.js'
 import { addWorkingDays, loadCalendar } from './calendar.js'
+import { calendarCoverage, coverageMessage, type CalendarCoverage } from './calendar-coverage.js'
 import { expireGrant, getApplication, getGrant, markDeadlineEvent } from './applications.js'
 import { policyRoutes } from './routes.js'
 import { createJobs, type Jobs } from './deadline-queue.js'
@@ -23,6 +24,8 @@ declare module 'fastify' {
     grants: GrantCache
     jobs: Jobs
     policy: { authorize(resource: CatalogResource, principal: Principal, purpose: string): Promise<Authorization> }
+    /** How many days ahead the holiday calendar is complete (src/policy/calendar-coverage.ts). */
+    calendarCoverage(): CalendarCoverage
   }
 }
 
@@ -31,6 +34,17 @@ export default fp(
     const { config } = app
     const purposes = loadPurposes(config.files.purposesFile)
     const calendar = loadCalendar(config.policy.holidaysFile)
+    const coverage = () => calendarCoverage(new Date(), calendar, config.policy.calendarWarnDays)
+    app.decorate('calendarCoverage', coverage)
+    app.metrics?.watchCalendar(() => coverage().daysCovered)
+    // At start and once a day: the notice for next year is due in November.
+    const warnIfShort = () => {
+      const c = coverage()
+      if (c.warning) app.log.warn({ calendar: { daysCovered: c.daysCovered, coveredUntil: c.coveredUntil, warnDays: c.warnDays, file: config.policy.holidaysFile } }, coverageMessage(c))
+    }
+    warnIfShort()
+    const daily = setInterval(warnIfShort, 86_400_000)
+    daily.unref()
     const grants = new GrantCache(app.db)
     await grants.load()
     app.bus.subscribe('grants', () => {
@@ -78,6 +92,7 @@ export default fp(
     app.decorate('jobs', jobs)
     app.addHook('onClose', async () => {
       clearInterval(refresh)
+      clearInterval(daily)
       await jobs.close()
     })
 

@@ -134,6 +134,7 @@ export const PROBLEM_CODES = {
   CATALOG_ALREADY_RETIRED: { status: [409], en: 'the resource has been retired and cannot be changed', zh: '该数据资源已停止提供，不能再修改', action: 'create a new resource instead' },
   CATALOG_VERIFY_SERVICE_BOUND: { status: [409], en: 'another resource already answers this verify service for the region', zh: '该核验服务已由其他数据资源提供', action: 'retire the other resource first, or choose another service' },
   CATALOG_VERSION_CONFLICT: { status: [412], en: 'the resource has changed since the version named in If-Match', zh: '目录条目已被他人修改', action: 'reload the entry, reapply the change, send it with the new version' },
+  CATALOG_PRECONDITION_REQUIRED: { status: [428], en: 'a change to a catalogue entry must name the version it is based on (If-Match)', zh: '修改目录条目须注明所依据的版本（If-Match）', action: 'read the entry, then send the change with If-Match set to its ETag (or * to overwrite whatever is there)' },
   CATALOG_VERSION_NOT_FOUND: { status: [404], en: 'the resource has no such version', zh: '目录条目无此版本', action: 'check the version number' },
   CATALOG_WRITE_CONFLICT: { status: [409], en: 'the resource is being changed by another writer', zh: '目录条目正被他人修改', action: 'try again shortly' },
 

@@ -52,7 +52,7 @@ await h.app.inject({
   payload: { grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: h.assertion('nj-housing', { keyPem: (await import('../helpers/harness.js')).clientKey('jn-civil-affairs') }) },
 })
 // An admin action: retiring a resource that does not exist is refused, and audited.
-await h.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent('999999/99999')}`, headers: { authorization: `Bearer ${tokens.admin}` } })
+await h.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent('999999/99999')}`, headers: { authorization: `Bearer ${tokens.admin}`, 'if-match': '*' } })
 
 // Synthetic history with known values (yesterday), 12 records on 3 batches.
 const day = new Date(Date.now() - 86400_000)

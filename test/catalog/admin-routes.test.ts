@@ -231,7 +231,7 @@ t.test('update: a new version; the previous one stays readable; If-Match guards 
   t.equal(mismatch.json().code, 'CATALOG_CODE_MISMATCH')
   t.same(mismatch.json().errors, [{ pointer: '/code', detail: `must be ${NEW}` }])
 
-  const unknown = track(await call({ method: 'PUT', url: '/v1/catalog/resources/101001/00077', token: admin, payload: { ...v2, code: '101001/00077' } }), 'catalog.update', 'js-catalog-admin', '101001/00077')
+  const unknown = track(await call({ method: 'PUT', url: '/v1/catalog/resources/101001/00077', token: admin, payload: { ...v2, code: '101001/00077' }, headers: { 'if-match': '*' } }), 'catalog.update', 'js-catalog-admin', '101001/00077')
   t.equal(unknown.statusCode, 404)
   t.equal(unknown.json().code, 'RESOURCE_NOT_FOUND')
 
@@ -239,14 +239,29 @@ t.test('update: a new version; the previous one stays readable; If-Match guards 
   t.equal(invalid.statusCode, 400)
   t.same(invalid.json().errors.map((e: { pointer: string }) => e.pointer), ['/format'])
 
-  t.same((await h.query('SELECT version FROM catalog_resources WHERE code = $1 ORDER BY version', [NEW])).map((r) => r.version), [1, 2])
+  // No If-Match at all: 428, for an update and for a retirement, and nothing is written.
+  const bare = track(await call({ method: 'PUT', url: `/v1/catalog/resources/${enc(NEW)}`, token: admin, payload: { ...v2, name: '未注明版本的修改' } }), 'catalog.update', 'js-catalog-admin', NEW)
+  t.equal(bare.statusCode, 428)
+  t.equal(bare.json().code, 'CATALOG_PRECONDITION_REQUIRED')
+  t.equal(bare.json().status, 428)
+  t.match(bare.headers['content-type'], /application\/problem\+json/)
+  const bareRetire = track(await call({ method: 'DELETE', url: '/v1/catalog/resources/101001/00002', token: admin }), 'catalog.retire', 'js-catalog-admin', NEW)
+  t.equal(bareRetire.statusCode, 428)
+  t.equal(bareRetire.json().code, 'CATALOG_PRECONDITION_REQUIRED')
+  // A stale version on retirement stays 412.
+  const staleRetire = track(await call({ method: 'DELETE', url: `/v1/catalog/resources/${enc(NEW)}`, token: admin, headers: { 'if-match': '"1"' } }), 'catalog.retire', 'js-catalog-admin', NEW)
+  t.equal(staleRetire.statusCode, 412)
+  t.equal(staleRetire.json().code, 'CATALOG_VERSION_CONFLICT')
+
+  const rows = await h.query('SELECT version, status FROM catalog_resources WHERE code = $1 ORDER BY version', [NEW])
+  t.same(rows.map((r) => [r.version, r.status]), [[1, 'active'], [2, 'active']])
 })
 
 t.test('concurrent writers: versions stay contiguous; with If-Match exactly one wins', async (t) => {
   const base = (await h.query('SELECT max(version)::int AS v FROM catalog_resources WHERE code = $1', [NEW]))[0].v
   const edits = Array.from({ length: 6 }, (_, i) => ({ ...newEntry(), name: `并发修改 ${i}` }))
-  // Free-for-all, across both replicas: every write lands as its own version.
-  const free = await Promise.all(edits.map((e, i) => call({ method: 'PUT', url: `/v1/catalog/resources/${enc(NEW)}`, token: admin, payload: e, node: i % 2 ? h2 : h })))
+  // Free-for-all (If-Match: *), across both replicas: every write lands as its own version.
+  const free = await Promise.all(edits.map((e, i) => call({ method: 'PUT', url: `/v1/catalog/resources/${enc(NEW)}`, token: admin, payload: e, headers: { 'if-match': '*' }, node: i % 2 ? h2 : h })))
   for (const r of free) track(r, 'catalog.update', 'js-catalog-admin', NEW)
   t.same(free.map((r) => r.statusCode), edits.map(() => 200))
   t.same(free.map((r) => r.json().version).sort((a, b) => a - b), edits.map((_, i) => base + 1 + i))
@@ -306,14 +321,14 @@ t.test('retire on one replica: queries answer 410 RESOURCE_RETIRED on every repl
   t.equal(v1.json().status, 'active', 'the version before retirement is readable as it was')
 
   // Retired is final for writes.
-  const twice = track(await call({ method: 'DELETE', url: '/v1/catalog/resources/101001/00001', token: admin }), 'catalog.retire', 'js-catalog-admin', IDENTITY)
+  const twice = track(await call({ method: 'DELETE', url: '/v1/catalog/resources/101001/00001', token: admin, headers: { 'if-match': '*' } }), 'catalog.retire', 'js-catalog-admin', IDENTITY)
   t.equal(twice.statusCode, 409)
   t.equal(twice.json().code, 'CATALOG_ALREADY_RETIRED')
   const { version: _v, ...payload } = identityEntry
-  const update = track(await call({ method: 'PUT', url: `/v1/catalog/resources/${enc(IDENTITY)}`, token: admin, payload }), 'catalog.update', 'js-catalog-admin', IDENTITY)
+  const update = track(await call({ method: 'PUT', url: `/v1/catalog/resources/${enc(IDENTITY)}`, token: admin, payload, headers: { 'if-match': '"2"' } }), 'catalog.update', 'js-catalog-admin', IDENTITY)
   t.equal(update.statusCode, 409)
   t.equal(update.json().code, 'CATALOG_ALREADY_RETIRED')
-  const unknown = track(await call({ method: 'DELETE', url: `/v1/catalog/resources/${enc('999999/99999')}`, token: admin }), 'catalog.retire', 'js-catalog-admin', '999999/99999')
+  const unknown = track(await call({ method: 'DELETE', url: `/v1/catalog/resources/${enc('999999/99999')}`, token: admin, headers: { 'if-match': '*' } }), 'catalog.retire', 'js-catalog-admin', '999999/99999')
   t.equal(unknown.statusCode, 404)
 
   const rows = await h.query('SELECT version, status, content_hash, created_by FROM catalog_resources WHERE code = $1 ORDER BY version', [IDENTITY])
@@ -368,7 +383,7 @@ t.test('every admin action is in the audit log: operation, admin system, target,
     if (e.resource) t.equal(r.resource, e.resource)
   }
   const reasons = new Set(rows.map((r) => r.reason))
-  for (const code of ['CATALOG_ENTRY_INVALID', 'CATALOG_CODE_EXISTS', 'CATALOG_CODE_MISMATCH', 'CATALOG_VERSION_CONFLICT', 'CATALOG_ALREADY_RETIRED', 'AUTH_ROLE_REQUIRED', 'INPUT_TOO_LARGE']) {
+  for (const code of ['CATALOG_ENTRY_INVALID', 'CATALOG_CODE_EXISTS', 'CATALOG_CODE_MISMATCH', 'CATALOG_VERSION_CONFLICT', 'CATALOG_PRECONDITION_REQUIRED', 'CATALOG_ALREADY_RETIRED', 'AUTH_ROLE_REQUIRED', 'INPUT_TOO_LARGE']) {
     t.ok(reasons.has(code), `a refusal with ${code} is audited`)
   }
   // Both replicas sealed admin records, each on its own chain.
@@ -384,6 +399,7 @@ t.test('OpenAPI documents the admin routes from their schemas', async (t) => {
   t.ok(post.responses['201'] && post.responses['409'] && post.responses['400'])
   const put = doc.paths['/v1/catalog/resources/{code}'].put
   t.ok(put.parameters.find((p: { name: string }) => p.name === 'if-match'))
+  t.ok(put.responses['428'] && doc.paths['/v1/catalog/resources/{code}'].delete.responses['428'], 'a missing If-Match is documented')
   t.ok(put.responses['412'])
   t.ok(doc.paths['/v1/catalog/resources/{category}/{seq}'].delete)
   t.ok(doc.paths['/v1/catalog/resources/{code}/versions/{n}'].get)
