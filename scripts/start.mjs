@@ -5,7 +5,9 @@
 //      real-estate registry (PROPERTY_PORT, default 7102), tax bureau (TAX_PORT, 7103),
 //      certificate register (DEGREE_PORT, 7104), social insurance agency
 //      (SOCIAL_SECURITY_PORT, 7105) and Nanjing real-estate registry (NJ_PROPERTY_PORT, 7106),
-//      and the gateway (TONGBAN_PORT, default 8443), its mps-identity, nr-property,
+//      the development sign-in provider (dev/oidc, DEV_OIDC_PORT, default 8455; not when
+//      TONGBAN_OIDC_ISSUER names another issuer or none) and the gateway (TONGBAN_PORT,
+//      default 8443), its mps-identity, nr-property,
 //      tax-certificates, edu-credentials, hrss-social-security and nj-property upstreams
 //      pointed at them
 //   4. once /readyz answers 200: the gateway's URL recorded in the state file
@@ -74,8 +76,17 @@ const departments = [
   return { label, name, entry, portEnv, port, url, upstreamEnv, upstream: process.env[upstreamEnv] || url, about }
 })
 
+// The development identity provider for people's sign-in (dev/oidc): started unless the
+// gateway is pointed at another issuer (TONGBAN_OIDC_ISSUER or people.issuer), or none.
+const devOidcPort = portFromEnv('DEV_OIDC_PORT') ?? 8455
+const devOidcUrl = `http://127.0.0.1:${devOidcPort}`
+const issuerSetting = process.env.TONGBAN_OIDC_ISSUER ?? (fileConfig.people && 'issuer' in fileConfig.people ? fileConfig.people.issuer ?? '' : undefined)
+const devOidc = issuerSetting === undefined || issuerSetting.replace(/\/$/, '') === devOidcUrl
 const gatewayEnv = {
   ...process.env,
+  ...(devOidc ? { TONGBAN_OIDC_ISSUER: devOidcUrl } : {}),
+  // src/server.ts serves plain http: a Secure cookie would never come back.
+  ...(gatewayUrl.startsWith('http:') && process.env.TONGBAN_SESSION_COOKIE_SECURE === undefined ? { TONGBAN_SESSION_COOKIE_SECURE: '0' } : {}),
   TONGBAN_UPSTREAM_MPS_IDENTITY: upstream,
   TONGBAN_UPSTREAM_NR_PROPERTY: propertyUpstream,
   ...Object.fromEntries(departments.map((d) => [d.upstreamEnv, d.upstream])),
@@ -260,6 +271,7 @@ await checkPort('gateway', gatewayHost, gatewayPort, 'TONGBAN_PORT', gatewayUrl)
 await checkPort('identity provider', '127.0.0.1', providerPort, 'PROVIDER_PORT', providerUrl)
 await checkPort('real-estate registry', '127.0.0.1', propertyPort, 'PROPERTY_PORT', propertyUrl)
 for (const d of departments) await checkPort(d.label, '127.0.0.1', d.port, d.portEnv, d.url)
+if (devOidc) await checkPort('development sign-in provider', '127.0.0.1', devOidcPort, 'DEV_OIDC_PORT', devOidcUrl)
 
 log('preparing the node: node --import tsx src/cli/main.ts prepare')
 const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'prepare'], { cwd: ROOT, env: gatewayEnv, stdio: 'inherit' })
@@ -275,6 +287,14 @@ for (const d of departments) {
   log(`starting the ${d.about} on ${d.url}`)
   const child = startChild(d.name, [d.entry], { ...process.env, PORT: String(d.port), HOST: '127.0.0.1' })
   if (!(await waitReady(d.label, child, `${d.url}/healthz`, 30))) await new Promise(() => {})
+}
+
+if (devOidc) {
+  log(`starting the development sign-in provider (OpenID Connect) on ${devOidcUrl}`)
+  const oidc = startChild('oidc', ['dev/oidc/main.ts'], { ...process.env, DEV_OIDC_PORT: String(devOidcPort) })
+  if (!(await waitReady('development sign-in provider', oidc, `${devOidcUrl}/.well-known/openid-configuration`, 30))) await new Promise(() => {})
+} else {
+  log(`people sign in at ${issuerSetting === '' || issuerSetting === 'none' || issuerSetting === null ? 'no provider (people.issuer is none)' : issuerSetting}; the development provider is not started`)
 }
 
 log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
@@ -294,6 +314,12 @@ console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-kn
 console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)
 console.log(`  property registry  ${propertyUrl}   (simulated 自然资源 real-estate registry, same population)`)
 for (const d of departments) console.log(`  ${d.label.padEnd(19)}${d.url}   (${d.about})`)
+console.log(`  workbench          ${gatewayUrl}/workbench/`)
+if (devOidc) {
+  console.log(`  sign-in provider   ${devOidcUrl}   (development OpenID Connect; password tongban for all)`)
+  console.log(`                     admin 张伟 目录管理员 · police 李娜 公安厅审核 · land 王芳 自然资源厅审核`)
+  console.log(`                     applicant 刘洋 江宁区民政局申请 · auditor 陈静 审计厅审计`)
+}
 console.log(`  a token            ${tokenCommand}`)
 console.log(`                     (the CLI finds this gateway through ${stateFile.startsWith(ROOT) ? stateFile.slice(ROOT.length + 1) : stateFile} too)`)
 console.log(bar)

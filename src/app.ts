@@ -24,6 +24,7 @@ import exchange from './exchange/plugin.js'
 import health from './ops/health.js'
 import metrics from './ops/metrics.js'
 import { enrichOpenApi } from './ops/openapi.js'
+import securityHeaders from './ops/security-headers.js'
 import batches from './bulk/plugin.js'
 
 declare module 'fastify' {
@@ -134,6 +135,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
     request.rawBody = body as Buffer
     parseJson(request, body as unknown as string, done)
   })
+  // First of the onRequest hooks: even a refusal answered by a hook carries the headers.
+  await app.register(securityHeaders)
   let closing = false
   app.addHook('preClose', (done) => {
     closing = true

@@ -26,6 +26,7 @@ declare module 'oidc-provider' {
     cookies?: { keys: string[] }
     claims?: Record<string, string[]>
     scopes?: string[]
+    ttl?: Record<string, number>
     pkce?: { required?: () => boolean }
     features?: Record<string, unknown>
     interactions?: { url(ctx: Ctx, interaction: { uid: string }): string }

@@ -27,19 +27,24 @@ export interface DevOidc {
   close(): Promise<void>
 }
 
-// oidc-provider warns on import that it prefers Node 22: true, and harmless here.
-async function importProvider() {
+// oidc-provider warns on import that it prefers Node 22, and on construction that its
+// in-memory store is for development only: both true, and harmless here.
+async function quietly<T>(make: () => T | Promise<T>): Promise<T> {
   const warn = console.warn
   console.warn = (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].includes('Unsupported runtime')) return
+    if (typeof args[0] === 'string' && /Unsupported runtime|in-memory adapter/.test(args[0])) return
     warn(...args)
   }
   try {
-    return (await import('oidc-provider')).default
+    return await make()
   } finally {
     console.warn = warn
   }
 }
+const importProvider = () => quietly(async () => (await import('oidc-provider')).default)
+
+/** Lifetimes (seconds), set so the provider does not print a notice for each default it uses. */
+const TTL = { Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600, AuthorizationCode: 60, AccessToken: 600, IdToken: 600 }
 
 const DEV_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', 'tongban.test'])
 /** Any gateway of this machine (random test ports included) may be the workbench. */
@@ -96,7 +101,8 @@ export async function startDevOidcProvider(opts: DevOidcOptions = {}): Promise<D
     clients.push({ ...baseClient, client_id: DEV_KEY_CLIENT_ID, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: opts.keyClientJwk.alg ?? 'RS256', jwks: { keys: [opts.keyClientJwk] } })
   }
 
-  const provider = new Provider(issuer, {
+  const provider = await quietly(() => new Provider(issuer, {
+    ttl: TTL,
     clients: clients as never,
     jwks: { keys: [signingKey as never] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
@@ -143,7 +149,7 @@ export async function startDevOidcProvider(opts: DevOidcOptions = {}): Promise<D
       ctx.type = 'html'
       ctx.body = `<!doctype html><meta charset="utf-8"><title>登录出错 Sign-in error</title><h1>登录出错</h1><p>${String(out.error).replace(/[<>&"]/g, '')}</p>`
     },
-  })
+  }))
   const Client = provider.Client.prototype as { redirectUriAllowed(v: string): boolean; postLogoutRedirectUriAllowed(v: string): boolean }
   const exactRedirect = Client.redirectUriAllowed
   const exactLogout = Client.postLogoutRedirectUriAllowed

@@ -10,28 +10,11 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Problem } from '../problems/problem.js'
 
-// Element Plus sets inline style attributes (positions of popovers, widths of columns), so
-// styles may be inline; scripts may not.
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ')
+// Content-Security-Policy, nosniff, no-referrer: src/ops/security-headers.ts, one policy for
+// the whole node (the workbench's inline styles included).
 
 /** The client routes of web/workbench/src/App.vue. */
 export const SCREENS = ['catalogue', 'applications', 'notifications', 'audit', 'overview'] as const
-
-const secure = (reply: { header(name: string, value: string): unknown }) => {
-  reply.header('content-security-policy', CSP)
-  reply.header('x-content-type-options', 'nosniff')
-  reply.header('referrer-policy', 'no-referrer')
-}
 
 export default async function workbench(app: FastifyInstance): Promise<void> {
   const root = join(app.config.root, 'dist/workbench')
@@ -45,7 +28,6 @@ export default async function workbench(app: FastifyInstance): Promise<void> {
     // File names carry their content hash: never changes, cache for a year.
     maxAge: '365d',
     immutable: true,
-    setHeaders: (res) => res.setHeader('x-content-type-options', 'nosniff'),
   })
 
   // index.html is read once (it names the hashed assets); no-cache so a new build is picked up.
@@ -55,7 +37,6 @@ export default async function workbench(app: FastifyInstance): Promise<void> {
       if (!existsSync(indexFile)) throw new Problem(503, 'WORKBENCH_NOT_BUILT', 'the workbench is not built: run node scripts/build-workbench.mjs (npm start and npm test do it)')
       index = readFileSync(indexFile, 'utf8')
     }
-    secure(reply)
     reply.header('cache-control', 'no-cache')
     return reply.type('text/html; charset=utf-8').send(index)
   }
