@@ -112,6 +112,10 @@ export const configSchema = section('Configuration of one gateway node: defaults
     default: {},
     description: "base URL of each of the catalogue's logical upstreams (TONGBAN_UPSTREAM_MPS_IDENTITY sets mps-identity)",
   },
+  upstreamBreaker: section("A departmental upstream's circuit breaker (src/exchange/upstream-breaker.ts), per upstream and replica", {
+    failures: { type: 'integer', minimum: 1, maximum: 1000, 'x-env': ['TONGBAN_PROVIDER_BREAKER_FAILURES'], default: 5, description: 'consecutive failed calls (after their retries) that open it' },
+    halfOpenAfterMs: { type: 'integer', minimum: 100, maximum: 3_600_000, 'x-env': ['TONGBAN_PROVIDER_BREAKER_HALF_OPEN_MS'], default: 10_000, description: 'how long it stays open before one call probes the upstream (ms)' },
+  }),
   metrics: section('Metrics endpoint', {
     token: {
       anyOf: [{ type: 'null' }, { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' }],

@@ -61,6 +61,7 @@ export default fp(
       sealer: app.sealer,
       router: app.tiers.router,
       log: app.log,
+      onUpstreamCircuit: (upstream, state) => app.metrics.upstreamCircuit(upstream, state),
     })
     app.decorate('exchange', engine)
     app.addHook('onClose', () => engine.close())

@@ -94,6 +94,8 @@ export interface QueryDeps {
   sealer: { seal(record: AuditRecord): Promise<Evidence> }
   router?: TierRouter | null
   log: { error(o: object, m?: string): void }
+  /** Breaker state changes per departmental upstream (metrics). */
+  onUpstreamCircuit?: (upstream: string, state: 'closed' | 'open' | 'half-open') => void
 }
 
 export const stripId = ({ $id: _id, $schema: _s, ...rest }: Record<string, unknown>) => rest
@@ -105,10 +107,12 @@ const PROBLEM_TYPE = 'application/problem+json'
 type Found = { kind: 'local'; resource: CatalogResource } | { kind: 'hop'; next: NextHop }
 
 export class QueryEngine {
-  readonly upstreams = new Upstreams()
+  readonly upstreams: Upstreams
   private readonly compiled = new Map<string, ValidateFunction>()
 
-  constructor(private readonly deps: QueryDeps) {}
+  constructor(private readonly deps: QueryDeps) {
+    this.upstreams = new Upstreams({ ...deps.config.upstreamBreaker, onState: deps.onUpstreamCircuit })
+  }
 
   /** The pipeline. Never throws for the query's own faults: a refusal is an answer, sealed too. */
   async run(q: Query, retry?: RetryPolicy): Promise<SealedAnswer> {

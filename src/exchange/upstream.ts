@@ -1,9 +1,12 @@
 // The call-upstream step: one pooled undici client per upstream origin, a hard deadline per
-// call, bounded retries for idempotent operations only, and every failure mapped to a
-// problem that names the hop (502 unreachable or broken, 504 too slow).
+// call, bounded retries with exponential backoff for idempotent operations only (cockatiel),
+// a circuit breaker per upstream (upstream-breaker.ts), and every failure mapped to a
+// problem that names the hop (502 unreachable or broken, 503 circuit open, 504 too slow).
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel'
 import { Pool, errors, type Dispatcher } from 'undici'
-import { Problem } from '../problems/problem.js'
+import { Problem, isProblem } from '../problems/problem.js'
 import type { UpstreamBinding } from '../catalog/types.js'
+import { UpstreamBreakers, type UpstreamBreakerOptions } from './upstream-breaker.js'
 
 const MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -22,7 +25,23 @@ const isTimeout = (e: any) =>
   e?.name === 'AbortError' ||
   e?.code === 'UND_ERR_CONNECT_TIMEOUT'
 
+const NOT_RETRIED = new Set(['UPSTREAM_REJECTED', 'UPSTREAM_BAD_RESPONSE'])
+// Backoff between attempts (cockatiel's decorrelated jitter around doubling delays).
+const RETRY_FIRST_DELAY_MS = 25
+const RETRY_MAX_DELAY_MS = 400
+
 export class Upstreams {
+  private readonly breakers: UpstreamBreakers
+
+  constructor(breaker: UpstreamBreakerOptions) {
+    this.breakers = new UpstreamBreakers(breaker)
+  }
+
+  /** The breaker state of one upstream (closed until it was first called). */
+  circuitState(upstream: string) {
+    return this.breakers.state(upstream)
+  }
+
   private pools = new Map<string, Pool>()
   // Parsed base URLs: a URL parse per query showed in the profile.
   private bases = new Map<string, { pool: Pool; prefix: string }>()
@@ -42,23 +61,30 @@ export class Upstreams {
   }
 
   async call(c: UpstreamCall): Promise<unknown> {
+    // The breaker sees the call as a whole: one failed query (after its retries) is one failure.
+    return this.breakers.run(c.binding.name, () => this.withRetries(c))
+  }
+
+  private async withRetries(c: UpstreamCall): Promise<unknown> {
     const { pool, prefix } = this.pool(c.baseUrl)
     const deadline = Date.now() + c.binding.timeoutMs
-    const attempts = c.idempotent ? 1 + c.binding.retries : 1
     let last: Problem | undefined
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    const attempt = () => {
       const remaining = deadline - Date.now()
-      if (remaining <= 0) break
-      try {
-        return await this.once(pool, prefix, c, remaining)
-      } catch (e) {
-        last = e as Problem
-        // A timeout has used the budget, and a refusal by the upstream will not change.
-        if (last.status === 504 || last.code === 'UPSTREAM_REJECTED' || last.code === 'UPSTREAM_BAD_RESPONSE') break
-        if (attempt < attempts) await new Promise((r) => setTimeout(r, 25 * attempt))
-      }
+      if (remaining <= 0) throw last ?? new Problem(504, 'UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { hop: c.binding.name })
+      return this.once(pool, prefix, c, remaining).catch((e: Problem) => {
+        last = e
+        throw e
+      })
     }
-    throw last ?? new Problem(504, 'UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { hop: c.binding.name })
+    if (!c.idempotent || c.binding.retries < 1) return attempt()
+    // A timeout has used the budget, and a refusal by the upstream will not change; no retry
+    // once the deadline has passed either.
+    const again = retry(handleWhen((e) => isProblem(e) && e.status !== 504 && !NOT_RETRIED.has(e.code) && Date.now() < deadline), {
+      maxAttempts: c.binding.retries,
+      backoff: new ExponentialBackoff({ initialDelay: RETRY_FIRST_DELAY_MS, maxDelay: RETRY_MAX_DELAY_MS }),
+    })
+    return again.execute(attempt)
   }
 
   /**

@@ -10,7 +10,7 @@
 //   option (src/audit/plugin.ts constructs the Sealer);
 // - a cut audit chain: `app.metrics.auditChainCut(chain, cut)`, from the audit plugin's TailGuard;
 // - batch items: `app.metrics.batchItem(...)`, from src/batch/worker.ts;
-// - circuit breakers: `app.metrics.upstreamCircuit(name, state)` for whoever implements them;
+// - circuit breakers: `app.metrics.upstreamCircuit(name, state)`, from the upstream breakers (src/exchange/upstream-breaker.ts) and the hop guards (src/tiers/breaker.ts);
 // - at scrape time: BullMQ queue depths, upstream pool stats, Redis status, PostgreSQL pool.
 //
 // Access: Prometheus scrapes without OAuth tokens. With TONGBAN_METRICS_TOKEN set, /metrics

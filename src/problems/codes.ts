@@ -151,6 +151,7 @@ export const PROBLEM_CODES = {
   UPSTREAM_BAD_RESPONSE: { status: [502], en: 'the provider answered outside its schema', zh: '数据提供方返回的数据格式错误', action: CALL_OPERATOR },
   UPSTREAM_NOT_CONFIGURED: { status: [502], en: 'the provider has no address on this node', zh: '本节点未配置该数据提供方地址', action: CALL_OPERATOR },
   UPSTREAM_TIMEOUT: { status: [504], en: 'the provider did not answer in time', zh: '数据提供方响应超时', action: RETRY },
+  UPSTREAM_CIRCUIT_OPEN: { status: [503], en: 'the provider failed repeatedly; calls to it are suspended for a while', zh: '数据提供方系统多次出错，暂停调用', action: 'retry after the Retry-After seconds' },
 
   // ---- the gateway itself ---------------------------------------------------------------
   ANSWER_INTERRUPTED: { status: [500], en: 'audit reason of a streamed answer cut short: its record covers the bytes that were sent', zh: '流式应答中途中断：审计记录覆盖已发送的部分', action: RETRY },

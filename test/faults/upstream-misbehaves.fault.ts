@@ -53,7 +53,8 @@ t.test(`upstream hangs and resets: bounded waits, no leak over ${REQUESTS} reque
   const h = await startNode({ tag: 'upbad', env: { TONGBAN_CATALOG_DIR: catalogDir, TONGBAN_RATE_LIMIT: '0' } })
   t.teardown(() => h.close())
   const token = await h.token('jn-civil-affairs')
-  const gw = await startGateway(h, 'up', { TONGBAN_UPSTREAM_MPS_IDENTITY: upstreamUrl, TONGBAN_CATALOG_DIR: catalogDir, TONGBAN_RATE_LIMIT: '0' })
+  // The breaker would soon refuse with 503 UPSTREAM_CIRCUIT_OPEN: this test is about every call reaching the misbehaving upstream.
+  const gw = await startGateway(h, 'up', { TONGBAN_UPSTREAM_MPS_IDENTITY: upstreamUrl, TONGBAN_CATALOG_DIR: catalogDir, TONGBAN_RATE_LIMIT: '0', TONGBAN_PROVIDER_BREAKER_FAILURES: '1000' })
   t.teardown(() => gw.stop())
 
   const run = (count: number) => loadLoop({ base: gw.base, path: '/v1/verify/identity', token, body, concurrency: 64, count })
