@@ -6,13 +6,20 @@
 // Every answer must be below 500 and, when an error, problem+json with a code.
 import t from 'tap'
 import { startNode } from '../helpers/harness.js'
+import { startDevOidc, peopleEnv } from '../helpers/oidc.js'
 import { roleTokens } from '../helpers/routes.js'
 import { runProbes, sweepProbes } from '../helpers/sweep.js'
 
 t.setTimeout(600_000)
 
-const h = await startNode({ tag: 'protonames' })
-t.teardown(() => h.close())
+// The sign-in routes are swept too: with a real provider they answer as in production
+// (without one, 503 AUTH_SIGNIN_UNAVAILABLE is their documented answer).
+const oidc = await startDevOidc()
+const h = await startNode({ tag: 'protonames', env: peopleEnv(oidc.issuer) })
+t.teardown(async () => {
+  await h.close()
+  await oidc.close()
+})
 
 const NAMES = Object.getOwnPropertyNames(Object.prototype)
 const tokens = await roleTokens(h.token)

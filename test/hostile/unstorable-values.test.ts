@@ -5,14 +5,21 @@
 // must be below 500, a refusal problem+json with a code, and the audit log stay whole.
 import t from 'tap'
 import { startNode } from '../helpers/harness.js'
+import { startDevOidc, peopleEnv } from '../helpers/oidc.js'
 import { roleTokens } from '../helpers/routes.js'
 import { runProbes, sweepProbes } from '../helpers/sweep.js'
 import { verifyDatabase } from '../../src/auditor/integrity.js'
 
 t.setTimeout(600_000)
 
-const h = await startNode({ tag: 'unstorable' })
-t.teardown(() => h.close())
+// The sign-in routes are swept too: with a real provider they answer as in production
+// (without one, 503 AUTH_SIGNIN_UNAVAILABLE is their documented answer).
+const oidc = await startDevOidc()
+const h = await startNode({ tag: 'unstorable', env: peopleEnv(oidc.issuer) })
+t.teardown(async () => {
+  await h.close()
+  await oidc.close()
+})
 
 const VALUES = ['\u0000', 'a\u0000b', '\ud800', 'x\udfffy']
 const tokens = await roleTokens(h.token)

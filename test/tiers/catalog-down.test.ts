@@ -96,7 +96,7 @@ t.test('a county node sees the resources above and beside it, each with its hold
 
 t.test('a resource retired upstairs disappears downstairs', async (t) => {
   const admin = await national.token('js-catalog-admin')
-  const res = await national.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent(TAX)}`, headers: { authorization: `Bearer ${admin}` } })
+  const res = await national.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent(TAX)}`, headers: { authorization: `Bearer ${admin}`, 'if-match': '*' } })
   t.equal(res.statusCode, 200, res.body)
   await waitFor('the tax resource gone at the county', async () => !(await countyList()).some((r) => r.code === TAX), 30_000)
   t.ok((await countyList()).some((r) => r.code === IDENTITY), 'the other national resource stays')

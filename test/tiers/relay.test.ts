@@ -349,7 +349,7 @@ t.test('node-to-node trust: mTLS peers, signed consumer assertions, forged ones 
 })
 
 t.test('catalogue sync: a resource retired at the county disappears at the province', async (t) => {
-  const retired = await county.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent(COUNTY_CODE)}`, headers: { authorization: `Bearer ${tokens.jnAdmin}` } })
+  const retired = await county.app.inject({ method: 'DELETE', url: `/v1/catalog/resources/${encodeURIComponent(COUNTY_CODE)}`, headers: { authorization: `Bearer ${tokens.jnAdmin}`, 'if-match': '*' } })
   t.equal(retired.statusCode, 200, 'retired at the county')
   await waitFor('the retirement at the province', async () => !(await catalogAt(province, tokens.jsAdmin)).some((r) => r.code === COUNTY_CODE))
   const all = (await catalogAt(province, tokens.jsAdmin, '?status=all')).find((r) => r.code === COUNTY_CODE)

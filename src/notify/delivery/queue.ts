@@ -91,7 +91,7 @@ export function createDeliverer(app: FastifyInstance): Deliverer {
         } catch (err) {
           // The row stays queued with the reason: seen in the log, not lost.
           log.error({ err, notification: notice.id, channel }, 'notification delivery could not be queued')
-          if (id) await markAttemptFailed(app.db, id, 'QUEUE_UNAVAILABLE', false, false).catch(() => {})
+          if (id) await markAttemptFailed(app.db, id, 'the delivery queue (Redis) did not take the job', false, false).catch(() => {})
         }
       }
     },
