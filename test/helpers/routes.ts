@@ -32,12 +32,14 @@ export async function roleTokens(token: (clientId: string) => Promise<string>) {
     provider: await token('js-public-security'),
     admin: await token('js-catalog-admin'),
     auditor: await token('js-audit'),
+    operator: await token('js-operator'),
   }
 }
 
 /** The token of the principal a route is meant for, so that a request gets past the role check. */
 export function tokenFor(tokens: Awaited<ReturnType<typeof roleTokens>>, method: string, url: string): string {
   if (url.startsWith('/v1/audit')) return tokens.auditor
+  if (url.startsWith('/v1/systems')) return tokens.operator
   if (url.startsWith('/v1/catalog') && method !== 'GET') return tokens.admin
   if (url.endsWith('/decision')) return tokens.provider
   return tokens.consumer
