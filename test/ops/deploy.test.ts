@@ -5,7 +5,10 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { ROOT } from '../helpers/harness.js'
+import { fileURLToPath } from 'node:url'
+
+// Only files are read here: no node is started, so the harness is not imported.
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 type Service = { command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, unknown> }
 const compose = parse(readFileSync(join(ROOT, 'deploy/docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> }

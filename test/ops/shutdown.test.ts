@@ -26,9 +26,15 @@ t.test('SIGTERM under load loses no audit record and exits 0', async (t) => {
       body: JSON.stringify({ idNumber: p.idNumber, name: p.name }),
     }).then(async (r) => ({ status: r.statusCode, body: await r.body.text(), evidence: r.headers['tongban-evidence'] as string | undefined }), (e) => ({ status: 0, body: String(e), evidence: undefined }))
 
+  // The upstream counts what reaches it: SIGTERM goes once all 40 wait on it (accepted,
+  // authenticated, in flight), however long a busy machine takes to get them there.
+  let reached = 0
+  h.provider.server.on('request', () => reached++)
   const inflight = Array.from({ length: 40 }, fire)
-  // SIGTERM while all 40 wait on the slow upstream (accepted, authenticated, in flight).
-  await new Promise((r) => setTimeout(r, 700))
+  for (const until = Date.now() + 60_000; reached < 40; ) {
+    if (Date.now() > until) throw new Error(`only ${reached} of 40 requests reached the upstream`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
   const code = await gw.stop('SIGTERM')
   const answers = await Promise.all(inflight)
 
