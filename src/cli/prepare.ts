@@ -40,7 +40,7 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
   }
   const db = createPool(config.postgres, 'tongban-prepare')
   try {
-    const systems = await seedSystems(db, config.files.systemsFile, join(config.pki.dir, 'clients'))
+    const systems = await seedSystems(db, config.files.systemsFile, config.pki.clientsDir)
     const catalog = await importCatalog(db, entries, 'prepare')
     return { migrations, systems, catalog }
   } finally {

@@ -83,6 +83,21 @@ export function verifySignature(alg: SuiteName, certOrPublicKeyPem: string, data
   }
 }
 
+/** The uncompressed SM2 public key (04‖x‖y hex) of a certificate or public key PEM; null when it is not on the SM2 curve. */
+export function sm2PublicKeyHexOf(certOrPublicKeyPem: string): string | null {
+  try {
+    return sm2PublicHex(certOrPublicKeyPem)
+  } catch {
+    return null
+  }
+}
+
+/** The private scalar (64 hex digits) of an SM2 private key PEM (or hex); throws if it is not one. */
+export const sm2PrivateKeyHexOf = (privateKeyPem: string): string => sm2PrivateHex(privateKeyPem)
+
+/** The SM2 public key (04‖x‖y hex) of an SM2 private key scalar. */
+export const sm2PublicKeyOfPrivate = (privateKeyHex: string): string => sm2.getPublicKeyFromPrivateKey(privateKeyHex)
+
 /** A fresh SM2 key pair as hex: privateKey 64 digits, publicKey 04‖x‖y (130 digits). */
 export function generateSm2KeyPair(): { privateKey: string; publicKey: string } {
   return sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
