@@ -5,6 +5,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../../dev/pki.js'
+import { ensureSm2DevPki, sm2Dir } from '../../dev/pki-sm2.js'
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
@@ -138,8 +139,18 @@ async function init(args: string[], io: Io): Promise<number> {
     force: values.force,
     log,
   })
+  // The national-cryptography tree beside it (certs/sm2, docs/gm.md): an SM2 node's signing
+  // certificate and the systems' SM2 certificates; the RSA tree above is left as it is.
+  const sm2 = await ensureSm2DevPki({
+    dir: sm2Dir(values.dir ?? config.pki.dir),
+    nodes: [{ id: config.node.id, name: config.node.name }],
+    systems: readSystems(config.files.systemsFile),
+    force: values.force,
+    log,
+  })
+  paths.created.push(...sm2.created)
   if (values.json) {
-    io.out(JSON.stringify(paths, null, 2))
+    io.out(JSON.stringify({ ...paths, sm2 }, null, 2))
   } else {
     const relative = path.relative(process.cwd(), paths.dir)
     const where = relative.startsWith('..') ? paths.dir : relative || '.'
