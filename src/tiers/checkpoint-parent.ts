@@ -56,6 +56,8 @@ const checkpointSchema = {
   additionalProperties: false,
   required: ['node', 'chain', 'seq', 'root', 'size', 'prev', 'time', 'alg', 'kid'],
   properties: {
+    // Evidence v2 (SM3; docs/evidence.md): the checkpoint says so; absent in v1.
+    v: { const: 2 },
     node: { type: 'string', pattern: '^[1-9][0-9]{5}$' },
     chain: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
     seq: { type: 'integer', minimum: 1 },
