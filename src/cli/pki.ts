@@ -30,13 +30,15 @@ const INIT_HELP = `Usage: tongban pki init [--dir certs] [--hostname name]... [-
 
 Creates what is missing of the dev PKI: the root CA, this node's certificate (node id from
 config/node.json or TONGBAN_NODE_ID) and a client certificate with PKCS#12 for every system
-in config/systems.json. Existing files are kept unless --force.
+in config/systems.json. Existing files are kept unless --force. Beside it, under sm2/, the
+national-cryptography tree (docs/gm.md): an SM2 root CA, this node's SM2 signing
+certificate and an SM2 certificate for every system, all SM2-with-SM3.
 
   --dir DIR            certificate directory (default: certs, or TONGBAN_PKI_DIR)
   --hostname NAME      extra DNS name or IP for the node certificate (repeatable);
                        localhost, 127.0.0.1, ::1 and the public URL's host are always in
   --p12-password PW    password of new .p12 files (default: ${DEV_P12_PASSWORD})
-  --force              start over: new CA, every certificate re-issued
+  --force              start over: new CAs, every certificate re-issued (both trees)
   --json               print the paths as JSON`
 
 const ISSUE_HELP = `Usage: tongban pki issue <clientId> [--department-code CODE --department-name NAME --region REGION] [--dir certs]
