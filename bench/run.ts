@@ -13,6 +13,9 @@
 //   conditional  POST /v1/resources/103002%2F00002/query under a grant with a daily quota
 //   latency      p99 at half the gateway's maximum throughput (gateway, baseline, direct)
 //   batch        group-commit sizes (TONGBAN_AUDIT_BATCH_MAX / _WINDOW_MS), one gateway each
+//   suite        an SM2 node (SM2-SM3 checkpoints, evidence v2 with SM3; scripts/gateway-flags.mjs
+//                SUITE_ENV.sm2) beside the RSA gateway, alternating in the same rounds, on
+//                POST /v1/verify/identity: the SM2/RSA throughput ratio per round (docs/gm.md)
 //   (cross-tier: four nodes, the cost of each hop — `npm run bench:tiers`, bench/tiers.ts)
 //   tiers        runs bench/tiers.ts (as a process of its own, before the gateways here start,
 //                with --rounds, --duration, --log-level and --profile passed on) and adds its
@@ -41,13 +44,13 @@ import { prepare } from '../src/cli/prepare.js'
 import { fetchToken } from '../packages/client/src/token.js'
 import { person } from '../dev/providers/population.js'
 import { summariseProfile } from './profile.js'
-import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
+import { GATEWAY_NODE_FLAGS, suiteEnv } from '../scripts/gateway-flags.mjs'
 
 const { values: opt } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '8' },
-    scenarios: { type: 'string', default: 'identity,conditional,latency,batch' },
+    scenarios: { type: 'string', default: 'identity,conditional,suite,latency,batch' },
     profile: { type: 'boolean', default: false },
     label: { type: 'string', default: 'latest' },
     'log-level': { type: 'string', default: 'info' },
@@ -156,7 +159,7 @@ const auditCount = async (chain: string) => {
 
 interface Row extends LoadResult {
   scenario: string
-  target: 'gateway' | 'baseline' | 'direct' | 'before'
+  target: 'gateway' | 'baseline' | 'direct' | 'before' | 'sm2'
   round: number
   loadavg1?: number
   cpuUsPerReq?: number
@@ -318,6 +321,44 @@ try {
     summary[scenario] = s
   }
 
+  if (SCENARIOS.has('suite')) {
+    // The same pipeline, SM2 signatures and SM3 hashes: one more gateway on the same schema
+    // (its own chain), RSA and SM2 loaded in turn within each round. The access token is the
+    // RSA node key's, valid at both (tokens stay RS256 on an SM2 node).
+    const sm2 = await startGateway('sm2', suiteEnv('sm2', config.node.id))
+    const url = { gateway: targets.identity.gateway, sm2: `${sm2.base}/v1/verify/identity` }
+    await load({ url: url.sm2, connections: 32, durationS: 3, body, headers: gwHeaders })
+    const s: Record<string, any> = {}
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const connections of CONNECTIONS) {
+        const spec = { connections, durationS: DURATION, body, headers: gwHeaders }
+        await measure('suite', 'gateway', round, gw, { ...spec, url: url.gateway }, gw.chain)
+        await measure('suite', 'sm2', round, sm2, { ...spec, url: url.sm2 }, sm2.chain)
+      }
+    }
+    for (const connections of CONNECTIONS) {
+      const of = (target: string) => rows.filter((r) => r.scenario === 'suite' && r.target === target && r.connections === connections)
+      const ratios = of('sm2').map((g) => +(g.rps / of('gateway').find((b) => b.round === g.round)!.rps).toFixed(3))
+      const perBatch = (t: string) => +(of(t).reduce((a, r) => a + r.auditTotal!, 0) / Math.max(1, of(t).reduce((a, r) => a + r.batches!, 0))).toFixed(1)
+      s[`c${connections}`] = {
+        rsaRps: median(of('gateway').map((r) => r.rps)),
+        sm2Rps: median(of('sm2').map((r) => r.rps)),
+        ratioPerRound: ratios,
+        ratioMedian: median(ratios),
+        rsaP99: median(of('gateway').map((r) => r.p99)),
+        sm2P99: median(of('sm2').map((r) => r.p99)),
+        rsaCpuUsPerReq: median(of('gateway').map((r) => r.cpuUsPerReq!)),
+        sm2CpuUsPerReq: median(of('sm2').map((r) => r.cpuUsPerReq!)),
+        rsaRecordsPerBatch: perBatch('gateway'),
+        sm2RecordsPerBatch: perBatch('sm2'),
+        sm2AuditLoss: of('sm2').reduce((a, r) => a + r.auditLoss!, 0),
+      }
+    }
+    summary.suite = s
+    await sm2.stop()
+    procs.splice(procs.indexOf(sm2), 1)
+  }
+
   if (SCENARIOS.has('latency')) {
     // Half of the gateway's maximum: its median throughput at 128 connections (measured now
     // if the identity scenario did not run), or the rate --rate gives.
@@ -333,7 +374,7 @@ try {
       const list: [Row['target'], Proc, string | undefined][] = [['direct', upstream, undefined], ['baseline', baseline, undefined], ['gateway', gw, gw.chain]]
       if (before) list.push(['before', before, before.chain])
       for (const [target, proc, chain] of list) {
-        const r = await measure('latency', target, round, proc, { url: targets.identity[target]!, connections: 32, durationS: DURATION, body, headers: gwHeaders, rate }, chain)
+        const r = await measure('latency', target, round, proc, { url: targets.identity[target as keyof typeof targets.identity]!, connections: 32, durationS: DURATION, body, headers: gwHeaders, rate }, chain)
         ;(out[target] ??= []).push({ p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, rps: r.rps })
       }
     }
@@ -426,6 +467,13 @@ for (const scenario of ['identity', 'conditional']) {
   }
 }
 console.table(table)
+if (summary.suite) {
+  console.log('same-run ratios, SM2 node / RSA node, POST /v1/verify/identity (median of rounds):')
+  console.table(CONNECTIONS.map((c) => {
+    const s = summary.suite[`c${c}`]
+    return { connections: c, rsa: s.rsaRps, sm2: s.sm2Rps, ratio: s.ratioMedian, 'per round': s.ratioPerRound.join(' '), 'p99 rsa/sm2 ms': `${s.rsaP99}/${s.sm2P99}`, 'µs cpu/req rsa/sm2': `${s.rsaCpuUsPerReq}/${s.sm2CpuUsPerReq}`, 'rec/batch rsa/sm2': `${s.rsaRecordsPerBatch}/${s.sm2RecordsPerBatch}`, 'sm2 audit loss': s.sm2AuditLoss }
+  }))
+}
 if (summary.latency) {
   const l = summary.latency
   console.log(`p99 at half load (${l.rate} req/s paced, up to 32 connections): gateway ${l.gatewayP99} ms (p50 ${l.gatewayP50}), bare proxy ${l.baselineP99} ms, direct ${l.directP99} ms (p50 ${l.directP50})` +

@@ -21,6 +21,9 @@ const CASE_ID = 'JN-2026-0001'
 
 const { values } = parseArgs({ options: { url: { type: 'string' }, 'token-command': { type: 'string' } } })
 const config = loadConfig()
+// The CA of what signs the evidence (the SM2 CA on an SM2 node), trusted out of band.
+const caFile = config.pki.signCaFile ?? config.pki.caFile
+const certFile = config.pki.signCertFile ?? config.pki.certFile
 const base = (values.url ?? config.node.publicUrl).replace(/\/+$/, '')
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
 
@@ -30,7 +33,8 @@ async function main(): Promise<number> {
   const node = (await nodeRes.json()) as { id: string; publicUrl: string; certificate: string }
 
   // The assertion's audience is the token endpoint as the node names it (its public URL).
-  const keyFile = join(config.pki.dir, 'clients', `${CLIENT_ID}.key.pem`)
+  // The system's key of the node's tree (certs/sm2/clients on an SM2 node: an SM2SM3 assertion).
+  const keyFile = join(config.pki.clientsDir, `${CLIENT_ID}.key.pem`)
   const token = await fetchToken(base, CLIENT_ID, readFileSync(keyFile, 'utf8'), `${node.publicUrl.replace(/\/+$/, '')}/v1/oauth/token`)
 
   const p0 = person(0)
@@ -60,7 +64,7 @@ async function main(): Promise<number> {
       `  -D answer.headers -o answer.json`,
     ].join(' \\\n'),
   )
-  out.push(`node bin/tongban.js evidence verify --header @answer.headers --body answer.json \\\n  --cert ${shq(relative(process.cwd(), config.pki.certFile))} --ca ${shq(relative(process.cwd(), config.pki.caFile))}`)
+  out.push(`node bin/tongban.js evidence verify --header @answer.headers --body answer.json \\\n  --cert ${shq(relative(process.cwd(), certFile))} --ca ${shq(relative(process.cwd(), caFile))}`)
   out.push('')
   out.push(`person 0 of the synthetic population: ${p0.name} ${p0.idNumber}; purpose SA-01 (最低生活保障资格审核), case ${CASE_ID}`)
   out.push(`answer: HTTP ${res.status}  ${body.toString('utf8')}`)
@@ -78,9 +82,9 @@ async function main(): Promise<number> {
       `evidence: checkpoint seq ${cp.seq} of chain ${cp.chain}, batch of ${cp.size} record(s) (this one at index ${ev.index}), ` +
         `root ${cp.root.slice(0, 16)}…, ${cp.alg} by kid ${cp.kid}`,
     )
-    const v = verifyEvidence({ header, body, certificates: [node.certificate], caCertificate: readFileSync(config.pki.caFile, 'utf8') })
+    const v = verifyEvidence({ header, body, certificates: [node.certificate], caCertificate: readFileSync(caFile, 'utf8') })
     if (v.ok) {
-      out.push(`          verified: body digest, inclusion proof, checkpoint signature, node certificate chains to ${config.pki.caFile}`)
+      out.push(`          verified: body digest, inclusion proof, checkpoint signature, node certificate chains to ${caFile}${ev.v === 2 ? ' (evidence v2: SM3)' : ''}`)
     } else {
       out.push(`          NOT verified: ${v.reason}${v.detail ? ` (${v.detail})` : ''}`)
       ok = false

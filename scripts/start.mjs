@@ -14,6 +14,9 @@
 //      (TONGBAN_STATE_FILE, default .tongban/node.json, keyed by port; removed again on
 //      exit) where `tongban token` and the other commands find it, then one real, signed
 //      and audited example call, with the commands to repeat it
+// `npm start -- --suite sm2`: the same node with national cryptography: checkpoints signed
+// SM2-SM3 with its certs/sm2 certificate, evidence v2 (SM3), systems registered with their
+// SM2 certificates (docs/gm.md); TLS stays RSA.
 // `npm start -- --tiers` instead brings up four nodes (national, Jiangsu, Nanjing, Jiangning)
 // with their providers and makes two cross-tier calls (dev/local-tree.ts).
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
@@ -23,7 +26,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import { join, resolve } from 'node:path'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
-import { GATEWAY_NODE_FLAGS } from './gateway-flags.mjs'
+import { GATEWAY_NODE_FLAGS, suiteEnv } from './gateway-flags.mjs'
 import { buildWorkbench } from './build-workbench.mjs'
 import { forgetNode, recordNode } from './node-state.mjs'
 
@@ -82,7 +85,17 @@ const devOidcPort = portFromEnv('DEV_OIDC_PORT') ?? 8455
 const devOidcUrl = `http://127.0.0.1:${devOidcPort}`
 const issuerSetting = process.env.TONGBAN_OIDC_ISSUER ?? (fileConfig.people && 'issuer' in fileConfig.people ? fileConfig.people.issuer ?? '' : undefined)
 const devOidc = issuerSetting === undefined || issuerSetting.replace(/\/$/, '') === devOidcUrl
+// --suite sm2 (or --suite=sm2): the node's signature suite and evidence format.
+const suiteArg = process.argv.findIndex((a) => a === '--suite' || a.startsWith('--suite='))
+const suite = suiteArg < 0 ? 'rsa' : process.argv[suiteArg].includes('=') ? process.argv[suiteArg].split('=')[1] : process.argv[suiteArg + 1]
+let suiteVars
+try {
+  suiteVars = suiteEnv(suite ?? '', process.env.TONGBAN_NODE_ID || fileConfig.node?.id || '320000')
+} catch (e) {
+  die(`--suite: ${e.message}`, 2)
+}
 const gatewayEnv = {
+  ...suiteVars,
   ...process.env,
   ...(devOidc ? { TONGBAN_OIDC_ISSUER: devOidcUrl } : {}),
   // src/server.ts serves plain http: a Secure cookie would never come back.
@@ -301,13 +314,14 @@ log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`
 const gateway = startChild('gateway', [...GATEWAY_NODE_FLAGS, 'src/server.ts'], gatewayEnv)
 if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
 record()
-const tokenCommand = `TONGBAN_PORT=${gatewayPort} node bin/tongban.js token jn-civil-affairs`
+const suiteCli = suite === 'sm2' ? 'TONGBAN_CLIENTS_DIR=sm2/clients ' : ''
+const tokenCommand = `${suiteCli}TONGBAN_PORT=${gatewayPort} node bin/tongban.js token jn-civil-affairs`
 
 // Hold the servers' log lines while the summary prints, so it reads in one piece.
 held = []
 const bar = '─'.repeat(78)
 console.log(`\n${bar}`)
-console.log(`Tongban is running.`)
+console.log(`Tongban is running${suite === 'sm2' ? ' with national cryptography: SM2-SM3 checkpoints, evidence v2 (SM3), SM2 client certificates' : ''}.`)
 console.log(`  gateway            ${gatewayUrl}`)
 console.log(`  API docs           ${gatewayUrl}/docs   (OpenAPI: ${gatewayUrl}/openapi.json)`)
 console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-known/jwks.json`)

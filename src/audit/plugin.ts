@@ -14,6 +14,7 @@ import { hasUnrepresentable, inputHasUnrepresentable } from './representable.js'
 import { sealedStream } from './stream.js'
 import { subjectHasher, type SubjectHasher } from './subject.js'
 import { createSigner } from '../pki/suites.js'
+import { evidenceVersionOf } from '../pki/plugin.js'
 import { Problem } from '../problems/problem.js'
 import { problemBody } from '../problems/plugin.js'
 
@@ -78,8 +79,9 @@ export default fp(
       db: app.db,
       node: config.node.id,
       chain: config.replicaId,
-      kid: identity.kid,
-      signer: createSigner(config.audit.alg, identity.keyPem),
+      kid: identity.signing.kid,
+      signer: createSigner(config.audit.alg, identity.signing.keyPem),
+      version: evidenceVersionOf(config),
       batchMaxSize: config.audit.batchMaxSize,
       batchWindowMs: config.audit.batchWindowMs,
       onBatch: app.metrics.auditBatch,
@@ -138,6 +140,7 @@ export default fp(
         responseBody,
         responseDigest,
         defaults: route,
+        version: sealer.version,
       })
       let out = payload
       let sealed
@@ -151,7 +154,7 @@ export default fp(
         if (isStream(out)) {
           // Sealed at its end over the bytes sent; no Tongban-Evidence (the headers are gone by then).
           const status = reply.statusCode
-          return done(null, sealedStream(out, {
+          return done(null, sealedStream(out, sealer.version, {
             complete: (d) => sealer.seal(record(status, '', d)).catch((e) => {
               request.log.error({ err: e }, 'audit record of a streamed answer not durable; stream cut')
               throw new Problem(503, 'AUDIT_UNAVAILABLE', 'the audit record could not be made durable')

@@ -1,7 +1,7 @@
 // Building the audit record of one answer: what the onSend hook seals, and what batch jobs,
 // relay legs and the CLI seal.
 import type { Principal } from '../auth/principal.js'
-import { digest, type AuditRecord } from '../evidence/evidence.js'
+import { digest, type AuditRecord, type EvidenceVersion } from '../evidence/evidence.js'
 import { representable } from './representable.js'
 import type { ProblemCode } from '../problems/problem.js'
 import { statusFallback } from '../problems/codes.js'
@@ -21,7 +21,7 @@ export interface AuditContext {
   clientRequestId?: string
 }
 
-const EMPTY_DIGEST = digest('')
+const EMPTY_DIGEST = { 1: digest('', 1), 2: digest('', 2) } as const
 
 const decisionOf = (status: number) => (status < 400 ? 'allowed' : status < 500 ? 'denied' : 'failed')
 
@@ -37,6 +37,8 @@ export interface RecordInput {
   defaults?: { resource?: string; operation?: string }
   /** The response digest when the caller hashed the bytes itself (a streamed answer). */
   responseDigest?: string
+  /** The evidence format the record is sealed in (its digests' hash): the sealer's version, default 1. */
+  version?: EvidenceVersion
 }
 
 /**
@@ -49,6 +51,7 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
   const a = i.audit
   const p = i.principal
   const decision = decisionOf(i.status)
+  const v = i.version ?? 1
   const record: AuditRecord = {
     requestId: i.requestId,
     time: new Date().toISOString(),
@@ -59,8 +62,8 @@ export function buildAuditRecord(i: RecordInput): AuditRecord {
     purpose: a.purpose ?? null,
     caseId: a.caseId ?? null,
     decision,
-    requestDigest: i.requestBytes ? digest(i.requestBytes) : EMPTY_DIGEST,
-    responseDigest: i.responseDigest ?? digest(i.responseBody),
+    requestDigest: i.requestBytes ? digest(i.requestBytes, v) : EMPTY_DIGEST[v],
+    responseDigest: i.responseDigest ?? digest(i.responseBody, v),
   } as AuditRecord
   if (decision !== 'allowed') record.reason = a.reason ?? statusFallback(i.status)
   if (a.subject) record.subject = a.subject

@@ -12,8 +12,8 @@
 // about the data (failedBatch): then the batch is split and sealed again, so one bad record
 // cannot take the others down.
 import { jcs } from '../evidence/jcs.js'
-import { buildTree, leafHash, sha256Hex } from '../evidence/merkle.js'
-import { registerBatch, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
+import { buildTree, hashHex, leafHash } from '../evidence/merkle.js'
+import { hashOfVersion, registerBatch, type AuditRecord, type Checkpoint, type Evidence, type EvidenceVersion } from '../evidence/evidence.js'
 import { readHead, writeBatch, type ChainHead } from './store.js'
 import type { Db } from '../stores/postgres.js'
 import type { TailGuard } from './high-water.js'
@@ -26,6 +26,8 @@ export interface SealerOptions {
   signer: { alg: string; signAsync(data: Buffer): Promise<Buffer> }
   batchMaxSize: number
   batchWindowMs: number
+  /** Evidence format: 1 (SHA-256, the default) or 2 (SM3); records must carry its digests. */
+  version?: EvidenceVersion
   onBatch?: (size: number, ms: number, ok: boolean) => void
   /** The chain's high-water mark and cut detection (high-water.ts); without it, none. */
   tail?: TailGuard
@@ -78,7 +80,14 @@ export class Sealer {
   private retry: Pending[][] = []
   private closed = false
 
-  constructor(private readonly opts: SealerOptions) {}
+  /** The evidence format this sealer makes (the records' digests must be of its hash). */
+  readonly version: EvidenceVersion
+  private readonly hash: ReturnType<typeof hashOfVersion>
+
+  constructor(private readonly opts: SealerOptions) {
+    this.version = opts.version ?? 1
+    this.hash = hashOfVersion(this.version)
+  }
 
   /** Resolves with the record's evidence once its batch is durable; rejects otherwise. */
   seal(record: AuditRecord): Promise<Evidence> {
@@ -159,9 +168,11 @@ export class Sealer {
       const head = this.head
       const records = batch.map((p) => p.record)
       const json = records.map((r) => jcs(r))
-      const leafBufs = json.map((j) => leafHash(j))
-      const tree = buildTree(leafBufs)
+      const leafBufs = json.map((j) => leafHash(j, this.hash))
+      const tree = buildTree(leafBufs, this.hash)
       const checkpoint: Checkpoint = {
+        // v1 checkpoints have no v at all: their bytes (and hashes) stay what they were.
+        ...(this.version === 2 ? { v: 2 as const } : {}),
         node: this.opts.node,
         chain: this.opts.chain,
         seq: head.seq + 1,
@@ -174,7 +185,7 @@ export class Sealer {
       }
       const canonical = jcs(checkpoint)
       // = checkpointHash(checkpoint), from the JCS text also signed below.
-      const hash = sha256Hex(canonical)
+      const hash = hashHex(this.hash, canonical)
       // The next batch chains onto this one while it is signed and committed: set before
       // the first await, so a batch sealed meanwhile cannot chain onto a stale head.
       this.head = { seq: checkpoint.seq, hash }
@@ -190,7 +201,7 @@ export class Sealer {
       registerBatch(checkpoint, sig)
       for (let i = 0; i < batch.length; i++) {
         batch[i].resolve({
-          v: 1,
+          v: this.version,
           record: records[i],
           index: i,
           size: records.length,

@@ -6,6 +6,7 @@
 // recorded as interrupted, over the bytes released until then.
 import { createHash } from 'node:crypto'
 import { pipeline, Transform, type Readable } from 'node:stream'
+import { hashOfVersion, type EvidenceVersion } from '../evidence/evidence.js'
 
 export interface StreamSeal {
   /** Seals the record of the complete answer; the stream ends once this resolves. */
@@ -14,8 +15,9 @@ export interface StreamSeal {
   interrupted(digest: string, err: Error | null): void
 }
 
-export function sealedStream(source: Readable, s: StreamSeal): Readable {
-  const hash = createHash('sha256')
+export function sealedStream(source: Readable, version: EvidenceVersion, s: StreamSeal): Readable {
+  const alg = hashOfVersion(version)
+  const hash = createHash(alg)
   let held: Buffer | null = null
   let settled = false
   const release = (t: Transform, b: Buffer) => {
@@ -31,7 +33,7 @@ export function sealedStream(source: Readable, s: StreamSeal): Readable {
     flush(cb) {
       settled = true
       if (held) hash.update(held)
-      s.complete(`sha256:${hash.digest('hex')}`).then(
+      s.complete(`${alg}:${hash.digest('hex')}`).then(
         () => {
           if (held) this.push(held)
           cb()
@@ -42,7 +44,7 @@ export function sealedStream(source: Readable, s: StreamSeal): Readable {
     destroy(err, cb) {
       if (!settled) {
         settled = true
-        s.interrupted(`sha256:${hash.digest('hex')}`, err)
+        s.interrupted(`${alg}:${hash.digest('hex')}`, err)
       }
       cb(err)
     },

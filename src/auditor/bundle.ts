@@ -22,7 +22,7 @@ import type { Db } from '../stores/postgres.js'
 import { jcs } from '../evidence/jcs.js'
 import { leafHash, rootFromPath } from '../evidence/merkle.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
-import { checkpointHash, decodeEvidence, verifyEvidence, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
+import { checkpointHash, decodeEvidence, hashOfVersion, verifyEvidence, versionOf, type AuditRecord, type Checkpoint, type Evidence } from '../evidence/evidence.js'
 import { CertificateSet, IntegrityVerifier, splitPem, type IntegrityReport, type StoredRecord } from './integrity.js'
 
 export const BUNDLE_TYPE = 'tongban-audit-bundle'
@@ -244,7 +244,8 @@ function evidenceCut(v: IntegrityVerifier, header: BundleHeader, ev: Evidence, h
 function verifyWithoutBody(e: Evidence, certs: CertificateSet): { ok: boolean; reason?: string } {
   const cp = e.checkpoint
   if (e.index >= e.size || e.size !== cp.size) return { ok: false, reason: 'size-mismatch' }
-  const root = rootFromPath(leafHash(jcs(e.record)), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')))
+  const alg = hashOfVersion(e.v)
+  const root = rootFromPath(leafHash(jcs(e.record), alg), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')), alg)
   if (!root || root.toString('hex') !== cp.root) return { ok: false, reason: 'bad-inclusion-proof' }
   if (!certs.has(cp.kid)) return { ok: false, reason: 'unknown-kid' }
   const problem = certs.problem(cp.kid, cp.time)
@@ -299,7 +300,7 @@ async function verifyBundleLines(lines: AsyncIterable<string>, o: VerifyBundleOp
     matches.push({ requestId: ev.record.requestId, ok: false, reason: 'not in the bundle' })
     wanted.set(`${ev.checkpoint.chain}\u0000${ev.checkpoint.seq}\u0000${ev.index}`, {
       i,
-      leaf: leafHash(jcs(ev.record)).toString('hex'),
+      leaf: leafHash(jcs(ev.record), hashOfVersion(ev.v)).toString('hex'),
       cpHash: checkpointHash(ev.checkpoint),
     })
   }
@@ -333,7 +334,7 @@ async function verifyBundleLines(lines: AsyncIterable<string>, o: VerifyBundleOp
       m.seq = b.checkpoint.seq
       m.idx = r.idx
       if (w.cpHash !== h) m.reason = 'the evidence names another checkpoint at that position'
-      else if (w.leaf !== r.leaf || leafHash(jcs(r.record)).toString('hex') !== w.leaf) m.reason = 'the record in the bundle differs from the evidence'
+      else if (w.leaf !== r.leaf || leafHash(jcs(r.record), hashOfVersion(versionOf(b.checkpoint))).toString('hex') !== w.leaf) m.reason = 'the record in the bundle differs from the evidence'
       else {
         m.ok = true
         delete m.reason

@@ -11,7 +11,7 @@
 // things and report the same failure kinds.
 import { jcs } from '../evidence/jcs.js'
 import { buildTree, leafHash } from '../evidence/merkle.js'
-import { checkpointHash, type Anchor, type AuditRecord, type Checkpoint } from '../evidence/evidence.js'
+import { checkpointHash, hashOfVersion, versionOf, type Anchor, type AuditRecord, type Checkpoint } from '../evidence/evidence.js'
 import { GENESIS } from '../audit/store.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
 import { CertificateSet } from '../pki/certificate-set.js'
@@ -289,10 +289,12 @@ export class IntegrityVerifier {
 
     const leaves: Buffer[] = []
     let leafProblem = false
+    // The checkpoint names its format: a v2 batch is hashed with SM3 throughout.
+    const alg = hashOfVersion(versionOf(cp))
     for (let i = 0; i < cp.size; i++) {
       const r = byIdx[i]
       if (!r) continue
-      const computed = leafHash(jcs(r.record))
+      const computed = leafHash(jcs(r.record), alg)
       if (computed.toString('hex') !== r.leaf) {
         leafProblem = true
         this.fail({ kind: 'leaf-mismatch', chain, seq, idx: i, detail: `record ${r.record.requestId} no longer hashes to its leaf` })
@@ -304,13 +306,13 @@ export class IntegrityVerifier {
       leaves.push(computed)
     }
     if (!missing.length && !extra && !leafProblem) {
-      if (buildTree(leaves).root.toString('hex') !== cp.root) {
+      if (buildTree(leaves, alg).root.toString('hex') !== cp.root) {
         this.fail({ kind: 'root-mismatch', chain, seq, detail: 'the records do not fold to the signed Merkle root (reordered, replaced or re-hashed records)' })
       }
     } else if (!missing.length && !extra) {
       // Edited record with a re-computed leaf would show here; with stale leaves the root still matches them.
       const stored = byIdx.map((r) => Buffer.from(r!.leaf, 'hex'))
-      if (buildTree(stored).root.toString('hex') !== cp.root) {
+      if (buildTree(stored, alg).root.toString('hex') !== cp.root) {
         this.fail({ kind: 'root-mismatch', chain, seq, detail: 'the stored leaves do not fold to the signed Merkle root' })
       }
     }

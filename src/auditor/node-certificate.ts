@@ -6,7 +6,9 @@ import { buildAuditRecord } from '../audit/plugin.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 
 export async function recordNodeCertificate(app: FastifyInstance): Promise<void> {
-  const { config, identity } = app
+  const { config } = app
+  // The certificate whose kid the checkpoints name (an SM2 node's signing certificate).
+  const identity = app.identity.signing
   try {
     const kid = certThumbprint(identity.certPem)
     const { rows } = await app.db.query(
@@ -23,6 +25,7 @@ export async function recordNodeCertificate(app: FastifyInstance): Promise<void>
         requestBytes: identity.certPem,
         responseBody: JSON.stringify({ kid, subject: identity.cert.subject, validFrom: identity.cert.validFrom, validTo: identity.cert.validTo }),
         defaults: { operation: 'node.certificate' },
+        version: app.sealer.version,
       })
       app.sealer.seal(record).catch((err) => app.log.error({ err }, 'certificate event not sealed'))
     }

@@ -2,8 +2,13 @@
 // registered certificate. Each assertion is good for one token: its jti is remembered in
 // Redis until it expires, and one issued before the replay memory began is refused
 // (replay-store.ts: a Redis restart without persistence forgets every jti).
+// A client whose certificate is SM2 signs with JOSE alg "SM2SM3" (docs/gm.md), which fast-jwt
+// does not know: that one alg is verified by sm2-jws.ts, every other by fast-jwt.
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import type { X509Certificate } from 'node:crypto'
+import { isIssuedBy } from '../pki/issued.js'
+import { sm2PublicKeyHexOf } from '../pki/suites.js'
+import { sm2JwtVerifier } from './sm2-jws.js'
 import { Problem, type ProblemCode } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
 import type { ReplayStore } from './replay-store.js'
@@ -11,7 +16,8 @@ import type { ReplayStore } from './replay-store.js'
 export interface AssertionCheckOptions {
   registry: SystemRegistry
   replay: ReplayStore
-  ca: X509Certificate
+  /** Trusted CAs: a registered certificate must be issued by one (the RSA CA, and an SM2 node's SM2 CA). */
+  cas: X509Certificate[]
   audiences: string[]
   maxLifetimeSeconds: number
   now?: () => number
@@ -30,7 +36,9 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
   const verifierFor = (s: RegisteredSystem) => {
     let v = verifiers.get(s.clientId)
     if (!v || v.pem !== s.certPem) {
-      const verify = createVerifier({
+      const sm2 = sm2PublicKeyHexOf(s.certPem)
+      // An SM2 certificate verifies SM2SM3 only; others never do (and fast-jwt refuses the alg).
+      const verify = sm2 ? sm2JwtVerifier({ publicKeyHex: sm2, allowedIss: s.clientId, allowedSub: s.clientId, allowedAud: opts.audiences, clockTolerance: CLOCK_SKEW_MS, now }) : createVerifier({
         key: s.cert.publicKey.export({ type: 'spki', format: 'pem' }) as string,
         algorithms: ['RS256', 'PS256', 'ES256'],
         allowedIss: s.clientId,
@@ -66,7 +74,7 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     if (Date.parse(system.cert.validTo) < t || Date.parse(system.cert.validFrom) > t) {
       throw unauthorized('AUTH_CLIENT_CERT_EXPIRED', 'the registered certificate is not valid now')
     }
-    if (!system.cert.checkIssued(opts.ca) || !system.cert.verify(opts.ca.publicKey)) {
+    if (!opts.cas.some((ca) => isIssuedBy(system.cert, ca))) {
       throw unauthorized('AUTH_CLIENT_CERT_UNTRUSTED', 'the registered certificate is not issued by the trusted CA')
     }
 

@@ -125,7 +125,7 @@ export default fp(
     const checkAssertion = clientAssertionChecker({
       registry: app.systems,
       replay: app.replay,
-      ca: identity.ca,
+      cas: identity.cas,
       audiences: [tokenUrl, config.node.id],
       maxLifetimeSeconds: config.token.assertionMaxLifetimeSeconds,
     })

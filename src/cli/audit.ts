@@ -21,6 +21,8 @@ import { Sealer } from '../audit/sealer.js'
 import { buildAuditRecord } from '../audit/plugin.js'
 import { createSigner } from '../pki/suites.js'
 import { certThumbprint } from '../pki/thumbprint.js'
+import { evidenceVersionOf } from '../pki/plugin.js'
+import { digest } from '../evidence/evidence.js'
 import { createRedis } from '../stores/redis.js'
 import { HighWaterStore, knownMarks, recordedCuts } from '../audit/high-water.js'
 
@@ -211,8 +213,8 @@ async function exportCmd(config: Config, db: Db | null, v: Values): Promise<numb
   }
   const out = (v.out as string | undefined) ?? `audit-${config.node.id}-${day(from)}-${day(to)}.tongban-audit.jsonl.gz`
   const started = performance.now()
-  const certPem = readFileSync(config.pki.certFile, 'utf8')
-  const caPem = readFileSync(config.pki.caFile, 'utf8')
+  const certPem = readFileSync(signing(config).certFile, 'utf8')
+  const caPem = readFileSync(signing(config).caFile, 'utf8')
   const r = await exportBundle(db!, createWriteStream(out), { node: config.node.id, from, to, chain, certificates: [certPem], caChain: [caPem] })
   process.stdout.write(`wrote ${out}: ${r.records} records, ${r.checkpoints} checkpoints, ${r.chains.length} chain(s), ${r.bytes} bytes, sha256 ${r.sha256} (${Math.round(performance.now() - started)} ms)\n`)
   for (const c of r.chains) process.stdout.write(`  chain ${c.chain}: #${c.firstSeq}…#${c.lastSeq}, prev ${c.prev}, head ${c.head}\n`)
@@ -252,8 +254,8 @@ async function integrity(config: Config, db: Db, v: Values): Promise<number> {
     to: date(v.to as string | undefined, 'to'),
     chain: v.chain as string | undefined,
     heads: (v.head as string[] | undefined) ?? [],
-    caPem: readFileSync(config.pki.caFile, 'utf8'),
-    certificates: [readFileSync(config.pki.certFile, 'utf8')],
+    caPem: readFileSync(signing(config).caFile, 'utf8'),
+    certificates: [readFileSync(signing(config).certFile, 'utf8')],
   })
   if (parentProblem) r.warnings.push(`the heads held by the parent node could not be read (${parentProblem})`)
   printReport(r, !!v.json)
@@ -307,8 +309,8 @@ async function retention(config: Config, db: Db, v: Values): Promise<number> {
     before: v.before,
     exportDir: v['export-dir'],
     node: config.node.id,
-    caPem: readFileSync(config.pki.caFile, 'utf8'),
-    certificates: [readFileSync(config.pki.certFile, 'utf8')],
+    caPem: readFileSync(signing(config).caFile, 'utf8'),
+    certificates: [readFileSync(signing(config).certFile, 'utf8')],
     actor: actor(v),
     seal: cliSealer(config, db, actor(v)),
     log: (m) => process.stdout.write(`${m}\n`),
@@ -320,13 +322,15 @@ async function retention(config: Config, db: Db, v: Values): Promise<number> {
 /** Seals admin records of the command line on a chain of its own (`<node>-cli`). */
 export function cliSealer(config: Config, db: Db, by: string): (d: RetentionDone) => Promise<void> {
   return async (d) => {
-    const certPem = readFileSync(config.pki.certFile, 'utf8')
+    const certPem = readFileSync(signing(config).certFile, 'utf8')
+    const version = evidenceVersionOf(config)
     const sealer = new Sealer({
       db,
       node: config.node.id,
       chain: `${config.node.id}-cli`,
       kid: certThumbprint(certPem),
-      signer: createSigner(config.audit.alg, readFileSync(config.pki.keyFile, 'utf8')),
+      signer: createSigner(config.audit.alg, readFileSync(signing(config).keyFile, 'utf8')),
+      version,
       batchMaxSize: 1,
       batchWindowMs: 0,
     })
@@ -340,9 +344,17 @@ export function cliSealer(config: Config, db: Db, by: string): (d: RetentionDone
       requestBytes: manifest,
       responseBody: '',
       defaults: { operation: 'audit.retention' },
+      version,
     })
-    record.responseDigest = `sha256:${d.bundleSha256}`
+    // The bundle's own digest, in the node's evidence format (SM3 for v2).
+    record.responseDigest = version === 1 ? `sha256:${d.bundleSha256}` : digest(readFileSync(d.bundleFile), version)
     await sealer.seal(record)
     await sealer.close()
   }
+}
+
+/** The files of what signs the checkpoints: an SM2 node's signing certificate, else the node's own. */
+function signing(config: Config): { certFile: string; keyFile: string; caFile: string } {
+  const p = config.pki
+  return { certFile: p.signCertFile ?? p.certFile, keyFile: p.signKeyFile ?? p.keyFile, caFile: p.signCaFile ?? p.caFile }
 }

@@ -74,7 +74,7 @@ function makeClient(v: Values, config: Config): TongbanClient {
   } else if (v.key) {
     credential = { keyFile: v.key, certFile: v.cert, clientId: v.client }
   } else if (v.client) {
-    const base = join(config.pki.dir, 'clients', v.client)
+    const base = join(config.pki.clientsDir, v.client)
     credential = { keyFile: `${base}.key.pem`, certFile: `${base}.crt.pem`, clientId: v.client }
   } else throw new UsageError('say who you are: --client ID, --key/--cert or --p12/--password')
   return new TongbanClient({ baseUrl: url, credential, ca, verifyEvidence: !v['no-verify'] })

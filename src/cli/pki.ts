@@ -5,6 +5,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../../dev/pki.js'
+import { ensureSm2DevPki, sm2Dir } from '../../dev/pki-sm2.js'
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
@@ -29,13 +30,15 @@ const INIT_HELP = `Usage: tongban pki init [--dir certs] [--hostname name]... [-
 
 Creates what is missing of the dev PKI: the root CA, this node's certificate (node id from
 config/node.json or TONGBAN_NODE_ID) and a client certificate with PKCS#12 for every system
-in config/systems.json. Existing files are kept unless --force.
+in config/systems.json. Existing files are kept unless --force. Beside it, under sm2/, the
+national-cryptography tree (docs/gm.md): an SM2 root CA, this node's SM2 signing
+certificate and an SM2 certificate for every system, all SM2-with-SM3.
 
   --dir DIR            certificate directory (default: certs, or TONGBAN_PKI_DIR)
   --hostname NAME      extra DNS name or IP for the node certificate (repeatable);
                        localhost, 127.0.0.1, ::1 and the public URL's host are always in
   --p12-password PW    password of new .p12 files (default: ${DEV_P12_PASSWORD})
-  --force              start over: new CA, every certificate re-issued
+  --force              start over: new CAs, every certificate re-issued (both trees)
   --json               print the paths as JSON`
 
 const ISSUE_HELP = `Usage: tongban pki issue <clientId> [--department-code CODE --department-name NAME --region REGION] [--dir certs]
@@ -138,8 +141,18 @@ async function init(args: string[], io: Io): Promise<number> {
     force: values.force,
     log,
   })
+  // The national-cryptography tree beside it (certs/sm2, docs/gm.md): an SM2 node's signing
+  // certificate and the systems' SM2 certificates; the RSA tree above is left as it is.
+  const sm2 = await ensureSm2DevPki({
+    dir: sm2Dir(values.dir ?? config.pki.dir),
+    nodes: [{ id: config.node.id, name: config.node.name }],
+    systems: readSystems(config.files.systemsFile),
+    force: values.force,
+    log,
+  })
+  paths.created.push(...sm2.created)
   if (values.json) {
-    io.out(JSON.stringify(paths, null, 2))
+    io.out(JSON.stringify({ ...paths, sm2 }, null, 2))
   } else {
     const relative = path.relative(process.cwd(), paths.dir)
     const where = relative.startsWith('..') ? paths.dir : relative || '.'

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Config } from '../config/index.js'
 import { ensureDevPki } from '../../dev/pki.js'
+import { ensureSm2DevPki, sm2Dir } from '../../dev/pki-sm2.js'
 import { migrate } from '../stores/migrate.js'
 import { createPool } from '../stores/postgres.js'
 import { readSystemsFile, seedSystems } from '../auth/systems.js'
@@ -29,6 +30,9 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
     systems: readSystemsFile(config.files.systemsFile),
     log,
   })
+  if (config.audit.alg === 'SM2-SM3') {
+    await ensureSm2DevPki({ dir: sm2Dir(config.pki.dir), nodes: [{ id: config.node.id, name: config.node.name }], systems: readSystemsFile(config.files.systemsFile), log })
+  }
   ensureAuditKey(config.audit.keyFile, log)
 
   const migrations = await migrate(config.postgres.url, config.postgres.schema)
@@ -40,7 +44,7 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
   }
   const db = createPool(config.postgres, 'tongban-prepare')
   try {
-    const systems = await seedSystems(db, config.files.systemsFile, join(config.pki.dir, 'clients'))
+    const systems = await seedSystems(db, config.files.systemsFile, config.pki.clientsDir)
     const catalog = await importCatalog(db, entries, 'prepare')
     return { migrations, systems, catalog }
   } finally {

@@ -65,7 +65,7 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
     const { url } = resolveNodeUrl({ url: values.url, config })
     const call = async (method: string, route: string, body?: unknown) => {
       const operator = values.operator ?? 'js-operator'
-      const keyPem = readFileSync(values.key ?? path.join(config.pki.dir, 'clients', `${operator}.key.pem`), 'utf8')
+      const keyPem = readFileSync(values.key ?? path.join(config.pki.clientsDir, `${operator}.key.pem`), 'utf8')
       let res: Response
       try {
         const { access_token } = await fetchToken(url, operator, keyPem, `${config.node.publicUrl}/v1/oauth/token`)

@@ -60,7 +60,7 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
     io.err(`tongban token: ${e instanceof ConfigError ? e.message : (e as Error).message}`)
     return 1
   }
-  const keyFile = values.key ?? join(config.pki.dir, 'clients', `${clientId}.key.pem`)
+  const keyFile = values.key ?? join(config.pki.clientsDir, `${clientId}.key.pem`)
   let keyPem: string
   try {
     keyPem = readFileSync(keyFile, 'utf8')

@@ -78,10 +78,17 @@ export const configSchema = section('Configuration of one gateway node: defaults
     caFile: { type: 'string', 'x-env': ['TONGBAN_CA_FILE'], 'x-file': false, default: 'ca.crt.pem', 'x-relative-to': 'pki.dir', description: 'CA certificate' },
     certFile: { type: 'string', 'x-env': ['TONGBAN_CERT_FILE'], 'x-file': false, 'x-default': 'node/${node.id}.crt.pem', 'x-relative-to': 'pki.dir', description: 'node certificate' },
     keyFile: { type: 'string', 'x-env': ['TONGBAN_KEY_FILE'], 'x-file': false, 'x-default': 'node/${node.id}.key.pem', 'x-relative-to': 'pki.dir', description: 'node key' },
+    clientsDir: { type: 'string', 'x-env': ['TONGBAN_CLIENTS_DIR'], 'x-file': false, default: 'clients', 'x-relative-to': 'pki.dir', description: "registered systems' certificates (<client id>.crt.pem), seeded at start; sm2/clients: the SM2 ones" },
+    // An SM2 node signs its evidence with an SM2 certificate of its own, while TLS, tokens and
+    // node links keep the node certificate above (Node's OpenSSL has no TLCP: docs/gm.md).
+    signCertFile: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1 }], 'x-env': ['TONGBAN_SIGN_CERT_FILE'], 'x-file': false, 'x-none': [''], default: null, 'x-relative-to': 'pki.dir', description: 'certificate that signs audit checkpoints and statements (SM2 for SM2-SM3); unset: the node certificate' },
+    signKeyFile: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1 }], 'x-env': ['TONGBAN_SIGN_KEY_FILE'], 'x-file': false, 'x-none': [''], default: null, 'x-relative-to': 'pki.dir', description: "private key of the signing certificate; unset: the node key" },
+    signCaFile: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1 }], 'x-env': ['TONGBAN_SIGN_CA_FILE'], 'x-file': false, 'x-none': [''], default: null, 'x-relative-to': 'pki.dir', description: "the CA that issued the signing certificate (the SM2 CA), also trusted for clients' SM2 certificates and children's checkpoints; unset: the CA above" },
   }),
   audit: section('Audit log', {
     keyFile: { type: 'string', 'x-env': ['TONGBAN_AUDIT_KEY_FILE'], 'x-file': false, default: 'audit-hmac.key', 'x-relative-to': 'pki.dir', description: 'HMAC key for subjects (keep it: searches depend on it)' },
-    alg: { enum: ['RS256', 'PS256'], 'x-env': ['TONGBAN_AUDIT_ALG'], default: 'RS256', description: 'checkpoint signature suite' },
+    alg: { enum: ['RS256', 'PS256', 'SM2-SM3'], 'x-env': ['TONGBAN_AUDIT_ALG'], default: 'RS256', description: 'checkpoint signature suite (SM2-SM3 needs an SM2 signing certificate, pki.signCertFile)' },
+    evidenceVersion: { anyOf: [{ type: 'null' }, { type: 'integer', enum: [1, 2] }], 'x-env': ['TONGBAN_EVIDENCE_VERSION'], 'x-none': ['', 'auto'], default: null, description: 'evidence format: 1 (SHA-256) or 2 (SM3 digests, Merkle tree and checkpoint hash); unset: 2 with SM2-SM3, else 1' },
     batchMaxSize: { type: 'integer', minimum: 1, maximum: 4096, 'x-env': ['TONGBAN_AUDIT_BATCH_MAX'], default: 256, description: 'group commit: records per batch' },
     batchWindowMs: { type: 'integer', minimum: 0, maximum: 1000, 'x-env': ['TONGBAN_AUDIT_BATCH_WINDOW_MS'], default: 1, description: 'group commit: collection window (ms)' },
     stateDir: { type: 'string', 'x-env': ['TONGBAN_AUDIT_STATE_DIR'], 'x-file': false, default: 'audit-hwm', 'x-relative-to': 'pki.dir', description: "the chains' high-water marks (fsync'd files, outside the table they protect)" },

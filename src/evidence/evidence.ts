@@ -1,10 +1,14 @@
-// Evidence format v1 (docs/audit.md), a wire contract verified in other languages too:
-// `Tongban-Evidence` = base64url(UTF-8 JSON { v, record, index, size, path, checkpoint, sig }).
+// Evidence formats v1 and v2 (docs/evidence.md), a wire contract verified in other languages
+// too: `Tongban-Evidence` = base64url(UTF-8 JSON { v, record, index, size, path, checkpoint, sig }).
+// v1 hashes with SHA-256; v2 is the same structure with SM3 (GB/T 32905) for the digests, the
+// Merkle tree and the checkpoint hash, and its checkpoint says so itself (`v: 2`), so that a
+// checkpoint alone (an integrity run, a parent's copy) tells how to hash its batch.
 import { X509Certificate } from 'node:crypto'
 import { jcs } from './jcs.js'
-import { leafHash, rootFromPath, sha256Hex } from './merkle.js'
+import { hashHex, leafHash, rootFromPath, type TreeHash } from './merkle.js'
 import { certThumbprint } from '../pki/thumbprint.js'
 import { isSuiteName, verifySignature } from '../pki/suites.js'
+import { isIssuedBy } from '../pki/issued.js'
 
 /**
  * The audit record's public fields, exactly as hashed into the leaf. Open: more may follow.
@@ -32,7 +36,14 @@ export interface AuditRecord {
   [field: string]: unknown
 }
 
+export type EvidenceVersion = 1 | 2
+
+/** The hash of a format version: v1 SHA-256, v2 SM3. */
+export const hashOfVersion = (v: EvidenceVersion): TreeHash => (v === 2 ? 'sm3' : 'sha256')
+
 export interface Checkpoint {
+  /** 2 for a v2 (SM3) batch; absent in v1, whose checkpoints predate the field. */
+  v?: 2
   node: string
   chain: string
   seq: number
@@ -46,8 +57,11 @@ export interface Checkpoint {
   kid: string
 }
 
+/** The format version of a checkpoint's batch. */
+export const versionOf = (cp: { v?: unknown }): EvidenceVersion => (cp.v === 2 ? 2 : 1)
+
 export interface Evidence {
-  v: 1
+  v: EvidenceVersion
   record: AuditRecord
   index: number
   size: number
@@ -88,7 +102,8 @@ export function decodeEvidence(header: string): Evidence {
     fail('not UTF-8 JSON')
   }
   const e = object(value, 'evidence')
-  if (e.v !== 1) fail('v must be 1')
+  if (e.v !== 1 && e.v !== 2) fail('v must be 1 or 2')
+  const v = e.v as EvidenceVersion
   const r = object(e.record, 'record')
   for (const f of RECORD_STRINGS) string(r[f], `record.${f}`)
   for (const f of RECORD_NULLABLE) {
@@ -100,11 +115,13 @@ export function decodeEvidence(header: string): Evidence {
     const consumer = r.consumer as Record<string, unknown>
     for (const f of CONSUMER_STRINGS) string(consumer[f], `record.consumer.${f}`)
   }
-  for (const f of DIGESTS) if (!matches(DIGEST, r[f])) fail(`record.${f} must be sha256:<hex>`)
+  for (const f of DIGESTS) if (!matches(DIGEST[v], r[f])) fail(`record.${f} must be ${DIGEST_PREFIX[v]}:<hex>`)
   count(e.index, 'index', 0)
   count(e.size, 'size', 1)
   if (!Array.isArray(e.path) || !e.path.every((h) => matches(HASH, h))) fail('path must be a list of hex hashes')
   const cp = object(e.checkpoint, 'checkpoint')
+  // The checkpoint is what is signed: it must name the same format as the evidence.
+  if (v === 2 ? cp.v !== 2 : cp.v !== undefined) fail(v === 2 ? 'checkpoint.v must be 2' : 'checkpoint.v must be absent in v1')
   for (const f of CHECKPOINT_STRINGS) string(cp[f], `checkpoint.${f}`)
   count(cp.seq, 'checkpoint.seq', 0)
   count(cp.size, 'checkpoint.size', 1)
@@ -114,14 +131,14 @@ export function decodeEvidence(header: string): Evidence {
   return e as unknown as Evidence
 }
 
-/** Hex SHA-256 of JCS(checkpoint): what the next checkpoint's `prev` names. */
+/** Hex hash of JCS(checkpoint) (SHA-256, SM3 for a v2 checkpoint): what the next checkpoint's `prev` names. */
 export function checkpointHash(cp: Checkpoint): string {
-  return sha256Hex(jcs(cp))
+  return hashHex(hashOfVersion(versionOf(cp)), jcs(cp))
 }
 
-/** `sha256:<hex>` of the exact bytes (a string is taken as UTF-8). */
-export function digest(bytes: Buffer | string): string {
-  return `sha256:${sha256Hex(bytes)}`
+/** `sha256:<hex>` (v1) or `sm3:<hex>` (v2) of the exact bytes (a string is taken as UTF-8). */
+export function digest(bytes: Buffer | string, v: EvidenceVersion = 1): string {
+  return `${DIGEST_PREFIX[v]}:${hashHex(hashOfVersion(v), bytes)}`
 }
 
 export interface VerifyEvidenceInput {
@@ -150,11 +167,12 @@ export function verifyEvidence(input: VerifyEvidenceInput): VerifyEvidenceResult
     return { ok: false, reason: 'malformed', detail: (err as Error).message }
   }
   const cp = e.checkpoint
-  if (digest(input.body) !== e.record.responseDigest) return { ok: false, reason: 'body-digest-mismatch' }
+  const h = hashOfVersion(e.v)
+  if (digest(input.body, e.v) !== e.record.responseDigest) return { ok: false, reason: 'body-digest-mismatch' }
   if (e.index >= e.size) return { ok: false, reason: 'index-out-of-range' }
   if (e.size !== cp.size) return { ok: false, reason: 'size-mismatch' }
 
-  const root = rootFromPath(leafHash(jcs(e.record)), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')))
+  const root = rootFromPath(leafHash(jcs(e.record), h), e.index, e.size, e.path.map((p) => Buffer.from(p, 'hex')), h)
   if (!root || root.toString('hex') !== cp.root) return { ok: false, reason: 'bad-inclusion-proof' }
 
   const cert = input.certificates.find((pem) => thumbprintOrNull(pem) === cp.kid)
@@ -180,7 +198,7 @@ function certificateProblem(certPem: string, caPem: string, now: number): string
   } catch {
     return 'untrusted-certificate'
   }
-  if (!ca.ca || !cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'untrusted-certificate'
+  if (!ca.ca || !isIssuedBy(cert, ca)) return 'untrusted-certificate'
   if (now < Date.parse(cert.validFrom)) return 'certificate-not-yet-valid'
   if (now > Date.parse(cert.validTo)) return 'certificate-expired'
   return null
@@ -196,7 +214,8 @@ function thumbprintOrNull(pem: string): string | null {
 
 const B64URL = /^[A-Za-z0-9_-]+$/
 const HASH = /^[0-9a-f]{64}$/
-const DIGEST = /^sha256:[0-9a-f]{64}$/
+const DIGEST_PREFIX = { 1: 'sha256', 2: 'sm3' } as const
+const DIGEST = { 1: /^sha256:[0-9a-f]{64}$/, 2: /^sm3:[0-9a-f]{64}$/ } as const
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const RECORD_STRINGS = ['requestId', 'time', 'node', 'decision'] as const
 const RECORD_NULLABLE = ['resource', 'operation', 'purpose', 'caseId'] as const

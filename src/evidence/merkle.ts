@@ -1,7 +1,11 @@
 // RFC 9162 (Certificate Transparency v2) Merkle tree: unpadded, split at the largest power
 // of two below the size. Built bottom-up once per batch; inclusion paths are read off the
-// stored levels.
+// stored levels. The hash is SHA-256 (evidence v1) or SM3 (evidence v2, GB/T 32905).
 import * as crypto from 'node:crypto'
+import { createRequire } from 'node:module'
+
+/** The tree's and the digests' hash: SHA-256 for evidence v1, SM3 for v2. */
+export type TreeHash = 'sha256' | 'sm3'
 
 type OneShot = (alg: string, data: Buffer | string, encoding: 'hex' | 'buffer') => string | Buffer
 // crypto.hash (Node ≥ 20.12) hashes in one call, about twice as fast as createHash for the
@@ -13,21 +17,35 @@ const sha256 = (data: Buffer | string): Buffer =>
 export const sha256Hex = (data: Buffer | string): string =>
   oneShot ? (oneShot('sha256', data, 'hex') as string) : crypto.createHash('sha256').update(data).digest('hex')
 
+// SM3 from OpenSSL where it has it (3.x does: ~30x sm-crypto's JavaScript); sm-crypto otherwise.
+const nativeSm3 = crypto.getHashes().includes('sm3')
+const jsSm3 = nativeSm3 ? null : (createRequire(import.meta.url)('sm-crypto') as { sm3: (m: number[] | string) => string }).sm3
+const sm3 = (data: Buffer | string): Buffer => {
+  if (jsSm3) return Buffer.from(jsSm3(Array.from(typeof data === 'string' ? Buffer.from(data, 'utf8') : data)), 'hex')
+  return oneShot ? (oneShot('sm3', data, 'buffer') as Buffer) : crypto.createHash('sm3').update(data).digest()
+}
+/** SM3 as lower-case hex. */
+export const sm3Hex = (data: Buffer | string): string => sm3(data).toString('hex')
+
+const HASHES: Record<TreeHash, (data: Buffer | string) => Buffer> = { sha256, sm3 }
+/** The hash as lower-case hex. */
+export const hashHex = (alg: TreeHash, data: Buffer | string): string => (alg === 'sha256' ? sha256Hex(data) : sm3Hex(data))
+
 const LEAF = Buffer.from([0x00])
 const NODE = Buffer.from([0x01])
-const EMPTY_ROOT = sha256('')
+const EMPTY_ROOT = { sha256: sha256(''), sm3: sm3('') }
 // Sizes and indices are shifted with 32-bit operators below.
 const MAX_SIZE = 0xffffffff
 
-/** SHA-256(0x00 ‖ data); a string is hashed as its UTF-8 bytes. */
-export function leafHash(data: Buffer | string): Buffer {
+/** H(0x00 ‖ data), H = SHA-256 unless told; a string is hashed as its UTF-8 bytes. */
+export function leafHash(data: Buffer | string, alg: TreeHash = 'sha256'): Buffer {
   // U+0000 is the single byte 0x00 in UTF-8: prefixing the string is prefixing the bytes.
-  return sha256(typeof data === 'string' ? `\u0000${data}` : Buffer.concat([LEAF, data]))
+  return HASHES[alg](typeof data === 'string' ? `\u0000${data}` : Buffer.concat([LEAF, data]))
 }
 
-/** SHA-256(0x01 ‖ left ‖ right). */
-export function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return sha256(Buffer.concat([NODE, left, right]))
+/** H(0x01 ‖ left ‖ right). */
+export function nodeHash(left: Buffer, right: Buffer, alg: TreeHash = 'sha256'): Buffer {
+  return HASHES[alg](Buffer.concat([NODE, left, right]))
 }
 
 export interface MerkleTree {
@@ -44,18 +62,18 @@ export interface MerkleTree {
  * last node up unchanged gives exactly the RFC 9162 tree: the carried node is the right
  * subtree that the power-of-two split leaves smaller.
  */
-export function buildTree(leaves: Buffer[]): MerkleTree {
+export function buildTree(leaves: Buffer[], alg: TreeHash = 'sha256'): MerkleTree {
   const size = leaves.length
   if (size > MAX_SIZE) throw new RangeError('merkle: too many leaves')
   const levels: Buffer[][] = [leaves]
   for (let level = leaves; level.length > 1; ) {
     const up: Buffer[] = new Array(Math.ceil(level.length / 2))
-    for (let i = 0; i + 1 < level.length; i += 2) up[i >> 1] = nodeHash(level[i], level[i + 1])
+    for (let i = 0; i + 1 < level.length; i += 2) up[i >> 1] = nodeHash(level[i], level[i + 1], alg)
     if (level.length & 1) up[up.length - 1] = level[level.length - 1]
     levels.push(up)
     level = up
   }
-  const root = size === 0 ? EMPTY_ROOT : levels[levels.length - 1][0]
+  const root = size === 0 ? EMPTY_ROOT[alg] : levels[levels.length - 1][0]
 
   const walk = <T>(index: number, at: (l: number, i: number) => T): T[] => {
     if (!Number.isInteger(index) || index < 0 || index >= size) {
@@ -86,7 +104,7 @@ export function buildTree(leaves: Buffer[]): MerkleTree {
  * RFC 9162 §2.1.3.2: folds an inclusion path from a leaf hash up to the root it implies.
  * Returns null when the path cannot belong to a tree of that size at that index.
  */
-export function rootFromPath(leaf: Buffer, index: number, size: number, path: Buffer[]): Buffer | null {
+export function rootFromPath(leaf: Buffer, index: number, size: number, path: Buffer[], alg: TreeHash = 'sha256'): Buffer | null {
   if (!Number.isInteger(index) || !Number.isInteger(size) || size > MAX_SIZE) return null
   if (index < 0 || index >= size) return null
   let fn = index
@@ -95,14 +113,14 @@ export function rootFromPath(leaf: Buffer, index: number, size: number, path: Bu
   for (const p of path) {
     if (sn === 0) return null
     if (fn & 1 || fn === sn) {
-      r = nodeHash(p, r)
+      r = nodeHash(p, r, alg)
       // Skip the levels where this node was carried up without a sibling.
       while (!(fn & 1) && fn !== 0) {
         fn >>>= 1
         sn >>>= 1
       }
     } else {
-      r = nodeHash(r, p)
+      r = nodeHash(r, p, alg)
     }
     fn >>>= 1
     sn >>>= 1

@@ -10,7 +10,7 @@ import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import { problemBody } from '../problems/plugin.js'
 import type { Config } from '../config/index.js'
 import { buildAuditRecord, type AuditContext } from '../audit/plugin.js'
-import type { Evidence, AuditRecord } from '../evidence/evidence.js'
+import type { Evidence, AuditRecord, EvidenceVersion } from '../evidence/evidence.js'
 import type { Principal } from '../auth/principal.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { OperationBinding } from '../catalog/types.js'
@@ -91,7 +91,7 @@ export interface QueryDeps {
   purposes: Map<string, Purpose>
   hashSubject(value: string): string
   authorize(resource: CatalogResource, principal: Principal, purpose: string): Promise<Authorization>
-  sealer: { seal(record: AuditRecord): Promise<Evidence> }
+  sealer: { seal(record: AuditRecord): Promise<Evidence>; readonly version?: EvidenceVersion }
   router?: TierRouter | null
   log: { error(o: object, m?: string): void }
   /** Breaker state changes per departmental upstream (metrics). */
@@ -264,6 +264,7 @@ export class QueryEngine {
       status: answer.status,
       requestBytes: q.bodyBytes,
       responseBody: answer.body,
+      version: this.deps.sealer.version,
     })
     let r = record(a)
     // A value the log cannot hold exactly (NUL, half a surrogate pair) was escaped in the

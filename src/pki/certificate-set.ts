@@ -4,6 +4,7 @@
 // children's checkpoints.
 import { X509Certificate } from 'node:crypto'
 import { certThumbprint } from './thumbprint.js'
+import { isIssuedBy } from './issued.js'
 
 /** kid → PEM, checked against the trust anchor once each. */
 export class CertificateSet {
@@ -55,8 +56,7 @@ export class CertificateSet {
   }
 
   private chains(cert: X509Certificate): boolean {
-    const issuedBy = (child: X509Certificate, parent: X509Certificate) =>
-      child.checkIssued(parent) && child.verify(parent.publicKey)
+    const issuedBy = isIssuedBy
     let current = cert
     for (let depth = 0; depth < 8; depth++) {
       if (this.anchors.some((a) => a.ca && issuedBy(current, a))) return true

@@ -2,7 +2,8 @@
 // trust anchor, and the public routes that let anyone verify what the node signs.
 import fp from 'fastify-plugin'
 import { X509Certificate, type KeyObject } from 'node:crypto'
-import { loadNodeIdentity } from './node-identity.js'
+import { loadNodeIdentity, loadSigningIdentity, type SigningIdentity } from './node-identity.js'
+import { splitPem } from './certificate-set.js'
 import { certThumbprint, x5c } from './thumbprint.js'
 
 export interface Identity {
@@ -13,6 +14,12 @@ export interface Identity {
   ca: X509Certificate
   publicKey: KeyObject
   kid: string
+  /** What signs checkpoints, statements and evidence: this identity, or an SM2 one (docs/gm.md). */
+  signing: SigningIdentity
+  /** CA certificates trusted for clients and children: the CA, and the signing CA when it is another. */
+  cas: X509Certificate[]
+  /** The same as PEM, one after the other. */
+  casPem: string
 }
 
 declare module 'fastify' {
@@ -21,10 +28,16 @@ declare module 'fastify' {
   }
 }
 
+/** The evidence format of this node: as configured, else 2 for SM2-SM3 and 1 otherwise. */
+export const evidenceVersionOf = (config: { audit: { alg: string; evidenceVersion: 1 | 2 | null } }): 1 | 2 =>
+  config.audit.evidenceVersion ?? (config.audit.alg === 'SM2-SM3' ? 2 : 1)
+
 export default fp(
   async function nodeIdentity(app) {
     const { pki, node } = app.config
     const loaded = loadNodeIdentity({ certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile })
+    const signing = loadSigningIdentity(app.config.audit.alg, loaded, { certFile: pki.signCertFile, keyFile: pki.signKeyFile, caFile: pki.signCaFile })
+    const caPems = [...new Set([...splitPem(loaded.caPem), ...splitPem(signing.caPem)].map((p) => p.trim()))]
     const identity: Identity = {
       certPem: loaded.certPem,
       keyPem: loaded.keyPem,
@@ -33,6 +46,9 @@ export default fp(
       ca: new X509Certificate(loaded.caPem),
       publicKey: loaded.publicKey,
       kid: certThumbprint(loaded.certPem),
+      signing,
+      cas: caPems.map((p) => new X509Certificate(p)),
+      casPem: caPems.join('\n'),
     }
     app.decorate('identity', identity)
 
@@ -48,7 +64,10 @@ export default fp(
             properties: {
               id: { type: 'string' }, name: { type: 'string' }, region: { type: 'string' }, tier: { type: 'string' },
               publicUrl: { type: 'string' }, replica: { type: 'string' }, kid: { type: 'string' },
-              auditAlg: { type: 'string' }, certificate: { type: 'string' }, caCertificate: { type: 'string' },
+              auditAlg: { type: 'string' }, evidenceVersion: { type: 'integer' },
+              certificate: { type: 'string', description: 'the certificate that signs the evidence (its thumbprint is checkpoint.kid)' },
+              caCertificate: { type: 'string', description: 'the CA that issued it' },
+              tlsCertificate: { type: 'string', description: 'only where evidence is signed apart (an SM2 node): the node certificate of TLS, tokens and node links' },
             },
           },
         },
@@ -56,10 +75,12 @@ export default fp(
     }, async () => ({
       ...node,
       replica: app.config.replicaId,
-      kid: identity.kid,
+      kid: signing.kid,
       auditAlg: app.config.audit.alg,
-      certificate: identity.certPem,
-      caCertificate: identity.caPem,
+      evidenceVersion: evidenceVersionOf(app.config),
+      certificate: signing.certPem,
+      caCertificate: signing.caPem,
+      ...(signing.certPem !== identity.certPem ? { tlsCertificate: identity.certPem } : {}),
     }))
 
     app.get('/.well-known/jwks.json', {

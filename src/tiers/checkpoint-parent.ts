@@ -56,6 +56,8 @@ const checkpointSchema = {
   additionalProperties: false,
   required: ['node', 'chain', 'seq', 'root', 'size', 'prev', 'time', 'alg', 'kid'],
   properties: {
+    // Evidence v2 (SM3; docs/evidence.md): the checkpoint says so; absent in v1.
+    v: { const: 2 },
     node: { type: 'string', pattern: '^[1-9][0-9]{5}$' },
     chain: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
     seq: { type: 'integer', minimum: 1 },
@@ -272,7 +274,7 @@ export function registerCheckpointRoutes(app: FastifyInstance, topology: Topolog
       await app.sealer.seal(buildAuditRecord({
         node: app.config.node.id, requestId: request.id, principal: null, audit: request.audit,
         status: reply.statusCode, requestBytes: request.rawBody, responseBody: body,
-        defaults: { resource: 'tiers/checkpoints', operation: 'tiers.checkpoints' },
+        defaults: { resource: 'tiers/checkpoints', operation: 'tiers.checkpoints' }, version: app.sealer.version,
       }))
     } catch (err) {
       request.log.error({ err }, 'tiers checkpoints: the record of a refused push is not durable')
@@ -289,7 +291,7 @@ export function registerCheckpointRoutes(app: FastifyInstance, topology: Topolog
     request.audit.operator = `tongban-node-${peer}`
     if (!childOf(peer)) throw new Problem(403, 'NODE_NOT_CHILD', `node ${peer} is not a child of node ${topology.self.id}`)
     const push = request.body as CheckpointPush
-    const r = await acceptCheckpoints(app.db, { child: peer, push, caPem: app.identity.caPem, log: request.log })
+    const r = await acceptCheckpoints(app.db, { child: peer, push, caPem: app.identity.casPem, log: request.log })
     request.log.info({ child: peer, accepted: r.accepted, duplicates: r.duplicates }, 'tiers checkpoints: received from child')
     return { node: topology.self.id, child: peer, ...r }
   })

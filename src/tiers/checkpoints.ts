@@ -30,7 +30,7 @@ function startCheckpointPush(app: FastifyInstance, parent: TopologyNode, self: s
     timeoutMs: backgroundTimeoutMs(app), maxConcurrentPerHop: 2, breaker: config.tiers.breaker,
   })
   const push = (reason: string, timeoutMs = backgroundTimeoutMs(app)) => pushCheckpoints({
-    db: app.db, client, parent, self, own: { kid: identity.kid, certPem: identity.certPem },
+    db: app.db, client, parent, self, own: { kid: identity.signing.kid, certPem: identity.signing.certPem },
     batch: config.checkpointPush.batch, timeoutMs, log: app.log,
   }, reason)
   const jobs = createCheckpointJobs({ redisUrl: config.redis.url, prefix: `${config.redis.prefix}bull`, backoffMs: config.tiers.syncBackoffMs, log: app.log, push })

@@ -200,7 +200,7 @@ export class Relay {
       let ok = false
       try {
         const e = decodeEvidence(own)
-        ok = e.record.requestId === rid && e.record.responseDigest === digest(res.body)
+        ok = e.record.requestId === rid && e.record.responseDigest === digest(res.body, e.v)
       } catch {
         ok = false
       }
@@ -294,6 +294,7 @@ export class Relay {
           status,
           requestBytes: request.rawBody,
           responseBody: body,
+          version: app.sealer.version,
         }),
       )
       reply.header('tongban-evidence', encodeEvidence(evidence))

@@ -225,7 +225,7 @@ t.test('changing any single byte makes verification fail', async (t) => {
       const e = clone(p.evidence)
       const v = e.checkpoint[k]
       ;(e.checkpoint as unknown as Record<string, unknown>)[k] =
-        typeof v === 'number' ? v + 1 : v.replace(/^./, (ch) => (ch === 'a' ? 'b' : 'a'))
+        typeof v === 'number' ? v + 1 : String(v).replace(/^./, (ch) => (ch === 'a' ? 'b' : 'a'))
       if (verify(b64(e), p.body).ok) t.fail(`index ${p.evidence.index}: checkpoint.${k}`)
     }
   }

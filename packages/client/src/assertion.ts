@@ -1,10 +1,12 @@
 // Client side of private_key_jwt (RFC 7523): a departmental system signs a short-lived,
 // single-use assertion with its own key to get an access token. JWS by node:crypto alone:
 // RS256 (PKCS#1 v1.5), PS256 (PSS, salt = hash length, RFC 7518 §3.5), ES256 (P-256, the
-// signature as r ‖ s, RFC 7518 §3.4).
+// signature as r ‖ s, RFC 7518 §3.4); SM2SM3 for an SM2 key (sm2.ts: SM2 over SM3(Z ‖ M),
+// user id 1234567812345678, the signature r ‖ s as ES256 writes it; the gateway's docs/gm.md).
 import { createPrivateKey, randomUUID, sign, constants, type KeyObject } from 'node:crypto'
+import { sm2PrivateScalar, sm2Sign } from './sm2.js'
 
-export type AssertionAlgorithm = 'RS256' | 'PS256' | 'ES256'
+export type AssertionAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'SM2SM3'
 
 export interface AssertionOptions {
   clientId: string
@@ -32,6 +34,13 @@ function algorithmFor(key: KeyObject, wanted: AssertionAlgorithm | undefined): A
 
 /** A signed JWT (compact JWS) over `claims` with header `{ alg, typ: 'JWT' }`. */
 export function signJwt(claims: Record<string, unknown>, keyPem: string, algorithm?: AssertionAlgorithm): string {
+  const d = sm2PrivateScalar(keyPem)
+  if (d !== null || algorithm === 'SM2SM3') {
+    if (d === null) throw new TypeError('SM2SM3 needs an SM2 key')
+    if (algorithm && algorithm !== 'SM2SM3') throw new TypeError(`an SM2 key signs SM2SM3, not ${algorithm}`)
+    const input = `${b64url({ alg: 'SM2SM3', typ: 'JWT' })}.${b64url(claims)}`
+    return `${input}.${sm2Sign(Buffer.from(input, 'ascii'), d).toString('base64url')}`
+  }
   const key = createPrivateKey(keyPem)
   const alg = algorithmFor(key, algorithm)
   const input = `${b64url({ alg, typ: 'JWT' })}.${b64url(claims)}`

@@ -1,8 +1,9 @@
-// Evidence format v1 (the gateway's docs/audit.md), the wire contract every answer carries:
+// Evidence formats v1 and v2 (the gateway's docs/evidence.md; v2 hashes with SM3 and its
+// checkpoint carries v: 2), the wire contract every answer carries:
 // `Tongban-Evidence` = base64url(UTF-8 JSON { v, record, index, size, path, checkpoint, sig }).
 // The decoder checks the shape only; verifier.ts checks what it proves.
 import { createHash } from 'node:crypto'
-import { sha256Hex } from './merkle.js'
+import { hashHex, type TreeHash } from './merkle.js'
 
 /**
  * The audit record's public fields, exactly as hashed into the leaf. Open: more may follow.
@@ -30,7 +31,12 @@ export interface AuditRecord {
   [field: string]: unknown
 }
 
+export type EvidenceVersion = 1 | 2
+export const hashOfVersion = (v: EvidenceVersion): TreeHash => (v === 2 ? 'sm3' : 'sha256')
+
 export interface Checkpoint {
+  /** 2 for a v2 (SM3) batch; absent in v1. */
+  v?: 2
   node: string
   chain: string
   seq: number
@@ -45,7 +51,7 @@ export interface Checkpoint {
 }
 
 export interface Evidence {
-  v: 1
+  v: EvidenceVersion
   record: AuditRecord
   index: number
   size: number
@@ -67,7 +73,8 @@ export function decodeEvidence(header: string): Evidence {
     fail('not UTF-8 JSON')
   }
   const e = object(value, 'evidence')
-  if (e.v !== 1) fail('v must be 1')
+  if (e.v !== 1 && e.v !== 2) fail('v must be 1 or 2')
+  const v = e.v as EvidenceVersion
   const r = object(e.record, 'record')
   for (const f of RECORD_STRINGS) string(r[f], `record.${f}`)
   for (const f of RECORD_NULLABLE) {
@@ -79,11 +86,12 @@ export function decodeEvidence(header: string): Evidence {
     const consumer = r.consumer as Record<string, unknown>
     for (const f of CONSUMER_STRINGS) string(consumer[f], `record.consumer.${f}`)
   }
-  for (const f of DIGESTS) if (!matches(DIGEST, r[f])) fail(`record.${f} must be sha256:<hex>`)
+  for (const f of DIGESTS) if (!matches(DIGEST[v], r[f])) fail(`record.${f} must be ${hashOfVersion(v)}:<hex>`)
   count(e.index, 'index', 0)
   count(e.size, 'size', 1)
   if (!Array.isArray(e.path) || !e.path.every((h) => matches(HASH, h))) fail('path must be a list of hex hashes')
   const cp = object(e.checkpoint, 'checkpoint')
+  if (v === 2 ? cp.v !== 2 : cp.v !== undefined) fail(v === 2 ? 'checkpoint.v must be 2' : 'checkpoint.v must be absent in v1')
   for (const f of CHECKPOINT_STRINGS) string(cp[f], `checkpoint.${f}`)
   count(cp.seq, 'checkpoint.seq', 0)
   count(cp.size, 'checkpoint.size', 1)
@@ -93,14 +101,15 @@ export function decodeEvidence(header: string): Evidence {
   return e as unknown as Evidence
 }
 
-/** `sha256:<hex>` of the exact bytes (a string is taken as UTF-8). */
-export function digest(bytes: Buffer | string): string {
-  return `sha256:${sha256Hex(bytes)}`
+/** `sha256:<hex>` (v1) or `sm3:<hex>` (v2) of the exact bytes (a string is taken as UTF-8). */
+export function digest(bytes: Buffer | string, v: EvidenceVersion = 1): string {
+  const alg = hashOfVersion(v)
+  return `${alg}:${hashHex(alg, bytes)}`
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/
 const HASH = /^[0-9a-f]{64}$/
-const DIGEST = /^sha256:[0-9a-f]{64}$/
+const DIGEST = { 1: /^sha256:[0-9a-f]{64}$/, 2: /^sm3:[0-9a-f]{64}$/ } as const
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const RECORD_STRINGS = ['requestId', 'time', 'node', 'decision'] as const
 const RECORD_NULLABLE = ['resource', 'operation', 'purpose', 'caseId'] as const

@@ -4,9 +4,11 @@
 // once per certificate; validity dates on every answer), and checkpoint signatures already
 // verified (every answer of one audit batch, and every line of a batch download from it,
 // carries the same signed checkpoint). The gateway's test/sdk/sdk.test.ts holds it to the
-// reference vectors. Checkpoint signatures: RS256, PS256, ES256.
+// reference vectors. Checkpoint signatures: RS256, PS256, ES256, SM2-SM3 (sm2.ts); evidence
+// v1 (SHA-256) and v2 (SM3).
 import { X509Certificate, constants, createHash, verify as rsaVerify, type KeyObject } from 'node:crypto'
-import { certThumbprint, decodeEvidence, digest, type Evidence } from './evidence.js'
+import { certThumbprint, decodeEvidence, digest, hashOfVersion, type Evidence } from './evidence.js'
+import { sm2CertificateSignedBy, sm2PublicKeyOf, sm2Verify } from './sm2.js'
 import { jcs } from './jcs.js'
 import { leafHash, rootFromPath } from './merkle.js'
 
@@ -20,11 +22,13 @@ interface KnownCert {
   /** Per CA PEM: null when the certificate chains to it, else why not. */
   chain: Map<string, string | null>
   x509: X509Certificate
+  /** Its SM2 public key (04‖x‖y hex), when it is an SM2 certificate. */
+  sm2: string | null
 }
 
 const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
 const SIGNATURE_CACHE = 1024
-const SUITES = new Set(['RS256', 'PS256', 'ES256'])
+const SUITES = new Set(['RS256', 'PS256', 'ES256', 'SM2-SM3'])
 
 export class EvidenceVerifier {
   private readonly certs = new Map<string, KnownCert>()
@@ -42,7 +46,7 @@ export class EvidenceVerifier {
     this.kids.set(pem, kid)
     if (!this.certs.has(kid)) {
       const x509 = new X509Certificate(pem)
-      this.certs.set(kid, { pem, key: x509.publicKey, notBefore: Date.parse(x509.validFrom), notAfter: Date.parse(x509.validTo), chain: new Map(), x509 })
+      this.certs.set(kid, { pem, key: x509.publicKey, notBefore: Date.parse(x509.validFrom), notAfter: Date.parse(x509.validTo), chain: new Map(), x509, sm2: sm2PublicKeyOf(x509) })
     }
     return kid
   }
@@ -59,10 +63,11 @@ export class EvidenceVerifier {
       return { ok: false, reason: 'malformed', detail: (err as Error).message }
     }
     const cp = e.checkpoint
-    if (digest(body) !== e.record.responseDigest) return { ok: false, reason: 'body-digest-mismatch' }
+    const h = hashOfVersion(e.v)
+    if (digest(body, e.v) !== e.record.responseDigest) return { ok: false, reason: 'body-digest-mismatch' }
     if (e.index >= e.size) return { ok: false, reason: 'index-out-of-range' }
     if (e.size !== cp.size) return { ok: false, reason: 'size-mismatch' }
-    const root = rootFromPath(leafHash(jcs(e.record)), e.index, e.size, e.path.map((h) => Buffer.from(h, 'hex')))
+    const root = rootFromPath(leafHash(jcs(e.record), h), e.index, e.size, e.path.map((p) => Buffer.from(p, 'hex')), h)
     if (!root || root.toString('hex') !== cp.root) return { ok: false, reason: 'bad-inclusion-proof' }
 
     const cert = this.certs.get(cp.kid)
@@ -91,6 +96,8 @@ export class EvidenceVerifier {
 
   private signatureOk(alg: string, cert: KnownCert, data: Buffer, sig: Buffer): boolean {
     try {
+      if (alg === 'SM2-SM3') return cert.sm2 !== null && sm2Verify(data, sig, cert.sm2)
+      if (cert.sm2 !== null) return false
       const type = cert.key.asymmetricKeyType
       if (alg === 'RS256') return type === 'rsa' && rsaVerify('sha256', data, cert.key, sig)
       if (alg === 'PS256') return (type === 'rsa' || type === 'rsa-pss') && rsaVerify('sha256', data, { key: cert.key, ...PSS }, sig)
@@ -105,7 +112,10 @@ export class EvidenceVerifier {
     if (r === undefined) {
       try {
         const ca = new X509Certificate(caPem)
-        r = ca.ca && cert.x509.checkIssued(ca) && cert.x509.verify(ca.publicKey) ? null : 'untrusted-certificate'
+        const caSm2 = sm2PublicKeyOf(ca)
+        // An SM2 CA: GM/T 0003 with the default user id (OpenSSL's check still counts, as the gateway's).
+        const signed = (caSm2 !== null && sm2CertificateSignedBy(cert.x509, caSm2)) || cert.x509.verify(ca.publicKey)
+        r = ca.ca && cert.x509.checkIssued(ca) && signed ? null : 'untrusted-certificate'
       } catch {
         r = 'untrusted-certificate'
       }

@@ -56,7 +56,7 @@ export default async function exportRoute(app: FastifyInstance, opts: { names: N
     try {
       await exportBundle(app.db, sink, {
         node: config.node.id, from: new Date(q.from), to: new Date(q.to), chain: q.chain,
-        certificates: [identity.certPem], caChain: [identity.caPem], maxRecords: HTTP_EXPORT_MAX_RECORDS, compress: false,
+        certificates: [identity.signing.certPem], caChain: [identity.signing.caPem], maxRecords: HTTP_EXPORT_MAX_RECORDS, compress: false,
       })
     } catch (e) {
       if (e instanceof ExportTooLargeError) throw new Problem(413, 'AUDIT_EXPORT_TOO_LARGE', `${e.message}; use tongban audit export`)

@@ -63,8 +63,8 @@ export default async function integrity(app: FastifyInstance) {
       parentHeads: parentHeads ?? undefined,
       // The high-water marks: a tail cut here is visible against what this node signed.
       highWater: { from: 'file and Redis', marks: await knownMarks(app.db, app.auditTail.store, [app.auditTail.chain]) },
-      caPem: identity.caPem,
-      certificates: [identity.certPem],
+      caPem: identity.signing.caPem,
+      certificates: [identity.signing.certPem],
     })
     if (parentProblem) report.warnings.push(`the heads held by the parent node could not be read (${parentProblem}): a cut tail is only visible against anchors`)
     if (!report.ok) request.audit.reason = INTEGRITY_REASONS[report.firstFailure!.kind]

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Problem } from '../../problems/problem.js'
 import { problemResponses } from '../../problems/schema.js'
 import type { Db } from '../../stores/postgres.js'
-import { encodeEvidence, type Evidence } from '../../evidence/evidence.js'
+import { encodeEvidence, hashOfVersion, versionOf, type Evidence } from '../../evidence/evidence.js'
 import { buildTree, leafHash } from '../../evidence/merkle.js'
 import { jcs } from '../../evidence/jcs.js'
 import { searchRecords, type SearchResult } from '../search.js'
@@ -91,15 +91,17 @@ async function recordWithEvidence(db: Db, requestId: string) {
     db.query('SELECT checkpoint, sig, hash FROM audit_checkpoints WHERE chain = $1 AND seq = $2', [r.chain, r.seq]),
   ])
   const cp = cps[0]
-  const leafOk = leafHash(jcs(r.record)).toString('hex') === r.leaf
+  const version = cp ? versionOf(cp.checkpoint) : 1
+  const alg = hashOfVersion(version)
+  const leafOk = leafHash(jcs(r.record), alg).toString('hex') === r.leaf
   let evidence: Evidence | null = null
   let rootOk = false
   if (cp) {
     const { sig, ...checkpoint } = cp.checkpoint
-    const tree = buildTree(leaves.map((l) => Buffer.from(l.leaf, 'hex')))
+    const tree = buildTree(leaves.map((l) => Buffer.from(l.leaf, 'hex')), alg)
     rootOk = tree.root.toString('hex') === checkpoint.root && leaves.length === checkpoint.size && leaves.every((l, i) => l.idx === i)
     if (r.idx < tree.size) {
-      evidence = { v: 1, record: r.record, index: r.idx, size: tree.size, path: tree.path(r.idx).map((h) => h.toString('hex')), checkpoint, sig: cp.sig ?? sig }
+      evidence = { v: version, record: r.record, index: r.idx, size: tree.size, path: tree.path(r.idx).map((h) => h.toString('hex')), checkpoint, sig: cp.sig ?? sig }
     }
   }
   return {

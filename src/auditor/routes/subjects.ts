@@ -40,7 +40,7 @@ export default async function subjects(app: FastifyInstance, opts: { names: Name
     return report(request, s, q)
   })
 
-  const signer = createSigner(config.audit.alg, app.identity.keyPem)
+  const signer = createSigner(config.audit.alg, app.identity.signing.keyPem)
   app.get('/v1/audit/subjects/statement', auditorRoute(app, 'audit.subject-statement', {
     summary: 'The subject report as a signed statement to hand over (auditor; HTML in Chinese)',
     description: 'The report of GET /v1/audit/subjects/report as an HTML document in Chinese, with a detached signature by the node\'s key over its exact bytes in the `Tongban-Statement-Signature` header (`alg=…; kid=…; sha256=…; sig=…`, base64url). How to verify it: docs/audit.md, "Signed statements". The subject as for the report (header `Tongban-Subject` or `subjectHash`).',
@@ -55,7 +55,7 @@ export default async function subjects(app: FastifyInstance, opts: { names: Name
     const s = typeof raw === 'string' ? hashRaw(app, raw) : q.subjectHash ? { hash: q.subjectHash } : null
     if (!s) throw new Problem(400, 'AUDIT_SUBJECT_MISSING', 'give the subject in the Tongban-Subject header (or subjectHash)')
     const bytes = Buffer.from(statementHtml(await report(request, s, q)), 'utf8')
-    reply.type('text/html; charset=utf-8').header(STATEMENT_SIGNATURE_HEADER, signStatement(bytes, signer, app.identity.kid))
+    reply.type('text/html; charset=utf-8').header(STATEMENT_SIGNATURE_HEADER, signStatement(bytes, signer, app.identity.signing.kid))
     return bytes
   })
 
