@@ -156,6 +156,8 @@ export async function startPgPair({ dir, log = () => {}, standbyConnectsTo } = {
         max_replication_slots: 5,
         // A commit waits for this standby (the audit path asks for remote_apply on top).
         synchronous_standby_names: `FIRST 1 (${STANDBY_NAME})`,
+        // A standby gone without a word (a cut link) is given up after this.
+        wal_sender_timeout: '10s',
         max_connections: 200,
         shared_buffers: '64MB',
       }),
@@ -163,9 +165,12 @@ export async function startPgPair({ dir, log = () => {}, standbyConnectsTo } = {
   // initdb -A trust already lets 127.0.0.1 connect, replication included.
   start(primary, join(logs, 'primary.log'))
 
+  // Immediate, as a crash (recovery on the next start): a fast stop of the primary waits for
+  // its walsender to hand the shutdown checkpoint to the standby, which through a drill's
+  // proxy can take wal_sender_timeout; these pairs are for tests and drills.
   const stop = async () => {
-    stopServer(standby)
-    stopServer(primary)
+    stopServer(primary, 'immediate')
+    stopServer(standby, 'immediate')
   }
   try {
     log(`pg-standby: pg_basebackup -R into ${standby} (slot ${STANDBY_NAME})`)

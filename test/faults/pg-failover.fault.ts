@@ -75,8 +75,9 @@ t.test('PostgreSQL primary stopped under load, standby promoted: nothing lost', 
   t.ok(refused.length > 0, `the primary's absence was felt (${refused.length} refused)`)
   t.ok(refused.every((a) => !a.evidence && !/"match"/.test(a.body)), 'a refusal carries neither evidence nor the upstream answer')
   // With no primary, nothing can commit: a 200 arriving later than the stop itself took would be unrecorded.
-  const during = answers.filter((a) => a.status === 200 && a.at > stoppedDone + 100 && a.at < promoteAt)
-  t.equal(during.length, 0, 'no 200 between the stop and the promotion')
+  // (An answer sent off before the stop may still be on its way; one asked after it may not be 200.)
+  const during = answers.filter((a) => a.status === 200 && a.at - a.ms > stoppedDone && a.at < promoteAt)
+  t.equal(during.length, 0, 'no 200 for a request made between the stop and the promotion')
   t.ok(firstOk, 'clients get 200s again after the promotion')
 
   const audited = await checkAnswersAudited(onPromoted, answers)
