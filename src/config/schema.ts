@@ -68,6 +68,10 @@ export const configSchema = section('Configuration of one gateway node: defaults
     schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$', 'x-env': ['TONGBAN_PG_SCHEMA'], default: 'tongban', description: 'schema of this node' },
     poolSize: { type: 'integer', minimum: 1, maximum: 200, 'x-env': ['TONGBAN_PG_POOL'], default: 10, description: 'pool size' },
     queryTimeoutMs: { type: 'integer', minimum: 100, 'x-env': ['TONGBAN_PG_QUERY_TIMEOUT_MS'], default: 5000, description: 'query timeout (a hung database becomes AUDIT_UNAVAILABLE)' },
+    // Primary and standby (issue 17, docs/operations.md "Scale-out: PostgreSQL").
+    hosts: { type: 'string', pattern: '^$|^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}( *, *(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5})*$', 'x-env': ['TONGBAN_PG_HOSTS'], default: '', description: 'host:port,… tried in order for the one that takes writes (not in recovery), in place of the URL\'s host; empty: the URL\'s host only' },
+    readUrl: { type: 'string', pattern: '^$|^postgres(ql)?://', 'x-env': ['TONGBAN_PG_READ_URL'], default: '', description: "auditor queries (search, evidence, stats, integrity, exports) go here, e.g. a standby; empty: the primary's pool" },
+    synchronousCommit: { enum: ['remote_apply', 'on', 'remote_write', 'local'], 'x-env': ['TONGBAN_PG_SYNC_COMMIT'], default: 'remote_apply', description: "the gateway's sessions' synchronous_commit: with a synchronous standby, remote_apply releases an answer only once its audit record is applied there (no standby: the same as local)" },
   }),
   redis: section('Redis', {
     url: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_REDIS_URL', 'REDIS_URL'], default: 'redis://127.0.0.1:6379', description: 'connection URL' },

@@ -41,11 +41,11 @@ export default async function exportRoute(app: FastifyInstance, opts: { names: N
     requireOrderedRange(q.from, q.to)
     if (q.format !== 'bundle') {
       const f = searchFiltersOf(q, request.principal!.system)
-      if (await countOver(app.db, resolve, f)) throw new Problem(413, 'AUDIT_EXPORT_TOO_LARGE', `more than ${TABLE_EXPORT_MAX_ROWS} records; narrow the search`)
+      if (await countOver(app.readDb, resolve, f)) throw new Problem(413, 'AUDIT_EXPORT_TOO_LARGE', `more than ${TABLE_EXPORT_MAX_ROWS} records; narrow the search`)
       const names = await opts.names()
       const name = `audit-${config.node.id}-${q.from.slice(0, 10)}-${q.to.slice(0, 10)}.${q.format}`
       reply.type(TABLE_TYPES[q.format]).header('content-disposition', `attachment; filename="${name}"`)
-      return q.format === 'csv' ? csvStream(app.db, resolve, f, q.order, names) : xlsxStream(app.db, resolve, f, q.order, names)
+      return q.format === 'csv' ? csvStream(app.readDb, resolve, f, q.order, names) : xlsxStream(app.readDb, resolve, f, q.order, names)
     }
     // A bundle holds whole batches: a search filter would be silently ignored, so it is refused.
     const extra = Object.keys(q).find((k) => !BUNDLE_KEYS.has(k))
@@ -54,7 +54,7 @@ export default async function exportRoute(app: FastifyInstance, opts: { names: N
     const chunks: Buffer[] = []
     sink.on('data', (d: Buffer) => chunks.push(d))
     try {
-      await exportBundle(app.db, sink, {
+      await exportBundle(app.readDb, sink, {
         node: config.node.id, from: new Date(q.from), to: new Date(q.to), chain: q.chain,
         certificates: [identity.signing.certPem], caChain: [identity.signing.caPem], maxRecords: HTTP_EXPORT_MAX_RECORDS, compress: false,
       })

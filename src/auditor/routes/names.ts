@@ -9,7 +9,7 @@ export function reportNames(app: FastifyInstance): Names {
   let directory: { at: number; departments: Map<string, string>; systems: Map<string, string> } | null = null
   return async () => {
     if (!directory || Date.now() - directory.at > 60_000) {
-      const { rows } = await app.db.query('SELECT client_id, name, department_code, department_name FROM systems')
+      const { rows } = await app.readDb.query('SELECT client_id, name, department_code, department_name FROM systems')
       directory = {
         at: Date.now(),
         departments: new Map(rows.map((r) => [r.department_code, r.department_name])),

@@ -50,7 +50,7 @@ export default async function records(app: FastifyInstance) {
     const q = request.query as Record<string, any>
     refuseRawInQuery(q)
     if (q.subjectHash) request.audit.subject = q.subjectHash
-    return withNames(app, await searchRecords(app.db, resolve, searchFiltersOf(q, request.principal!.system), { limit: q.limit, cursor: q.cursor, order: q.order }))
+    return withNames(app, await searchRecords(app.readDb, resolve, searchFiltersOf(q, request.principal!.system), { limit: q.limit, cursor: q.cursor, order: q.order }))
   })
 
   app.post('/v1/audit/records/search', auditorRoute(app, 'audit.search', {
@@ -63,7 +63,7 @@ export default async function records(app: FastifyInstance) {
     const s = takeSubject(app, request, b)
     const f = searchFiltersOf(b, request.principal!.system)
     if (s) f.subjectHash = s.hash
-    return withNames(app, await searchRecords(app.db, resolve, f, { limit: b.limit, cursor: b.cursor, order: b.order }))
+    return withNames(app, await searchRecords(app.readDb, resolve, f, { limit: b.limit, cursor: b.cursor, order: b.order }))
   })
 
   app.get<{ Params: { id: string } }>('/v1/audit/records/:id', auditorRoute(app, 'audit.record', {
@@ -72,7 +72,7 @@ export default async function records(app: FastifyInstance) {
     params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } },
     response: { 200: open, ...problemResponses(400, 401, 403, 404, 503) },
   }), async (request) => {
-    const found = await recordWithEvidence(app.db, request.params.id)
+    const found = await recordWithEvidence(app.readDb, request.params.id)
     const [named] = (await withNames(app, { items: [found as any], nextCursor: null, limit: 1, order: 'desc' })).items
     return { ...found, consumer: named.consumer, provider: named.provider }
   })

@@ -37,7 +37,7 @@ export default async function stats(app: FastifyInstance, opts: { names: Names }
     const hit = cache.get(key)
     if (hit) return hit
     const n = await opts.names()
-    const value = await computeStats(app.db, { filters, resolver: resolve, names: { resource: n.resource, department: n.department } })
+    const value = await computeStats(app.readDb, { filters, resolver: resolve, names: { resource: n.resource, department: n.department } })
     cache.set(key, value)
     return value
   })

@@ -21,7 +21,7 @@ export default async function subjects(app: FastifyInstance, opts: { names: Name
   const report = async (request: FastifyRequest, s: Subject, q: ReportQuery) => {
     requireOrderedRange(q.from, q.to)
     request.audit.subject = s.hash
-    return subjectReport(app.db, { hash: s.hash, masked: s.masked, from: q.from, to: q.to, includeAuditorLookups: q.includeAuditorLookups, node: { id: config.node.id, name: config.node.name }, names: await opts.names() })
+    return subjectReport(app.readDb, { hash: s.hash, masked: s.masked, from: q.from, to: q.to, includeAuditorLookups: q.includeAuditorLookups, node: { id: config.node.id, name: config.node.name }, names: await opts.names() })
   }
 
   app.get('/v1/audit/subjects/report', auditorRoute(app, 'audit.subject-report', {
