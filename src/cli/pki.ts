@@ -5,6 +5,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../../dev/pki.js'
+import { ensureSealPki } from '../../dev/seal-pki.js'
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
@@ -28,8 +29,9 @@ Run \`tongban pki <command> --help\` for its options.`
 const INIT_HELP = `Usage: tongban pki init [--dir certs] [--hostname name]... [--force] [--json]
 
 Creates what is missing of the dev PKI: the root CA, this node's certificate (node id from
-config/node.json or TONGBAN_NODE_ID) and a client certificate with PKCS#12 for every system
-in config/systems.json. Existing files are kept unless --force.
+config/node.json or TONGBAN_NODE_ID), a client certificate with PKCS#12 for every system
+in config/systems.json, and the SM2 seal CA with one seal certificate per licence authority
+(seals/). Existing files are kept unless --force.
 
   --dir DIR            certificate directory (default: certs, or TONGBAN_PKI_DIR)
   --hostname NAME      extra DNS name or IP for the node certificate (repeatable);
@@ -138,6 +140,8 @@ async function init(args: string[], io: Io): Promise<number> {
     force: values.force,
     log,
   })
+  // The seal PKI of electronic licences (SM2, certs/seals/), beside the RSA one.
+  paths.created.push(...(await ensureSealPki({ dir: values.dir ?? config.pki.dir, force: values.force, log })))
   if (values.json) {
     io.out(JSON.stringify(paths, null, 2))
   } else {

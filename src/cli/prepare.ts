@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Config } from '../config/index.js'
 import { ensureDevPki } from '../../dev/pki.js'
+import { ensureSealPki } from '../../dev/seal-pki.js'
 import { migrate } from '../stores/migrate.js'
 import { createPool } from '../stores/postgres.js'
 import { readSystemsFile, seedSystems } from '../auth/systems.js'
@@ -29,6 +30,8 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
     systems: readSystemsFile(config.files.systemsFile),
     log,
   })
+  // The seal CA and the licence authorities' seals (SM2): the library signs, the node trusts.
+  await ensureSealPki({ dir: config.pki.dir, log })
   ensureAuditKey(config.audit.keyFile, log)
 
   const migrations = await migrate(config.postgres.url, config.postgres.schema)
