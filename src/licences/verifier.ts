@@ -78,6 +78,21 @@ const dayWithin = (day: string, from: Date, to: Date) => {
 /** Today's date in China Standard Time (licences are dated in local days). */
 export const todayInChina = (now = new Date()): string => new Date(now.getTime() + 8 * 3_600_000).toISOString().slice(0, 10)
 
+// Which anchor issued a seal certificate, remembered per certificate: an SM2 verification in
+// JavaScript costs ~30 ms, and a handful of seal certificates seal every licence.
+const chains = new WeakMap<SealTrustAnchor[], Map<string, SealTrustAnchor | null>>()
+function issuingAnchor(certPem: string, cert: ParsedSm2Certificate, anchors: SealTrustAnchor[]): SealTrustAnchor | undefined {
+  let known = chains.get(anchors)
+  if (!known) chains.set(anchors, (known = new Map()))
+  let found = known.get(certPem)
+  if (found === undefined) {
+    found = anchors.find((a) => sameName(a.cert.subject, cert.issuer) && verifySm2CertificateSignature(certPem, a.cert.publicKeyHex)) ?? null
+    if (known.size >= 1024) known.clear() // bounded: presented certificates may be anyone's
+    known.set(certPem, found)
+  }
+  return found ?? undefined
+}
+
 export function verifyLicence(o: {
   /** The presented document; absent: verify the library's record (by number). */
   document?: LicenceDocument
@@ -124,7 +139,7 @@ export function verifyLicence(o: {
 
   // The seal certificate: chain to a trusted seal CA, validity on the issue date, revocation.
   const issuedOn = doc?.issuedOn ?? seal?.tbs.issuedOn
-  const anchor = cert && certPem ? o.anchors.find((a) => sameName(a.cert.subject, cert!.issuer) && verifySm2CertificateSignature(certPem!, a.cert.publicKeyHex)) : undefined
+  const anchor = cert && certPem ? issuingAnchor(certPem, cert, o.anchors) : undefined
   if (!cert) set('sealCertificateChain', null, 'LICENCE_SEAL_UNTRUSTED', 'no readable seal certificate')
   else set('sealCertificateChain', !!anchor && !cert.isCA, 'LICENCE_SEAL_UNTRUSTED')
   if (!cert || !issuedOn) set('sealCertificateValidity', null, 'LICENCE_SEAL_CERT_EXPIRED')
