@@ -18,7 +18,7 @@
 // in the foreground until Ctrl-C.
 //
 // Ports: TONGBAN_TIERS_PORT_BASE (default 8500): public API base+1…base+4 (national first),
-// node listeners base+1001…base+1004; providers base+201…base+206.
+// node listeners base+1001…base+1004; providers base+201…base+207.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -37,6 +37,8 @@ import { buildDegreeProvider } from './providers/degree/app.js'
 import { buildSocialSecurityProvider } from './providers/social-security/app.js'
 import { buildNanjingPropertyProvider, nanjingHoldingsOf } from './providers/nanjing-property/app.js'
 import { person } from './providers/population.js'
+import { buildLicenceLibrary, devLicenceLibrary } from './providers/licences/app.js'
+import { ensureSealPki } from './seal-pki.js'
 import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..')
@@ -49,6 +51,8 @@ const publicPort = (i: number) => ports[i].pub
 const nodePort = (i: number) => ports[i].node
 
 // ---- providers, in this process: [upstream env, provider] ----
+// The licence library seals with the dev seal keys: made first when missing.
+await ensureSealPki({ dir: join(ROOT, 'certs'), log })
 const providers: Array<[string, FastifyInstance]> = [
   ['TONGBAN_UPSTREAM_MPS_IDENTITY', buildIdentityProvider({})],
   ['TONGBAN_UPSTREAM_NR_PROPERTY', buildPropertyProvider({})],
@@ -56,6 +60,7 @@ const providers: Array<[string, FastifyInstance]> = [
   ['TONGBAN_UPSTREAM_EDU_CREDENTIALS', buildDegreeProvider({})],
   ['TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', buildSocialSecurityProvider({})],
   ['TONGBAN_UPSTREAM_NJ_PROPERTY', buildNanjingPropertyProvider({})],
+  ['TONGBAN_UPSTREAM_LICENCE_LIBRARY', buildLicenceLibrary({ library: await devLicenceLibrary(join(ROOT, 'certs')) })],
 ]
 const upstreamEnv: Record<string, string> = {}
 for (const [i, [env, app]] of providers.entries()) {

@@ -4,7 +4,8 @@
 //   3. the simulated identity provider (PROVIDER_PORT, default 7101), the simulated
 //      real-estate registry (PROPERTY_PORT, default 7102), tax bureau (TAX_PORT, 7103),
 //      certificate register (DEGREE_PORT, 7104), social insurance agency
-//      (SOCIAL_SECURITY_PORT, 7105) and Nanjing real-estate registry (NJ_PROPERTY_PORT, 7106),
+//      (SOCIAL_SECURITY_PORT, 7105), Nanjing real-estate registry (NJ_PROPERTY_PORT, 7106)
+//      and licence library (LICENCE_LIBRARY_PORT, 7107),
 //      the development sign-in provider (dev/oidc, DEV_OIDC_PORT, default 8455; not when
 //      TONGBAN_OIDC_ISSUER names another issuer or none) and the gateway (TONGBAN_PORT,
 //      default 8443), its mps-identity, nr-property,
@@ -73,6 +74,7 @@ const departments = [
   ['degree register', 'degree', 'dev/providers/degree/main.ts', 'DEGREE_PORT', 7104, 'TONGBAN_UPSTREAM_EDU_CREDENTIALS', 'simulated 学历证书 register, as 学信网 answers'],
   ['social insurance', 'social-security', 'dev/providers/social-security/main.ts', 'SOCIAL_SECURITY_PORT', 7105, 'TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY', 'simulated 人社 pension contributions'],
   ['Nanjing registry', 'nj-property', 'dev/providers/nanjing-property/main.ts', 'NJ_PROPERTY_PORT', 7106, 'TONGBAN_UPSTREAM_NJ_PROPERTY', 'simulated 南京市不动产登记中心, for Nanjing callers'],
+  ['licence library', 'licences', 'dev/providers/licences/main.ts', 'LICENCE_LIBRARY_PORT', 7107, 'TONGBAN_UPSTREAM_LICENCE_LIBRARY', 'simulated 电子证照库: 营业执照, 居民身份证, 不动产权证书, SM2-sealed'],
 ].map(([label, name, entry, portEnv, fallback, upstreamEnv, about]) => {
   const port = portFromEnv(portEnv) ?? fallback
   const url = `http://127.0.0.1:${port}`

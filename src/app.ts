@@ -197,6 +197,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register((await import('./notify/plugin.js')).default)
   await app.register(policy)
   await app.register(exchange)
+  // Electronic licences: the engine on the licence library's resources, and the seal checks.
+  await app.register((await import('./licences/plugin.js')).default)
   await app.register((await import('./auditor/plugin.js')).default)
   await app.register(batches)
   await app.register((await import('./workbench/plugin.js')).default)

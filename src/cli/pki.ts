@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { DEV_P12_PASSWORD, ensureDevPki, issueClientCertificate, type SystemSubject } from '../../dev/pki.js'
 import { ensureSm2DevPki, sm2Dir } from '../../dev/pki-sm2.js'
+import { ensureSealPki } from '../../dev/seal-pki.js'
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
@@ -29,10 +30,11 @@ Run \`tongban pki <command> --help\` for its options.`
 const INIT_HELP = `Usage: tongban pki init [--dir certs] [--hostname name]... [--force] [--json]
 
 Creates what is missing of the dev PKI: the root CA, this node's certificate (node id from
-config/node.json or TONGBAN_NODE_ID) and a client certificate with PKCS#12 for every system
-in config/systems.json. Existing files are kept unless --force. Beside it, under sm2/, the
-national-cryptography tree (docs/gm.md): an SM2 root CA, this node's SM2 signing
-certificate and an SM2 certificate for every system, all SM2-with-SM3.
+config/node.json or TONGBAN_NODE_ID), a client certificate with PKCS#12 for every system
+in config/systems.json, and the SM2 seal CA with one seal certificate per licence authority
+(seals/). Beside it, under sm2/, the national-cryptography tree (docs/gm.md): an SM2 root
+CA, this node's SM2 signing certificate and an SM2 certificate for every system, all
+SM2-with-SM3. Existing files are kept unless --force.
 
   --dir DIR            certificate directory (default: certs, or TONGBAN_PKI_DIR)
   --hostname NAME      extra DNS name or IP for the node certificate (repeatable);
@@ -151,6 +153,8 @@ async function init(args: string[], io: Io): Promise<number> {
     log,
   })
   paths.created.push(...sm2.created)
+  // The seal PKI of electronic licences (SM2, certs/seals/), beside the RSA one.
+  paths.created.push(...(await ensureSealPki({ dir: values.dir ?? config.pki.dir, force: values.force, log })))
   if (values.json) {
     io.out(JSON.stringify({ ...paths, sm2 }, null, 2))
   } else {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { Config } from '../config/index.js'
 import { ensureDevPki } from '../../dev/pki.js'
 import { ensureSm2DevPki, sm2Dir } from '../../dev/pki-sm2.js'
+import { ensureSealPki } from '../../dev/seal-pki.js'
 import { migrate } from '../stores/migrate.js'
 import { createPool } from '../stores/postgres.js'
 import { readSystemsFile, seedSystems } from '../auth/systems.js'
@@ -33,6 +34,8 @@ export async function prepare(config: Config, log: (m: string) => void = () => {
   if (config.audit.alg === 'SM2-SM3') {
     await ensureSm2DevPki({ dir: sm2Dir(config.pki.dir), nodes: [{ id: config.node.id, name: config.node.name }], systems: readSystemsFile(config.files.systemsFile), log })
   }
+  // The seal CA and the licence authorities' seals (SM2): the library signs, the node trusts.
+  await ensureSealPki({ dir: config.pki.dir, log })
   ensureAuditKey(config.audit.keyFile, log)
 
   const migrations = await migrate(config.postgres.url, config.postgres.schema)

@@ -296,5 +296,10 @@ export const configSchema = section('Configuration of one gateway node: defaults
     backoffMs: { type: 'integer', minimum: 10, maximum: 600_000, 'x-env': ['TONGBAN_NOTIFY_BACKOFF_MS'], default: 5000, description: 'first backoff (ms, exponential) of a delivery' },
     timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, 'x-env': ['TONGBAN_NOTIFY_TIMEOUT_MS'], default: 10_000, description: 'upper bound of one webhook call or SMTP session (ms)' },
   }),
+  licences: section('Electronic licences (src/licences, docs/licences.md): the seal trust anchors and the licence library\'s catalogue resources', {
+    sealCaFile: { type: 'string', 'x-env': ['TONGBAN_LICENCE_SEAL_CA_FILE'], 'x-file': false, default: 'seals/seal-ca.crt.pem', 'x-relative-to': 'pki.dir', description: 'trusted seal CA certificates (PEM, SM2, one or more); missing: every seal is untrusted' },
+    statusResource: { type: 'string', pattern: '^[0-9]{6}/[0-9]{5}$', 'x-env': ['TONGBAN_LICENCE_STATUS_RESOURCE'], default: '110001/00001', description: 'catalogue resource (operation status) POST /v1/licences/verify asks' },
+    lookupResource: { type: 'string', pattern: '^[0-9]{6}/[0-9]{5}$', 'x-env': ['TONGBAN_LICENCE_LOOKUP_RESOURCE'], default: '110001/00002', description: 'catalogue resource (operation list) POST /v1/licences/lookup asks' },
+  }),
   logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'x-env': ['TONGBAN_LOG_LEVEL', 'LOG_LEVEL'], default: 'info', description: 'pino level; personal data is redacted' },
 })

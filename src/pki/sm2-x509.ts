@@ -433,3 +433,10 @@ export function sm2PrivateKeyPem(privateKeyHex: string, publicKeyHex?: string): 
   key.publicKey = new BitString(ab(Buffer.from(pub, 'hex')))
   return toPem(new Uint8Array(AsnConvert.serialize(key)), 'EC PRIVATE KEY')
 }
+
+/** The private scalar (64 hex digits) of a SEC1 "EC PRIVATE KEY" on the SM2 curve, as sm2PrivateKeyPem writes it. */
+export function sm2PrivateKeyHexFromPem(pem: string): string {
+  const key = AsnConvert.parse(pemBody(pem, 'EC PRIVATE KEY'), EcPrivateKey)
+  if (key.version !== 1 || key.parameters !== OID_SM2_CURVE) throw new Error('sm2-x509: not an SM2 EC PRIVATE KEY')
+  return privateHex(hex(key.privateKey.buffer).padStart(64, '0'))
+}

@@ -21,6 +21,7 @@ const FIX_REQUEST = 'correct the request and send it again'
 const NEW_TOKEN = 'get a new access token (POST /v1/oauth/token)'
 const CALL_OPERATOR = 'report it to the operator of this node with the request id'
 const NODE_PEER = 'a node-to-node call: check the topology and node certificates of both nodes'
+const LICENCE_REFUSE = 'do not accept the licence; the answer lists every check'
 const INTEGRITY = 'audit reason of GET /v1/audit/integrity, derived from the first failure kind; report it to the audit officer'
 
 export const PROBLEM_CODES = {
@@ -152,6 +153,18 @@ export const PROBLEM_CODES = {
   UPSTREAM_NOT_CONFIGURED: { status: [502], en: 'the provider has no address on this node', zh: '本节点未配置该数据提供方地址', action: CALL_OPERATOR },
   UPSTREAM_TIMEOUT: { status: [504], en: 'the provider did not answer in time', zh: '数据提供方响应超时', action: RETRY },
   UPSTREAM_CIRCUIT_OPEN: { status: [503], en: 'the provider failed repeatedly; calls to it are suspended for a while', zh: '数据提供方系统多次出错，暂停调用', action: 'retry after the Retry-After seconds' },
+
+  // ---- electronic licences (电子证照, POST /v1/licences/verify): a failed check is a 200 verdict ----
+  LICENCE_SEAL_INVALID: { status: [200], en: 'licence verification: the electronic seal does not verify under its seal certificate (forged or damaged seal)', zh: '电子证照核验：电子印章签名无效（印章伪造或损坏）', action: LICENCE_REFUSE },
+  LICENCE_CONTENT_ALTERED: { status: [200], en: 'licence verification: the content was changed after sealing (its SM3 digest or the sealed fields differ), or differs from the library\'s record', zh: '电子证照核验：证照内容在盖章后被改动，或与证照库记录不一致', action: LICENCE_REFUSE },
+  LICENCE_SEAL_UNTRUSTED: { status: [200], en: 'licence verification: the seal certificate does not chain to a trusted seal CA', zh: '电子证照核验：印章证书不是受信任的电子印章机构签发', action: LICENCE_REFUSE },
+  LICENCE_SEAL_CERT_EXPIRED: { status: [200], en: 'licence verification: the seal certificate was not valid on the issue date', zh: '电子证照核验：颁证日期时印章证书不在有效期内', action: LICENCE_REFUSE },
+  LICENCE_SEAL_CERT_REVOKED: { status: [200], en: 'licence verification: the seal certificate is revoked (or unknown to the library)', zh: '电子证照核验：印章证书已被吊销（或证照库不掌握该印章证书）', action: LICENCE_REFUSE },
+  LICENCE_NOT_FOUND: { status: [200, 404], en: 'the licence library holds no licence with this number (404 when verified by number: nothing to check)', zh: '证照库中没有该编号的电子证照', action: 'check the licence number with the applicant; a presented licence unknown to the library is not accepted' },
+  LICENCE_REVOKED: { status: [200], en: 'licence verification: the licence was revoked (注销/吊销) at the library', zh: '电子证照核验：证照已注销或吊销', action: LICENCE_REFUSE },
+  LICENCE_SUPERSEDED: { status: [200], en: 'licence verification: the licence was superseded by a newer one (换发); `detail` names it', zh: '电子证照核验：证照已换发，请使用新证照', action: 'ask the applicant for the current licence' },
+  LICENCE_EXPIRED: { status: [200], en: 'licence verification: today lies outside the licence\'s validity', zh: '电子证照核验：证照已过有效期', action: 'ask the applicant to renew the licence' },
+  LICENCE_HOLDER_MISMATCH: { status: [200], en: 'licence verification: the holder id (or name) given is not the licence\'s holder', zh: '电子证照核验：持证主体与申请人不一致', action: LICENCE_REFUSE },
 
   // ---- the gateway itself ---------------------------------------------------------------
   ANSWER_INTERRUPTED: { status: [500], en: 'audit reason of a streamed answer cut short: its record covers the bytes that were sent', zh: '流式应答中途中断：审计记录覆盖已发送的部分', action: RETRY },

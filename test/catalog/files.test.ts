@@ -31,6 +31,8 @@ t.test('the shipped catalogue validates', async (t) => {
       ['103002/00001', 'unconditional'],
       ['103002/00002', 'conditional'],
       ['103002/00003', 'unconditional'],
+      ['110001/00001', 'unconditional'],
+      ['110001/00002', 'conditional'],
       ['301002/00001', 'none'],
       ['305001/00001', 'unconditional'],
       ['306001/00001', 'unconditional'],
@@ -326,7 +328,7 @@ t.test('cli: tongban catalog validate', async (t) => {
   }
   let io = capture()
   t.equal(await run(['validate', catalog, '--schemas', schemas], io), 0)
-  t.same(io.lines, ['8 valid entries'])
+  t.same(io.lines, ['10 valid entries'])
 
   const entry = identity()
   entry.sharing = { type: 'none' }

@@ -16,6 +16,7 @@ import { buildTaxProvider } from '../../dev/providers/tax/app.js'
 import { buildDegreeProvider } from '../../dev/providers/degree/app.js'
 import { buildSocialSecurityProvider } from '../../dev/providers/social-security/app.js'
 import { buildNanjingPropertyProvider } from '../../dev/providers/nanjing-property/app.js'
+import { buildLicenceLibrary, devLicenceLibrary } from '../../dev/providers/licences/app.js'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const PG_URL = process.env.TONGBAN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -28,6 +29,8 @@ export interface Harness {
   config: Config
   schema: string
   provider: FastifyInstance
+  /** The simulated licence library (its state: `licences.library`). */
+  licences: FastifyInstance
   env: Record<string, string>
   token(clientId: string): Promise<string>
   assertion(clientId: string, overrides?: { audience?: string; lifetimeSeconds?: number; keyPem?: string }): string
@@ -47,8 +50,9 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
   await property.listen({ port: 0, host: '127.0.0.1' })
   const propertyUrl = `http://127.0.0.1:${(property.server.address() as { port: number }).port}`
   // The other departments' simulated services, each on its own loopback port.
-  const departments = [buildTaxProvider(), buildDegreeProvider(), buildSocialSecurityProvider(), buildNanjingPropertyProvider()]
-  const [taxUrl, degreeUrl, socialSecurityUrl, njPropertyUrl] = await Promise.all(
+  const licences = buildLicenceLibrary({ library: await devLicenceLibrary(join(ROOT, 'certs')) })
+  const departments = [buildTaxProvider(), buildDegreeProvider(), buildSocialSecurityProvider(), buildNanjingPropertyProvider(), licences]
+  const [taxUrl, degreeUrl, socialSecurityUrl, njPropertyUrl, licenceLibraryUrl] = await Promise.all(
     departments.map(async (d) => {
       await d.listen({ port: 0, host: '127.0.0.1' })
       return `http://127.0.0.1:${(d.server.address() as { port: number }).port}`
@@ -66,6 +70,7 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
     TONGBAN_UPSTREAM_EDU_CREDENTIALS: degreeUrl,
     TONGBAN_UPSTREAM_HRSS_SOCIAL_SECURITY: socialSecurityUrl,
     TONGBAN_UPSTREAM_NJ_PROPERTY: njPropertyUrl,
+    TONGBAN_UPSTREAM_LICENCE_LIBRARY: licenceLibraryUrl,
     TONGBAN_REPLICA_ID: `${schema}-r1`,
     TONGBAN_PORT: '0',
     TONGBAN_PUBLIC_URL: 'https://tongban.test',
@@ -87,6 +92,7 @@ export async function startNode(opts: { tag?: string; env?: Record<string, strin
     config,
     schema,
     provider,
+    licences,
     env,
     assertion,
     async token(clientId) {

@@ -12,6 +12,7 @@ import {
   issueSm2Certificate,
   parseSm2Certificate,
   sm2PrivateKeyPem,
+  sm2PrivateKeyHexFromPem,
   sm2SignatureFromDer,
   sm2SignatureToDer,
   verifySm2CertificateSignature,
@@ -239,4 +240,10 @@ t.test('the SEC1 key is read by Node and by src/pki/suites.ts', async (t) => {
   t.ok(verifySignature('SM2-SM3', ca.certPem, data, sig), 'a suites.ts signature with this key verifies with this certificate')
   t.throws(() => sm2PrivateKeyPem(ca.key.privateKeyHex, generateSm2KeyPair().publicKeyHex), /does not match/)
   t.throws(() => sm2PrivateKeyPem('00'.repeat(32)), /private key/)
+})
+
+t.test('a SEC1 key reads back', async (t) => {
+  const k = generateSm2KeyPair()
+  t.equal(sm2PrivateKeyHexFromPem(sm2PrivateKeyPem(k.privateKeyHex)), k.privateKeyHex)
+  t.throws(() => sm2PrivateKeyHexFromPem('-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n'))
 })

@@ -133,6 +133,187 @@ export interface PropertyDetailResponse {
   }[]
 }
 
+/** schemas/licences/status.request.schema.json */
+
+/**
+ * 电子证照状态查询
+ */
+export interface LicencesStatusRequest {
+  /**
+   * 证照编号
+   */
+  licenceNumber: string
+  /**
+   * 持证主体代码: 公民身份号码（GB 11643）或统一社会信用代码（GB 32100）
+   */
+  holderId: string
+  /**
+   * 待查印章证书序列号（十六进制）
+   */
+  sealCertificateSerial?: string
+}
+
+/** schemas/licences/status.response.schema.json */
+
+/**
+ * 电子证照状态
+ */
+export interface LicencesStatusResponse {
+  found: boolean
+  status?: 'current' | 'revoked' | 'superseded'
+  statusChangedOn?: null | string
+  supersededBy?: null | string
+  holderMatches?: boolean
+  /**
+   * 电子印章（签章）
+   */
+  seal?: {
+    /**
+     * 待签名数据（签章原文）
+     */
+    tbs: {
+      version: 1
+      sealId: string
+      licenceNumber: string
+      typeCode: string
+      issuedOn: string
+      validUntil: null | string
+      hashAlg: 'SM3'
+      dataHash: string
+      signedAt: string
+    }
+    signatureAlg: 'SM2-with-SM3'
+    /**
+     * SM2 签名值（DER 编码的 r、s），Base64
+     */
+    signature: string
+    /**
+     * 签章人（发证机关）印章证书，DER，Base64
+     */
+    certificate: string
+  }
+  sealCertificate?: {
+    serial: string
+    status: 'good' | 'revoked' | 'unknown'
+    revokedOn: null | string
+  }
+}
+
+/** schemas/licences/list.request.schema.json */
+
+/**
+ * 持证主体的电子证照
+ */
+export interface LicencesListRequest {
+  /**
+   * 持证主体代码: 公民身份号码（GB 11643）或统一社会信用代码（GB 32100）
+   */
+  holderId: string
+  /**
+   * 证照类型代码（不填：全部）
+   */
+  typeCode?: string
+}
+
+/** schemas/licences/list.response.schema.json */
+
+/**
+ * 持证主体的电子证照
+ */
+export interface LicencesListResponse {
+  /**
+   * @maxItems 200
+   */
+  licences: {
+    status: 'current' | 'revoked' | 'superseded'
+    statusChangedOn: null | string
+    supersededBy: null | string
+    /**
+     * 电子证照
+     */
+    licence: {
+      format: 'tongban-licence/1'
+      /**
+       * 证照类型代码
+       */
+      typeCode: string
+      /**
+       * 证照类型名称
+       */
+      typeName: string
+      /**
+       * 证照编号
+       */
+      number: string
+      /**
+       * 持证主体
+       */
+      holder: {
+        name: string
+        idType: 'GB11643' | 'GB32100'
+        /**
+         * 公民身份号码（GB 11643）或统一社会信用代码（GB 32100）
+         */
+        id: string
+      }
+      /**
+       * 发证机关
+       */
+      issuer: {
+        name: string
+        creditCode: string
+        region: string
+      }
+      /**
+       * 颁证日期
+       */
+      issuedOn: string
+      /**
+       * 有效期起始日期
+       */
+      validFrom: string
+      /**
+       * 有效期截止日期（null：长期）
+       */
+      validUntil: null | string
+      /**
+       * 照面信息
+       */
+      surface: {
+        [k: string]: string | number | boolean | null | undefined
+      }
+      /**
+       * 电子印章（签章）
+       */
+      seal: {
+        /**
+         * 待签名数据（签章原文）
+         */
+        tbs: {
+          version: 1
+          sealId: string
+          licenceNumber: string
+          typeCode: string
+          issuedOn: string
+          validUntil: null | string
+          hashAlg: 'SM3'
+          dataHash: string
+          signedAt: string
+        }
+        signatureAlg: 'SM2-with-SM3'
+        /**
+         * SM2 签名值（DER 编码的 r、s），Base64
+         */
+        signature: string
+        /**
+         * 签章人（发证机关）印章证书，DER，Base64
+         */
+        certificate: string
+      }
+    }
+  }[]
+}
+
 /** schemas/records/criminal-record.request.schema.json */
 
 /**
@@ -338,6 +519,14 @@ export interface ResourceOperations {
   /** 南京市不动产登记信息核验 */
   '103002/00003': {
     'verify': { request: PropertyVerifyRequest; response: PropertyVerifyResponse }
+  }
+  /** 电子证照状态核验 */
+  '110001/00001': {
+    'status': { request: LicencesStatusRequest; response: LicencesStatusResponse }
+  }
+  /** 电子证照调取 */
+  '110001/00002': {
+    'list': { request: LicencesListRequest; response: LicencesListResponse }
   }
   /** 违法犯罪记录明细信息 */
   '301002/00001': {
