@@ -197,6 +197,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register((await import('./notify/plugin.js')).default)
   await app.register(policy)
   await app.register(exchange)
+  // After exchange: a corrected subject's later answers carry Tongban-Data-Notice (answerNotes).
+  await app.register((await import('./disputes/plugin.js')).default)
   await app.register((await import('./auditor/plugin.js')).default)
   await app.register(batches)
   await app.register((await import('./workbench/plugin.js')).default)
