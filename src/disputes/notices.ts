@@ -9,31 +9,40 @@ import { corrections } from './store.js'
 
 export const DATA_NOTICE_HEADER = 'tongban-data-notice'
 
-const key = (resource: string, subject: string) => `${resource}\n${subject}`
-
 /** `corrected; dispute="<id>"; effective="<YYYY-MM-DD>"; items="<a b>"` (RFC 8941 parameters). */
 export const noticeValue = (c: { id: string; effectiveFrom: string; items: string[] }) =>
   `corrected; dispute="${c.id}"; effective="${c.effectiveFrom}"; items="${c.items.join(' ')}"`
 
 export class DataNotices {
-  private byKey = new Map<string, string>()
+  // Resource, then subject hash: no key string is built per answer.
+  private byResource = new Map<string, Map<string, string>>()
+  private count = 0
   constructor(private readonly db: Db) {}
 
   async load(): Promise<void> {
-    const next = new Map<string, string>()
-    // Ordered by resolution time: the latest correction of a subject wins.
-    for (const c of await corrections(this.db)) next.set(key(c.resource, c.subject), noticeValue(c))
-    this.byKey = next
+    this.replace(await corrections(this.db))
+  }
+
+  /** The whole set at once (ordered by resolution time: the latest correction of a subject wins). */
+  replace(list: Array<{ id: string; resource: string; subject: string; effectiveFrom: string; items: string[] }>): void {
+    const next = new Map<string, Map<string, string>>()
+    for (const c of list) {
+      let subjects = next.get(c.resource)
+      if (!subjects) next.set(c.resource, (subjects = new Map()))
+      subjects.set(c.subject, noticeValue(c))
+    }
+    this.byResource = next
+    this.count = list.length
   }
 
   get size(): number {
-    return this.byKey.size
+    return this.count
   }
 
   /** The answer note: only answers that released data about a subject. */
   readonly note = (r: AuditRecord): readonly [string, string] | null => {
-    if (this.byKey.size === 0 || r.subject === undefined || r.resource === null || r.decision !== 'allowed') return null
-    const v = this.byKey.get(key(r.resource, r.subject))
+    if (this.count === 0 || r.subject === undefined || r.resource === null || r.decision !== 'allowed') return null
+    const v = this.byResource.get(r.resource)?.get(r.subject)
     return v === undefined ? null : [DATA_NOTICE_HEADER, v]
   }
 }
