@@ -199,6 +199,8 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(exchange)
   // Electronic licences: the engine on the licence library's resources, and the seal checks.
   await app.register((await import('./licences/plugin.js')).default)
+  // After exchange: a corrected subject's later answers carry Tongban-Data-Notice (answerNotes).
+  await app.register((await import('./disputes/plugin.js')).default)
   await app.register((await import('./auditor/plugin.js')).default)
   await app.register(batches)
   await app.register((await import('./workbench/plugin.js')).default)

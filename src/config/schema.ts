@@ -114,6 +114,11 @@ export const configSchema = section('Configuration of one gateway node: defaults
     calendarWarnDays: { type: 'integer', minimum: 0, maximum: 366, 'x-env': ['TONGBAN_CALENDAR_WARN_DAYS'], default: 60, description: 'warn (log, /readyz, metric) when the holiday calendar is complete for fewer days ahead; 0 never warns' },
     rateLimitPerSecond: { type: 'integer', minimum: 0, 'x-env': ['TONGBAN_RATE_LIMIT'], default: 2000, description: 'queries per second per system; 0 switches per-system rate limiting off' },
   }),
+  disputes: section('Disputes (疑义数据校核, src/disputes, docs/disputes.md): the providing department resolves a disputed answer by a deadline', {
+    workingDays: { type: 'integer', minimum: 1, maximum: 60, 'x-env': ['TONGBAN_DISPUTE_WORKING_DAYS'], default: 5, description: 'a provider resolves a dispute within this many working days' },
+    reminderWorkingDays: { type: 'integer', minimum: 0, maximum: 30, 'x-env': ['TONGBAN_DISPUTE_REMINDER_WORKING_DAYS'], default: 1, description: 'reminder this many working days before the deadline (0: at the deadline only)' },
+    deadlineSeconds: { type: 'integer', minimum: 0, maximum: 86400 * 60, 'x-env': ['TONGBAN_DISPUTE_DEADLINE_SECONDS'], default: 0, description: 'drills and tests: when > 0 the deadline is this many seconds after filing (reminder at half of it) instead of working days' },
+  }),
   upstreams: {
     type: 'object',
     additionalProperties: { type: 'string', pattern: URL },

@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { problemResponses } from '../problems/schema.js'
-import { encodeEvidence } from '../evidence/evidence.js'
+import { encodeEvidence, type AuditRecord } from '../evidence/evidence.js'
 import { contextHeadersSchema, contextOf } from './context.js'
 import { QueryEngine, stripId, type Query, type QueryTarget, type SealedAnswer } from './query.js'
 import { loadSchemaFile } from '../catalog/files.js'
@@ -15,9 +15,17 @@ import { requestValidators } from '../validation/ajv.js'
 const QUERY_ERRORS = problemResponses(400, 401, 403, 404, 410, 413, 415, 429, 502, 503, 504)
 export const EVIDENCE_CHAIN_HEADER = 'tongban-evidence-chain'
 
+/**
+ * A header a sealed answer carries because of what its record names (Tongban-Data-Notice:
+ * src/disputes/notices.ts). Runs on every answer: an in-memory lookup, never a store call.
+ */
+export type AnswerNote = (record: AuditRecord) => readonly [name: string, value: string] | null
+
 declare module 'fastify' {
   interface FastifyInstance {
     exchange: QueryEngine
+    /** Added to by later plugins (disputes); read per answer. */
+    answerNotes: AnswerNote[]
   }
 }
 
@@ -38,8 +46,12 @@ export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?
 }
 
 /** Sends a sealed answer with its evidence (and the next hops' evidence of a relayed one). */
-export function sendSealed(reply: FastifyReply, a: SealedAnswer): FastifyReply {
+export function sendSealed(reply: FastifyReply, a: SealedAnswer, notes: readonly AnswerNote[] = []): FastifyReply {
   reply.header('tongban-evidence', encodeEvidence(a.evidence))
+  for (const note of notes) {
+    const h = note(a.evidence.record)
+    if (h) reply.header(h[0], h[1])
+  }
   if (a.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, a.chain.join(', '))
   if (a.retryAfter !== undefined) reply.header('retry-after', String(a.retryAfter))
   if (a.status === 401) reply.header('www-authenticate', 'Bearer')
@@ -64,6 +76,7 @@ export default fp(
       onUpstreamCircuit: (upstream, state) => app.metrics.upstreamCircuit(upstream, state),
     })
     app.decorate('exchange', engine)
+    app.decorate('answerNotes', [] as AnswerNote[])
     app.addHook('onClose', () => engine.close())
 
     const consumerOnly = [app.authenticate, app.requireRole('consumer')]
@@ -78,7 +91,7 @@ export default fp(
       } catch (e) {
         return app.withholdAnswer(request, reply, e)
       }
-      return sendSealed(reply, sealed)
+      return sendSealed(reply, sealed, app.answerNotes)
     }
 
     // POST /v1/verify/{service}: the resource is chosen for the caller's region.

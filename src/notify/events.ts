@@ -5,7 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Db } from '../stores/postgres.js'
 import { addNotice } from './inbox.js'
-import { texts, type NotificationKind } from './texts.js'
+import { disputeTexts, texts, type DisputeNoticeKind, type DisputeWords, type NotificationKind } from './texts.js'
 
 /** What notices need of an application (structural: this folder does not import the policy step). */
 export interface ApplicationFacts {
@@ -57,7 +57,22 @@ export class Notifier {
     return this.tell(g.consumerDepartment, g.consumerSystem, 'expiry', { id: g.applicationId, resource: g.resource }, `expiry:${g.id}`)
   }
 
-  private async tell(department: string, system: string | null, kind: NotificationKind, a: Pick<ApplicationFacts, 'id' | 'resource'> & Partial<ApplicationFacts>, ref: string): Promise<void> {
+  /**
+   * A dispute's event (src/disputes/): the providing department is told of a dispute, its
+   * reminder and escalation; the disputing department of the resolution; other consumers of a
+   * correction. `ref` makes a repeated job or retry tell nobody twice.
+   */
+  async dispute(kind: DisputeNoticeKind, department: string, d: { id: string; resource: string; dueAt?: string | null } & DisputeWords, ref: string): Promise<void> {
+    try {
+      const t = disputeTexts(kind, this.resourceName(d.resource), d)
+      const id = await addNotice(this.db, { department, system: null, kind, ...t, link: `/v1/disputes/${d.id}`, ref })
+      if (id) await this.sendOn({ id, department })
+    } catch (err) {
+      this.log.error({ err, kind, ref }, 'notification could not be recorded')
+    }
+  }
+
+  private async tell(department: string, system: string | null, kind: Exclude<NotificationKind, DisputeNoticeKind>, a: Pick<ApplicationFacts, 'id' | 'resource'> & Partial<ApplicationFacts>, ref: string): Promise<void> {
     try {
       const t = texts(kind, this.resourceName(a.resource), { status: a.status, dueAt: a.dueAt, reason: a.decisionReason })
       const id = await addNotice(this.db, { department, system, kind, ...t, link: `/v1/applications/${a.id}`, ref })

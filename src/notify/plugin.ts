@@ -25,7 +25,7 @@ const notificationSchema = {
   required: ['id', 'kind', 'title', 'body', 'createdAt', 'readAt'],
   properties: {
     id: { type: 'string' },
-    kind: { type: 'string', enum: ['reminder', 'escalation', 'decision', 'revocation', 'expiry', 'application'] },
+    kind: { type: 'string', enum: ['reminder', 'escalation', 'decision', 'revocation', 'expiry', 'application', 'dispute', 'dispute-reminder', 'dispute-escalation', 'dispute-resolution', 'data-correction'] },
     title: text,
     body: text,
     link: { type: 'string' },
