@@ -263,7 +263,7 @@ export async function probePostgres(p) {
 }
 
 /** Server binaries: PATH first, then the distribution's versioned directories (newest first). */
-function pgBin(name) {
+export function pgBin(name) {
   const extra = []
   for (const base of ['/usr/lib/postgresql', '/usr/pgsql']) {
     try {
