@@ -89,8 +89,8 @@ export function haproxyConfig({ host = '127.0.0.1', port, servers, nodePort = nu
     '# "Scale-out: replicas and HAProxy"). Round robin, no stickiness, active checks on /readyz.',
     'global',
     `    maxconn ${maxconn}`,
-    // Server state changes (UP/DOWN) on stderr; no access log (the gateway logs each request).
-    '    log stderr format raw local0 notice',
+    // No log target: run in the foreground (-db), haproxy prints server state changes (UP,
+    // DOWN) on stderr itself; there is no access log (each replica logs its requests).
     ...(socket ? [`    stats socket ${socket} mode 600 level admin`] : []),
     '',
     'defaults',
