@@ -27,7 +27,7 @@
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
 // gracefully; if one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { join, resolve } from 'node:path'
 import { hostname } from 'node:os'
@@ -336,8 +336,12 @@ if (ha) {
     log('--ha: PostgreSQL primary with a synchronous standby')
     const pair = await startPgPair({ dir: join(haDir, 'pg'), log })
     haStops.push(() => pair.stop())
+    // Both are made afresh on every run (empty database): the chains' high-water marks must
+    // be too, or each replica would find its chain "cut" (marks of a database that is gone).
+    const marks = join(haDir, 'audit-hwm')
+    rmSync(marks, { recursive: true, force: true })
     // TONGBAN_REDIS_URL names the first master too, for a gateway without Sentinel settings.
-    Object.assign(gatewayEnv, { TONGBAN_REDIS_URL: `redis://127.0.0.1:${sentinel.masterPort}` }, sentinel.env, pair.env)
+    Object.assign(gatewayEnv, { TONGBAN_REDIS_URL: `redis://127.0.0.1:${sentinel.masterPort}`, TONGBAN_AUDIT_STATE_DIR: marks }, sentinel.env, pair.env)
     log(`--ha: ${Object.entries({ ...sentinel.env, ...pair.env }).map(([k, v]) => `${k}=${v}`).join(' ')}`)
   } catch (e) {
     log(`--ha could not start the stores: ${e.message}`)
