@@ -26,6 +26,8 @@ await app.register(async (scope) => {
   )
   scope.post('/v1/verify/property', (_request, reply) => reply.from('/v1/property/verify'))
 })
+// HAProxy's health check (bench/replicas.ts puts bare proxies behind it as it does replicas).
+app.get('/readyz', async () => ({ status: 'ready' }))
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
 console.log(`READY ${JSON.stringify({ port: (app.server.address() as { port: number }).port })}`)
 

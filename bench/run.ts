@@ -21,6 +21,8 @@
 //                with --rounds, --duration, --log-level and --profile passed on) and adds its
 //                summary: `npm run bench -- --scenarios tiers`
 //
+// Replicas: `npm run bench -- --replicas 1,2,3` runs bench/replicas.ts instead (1, 2, 3
+// replicas behind HAProxy against as many bare proxies behind it; CPU per query).
 // Options: --rounds 3  --duration 8 (s per load)  --scenarios identity,conditional,latency,batch
 //          --profile (gateway runs with --cpu-prof; summary printed, profile under
 //          bench/results/profiles, git-ignored)  --label NAME (bench/results/bench-NAME.json)
@@ -57,6 +59,7 @@ const { values: opt } = parseArgs({
     compare: { type: 'string' },
     'node-args': { type: 'string', default: '' },
     rate: { type: 'string' },
+    replicas: { type: 'string' },
   },
 })
 const ROUNDS = Number(opt.rounds)
@@ -65,6 +68,16 @@ const SCENARIOS = new Set(opt.scenarios!.split(','))
 const CONNECTIONS = [32, 128]
 
 const log = (m: string) => console.log(`[bench] ${m}`)
+
+// `--replicas 1,2,3`: replicas behind HAProxy against bare proxies behind it (bench/replicas.ts,
+// a process of its own with --rounds, --duration, --label and --log-level passed on).
+if (opt.replicas) {
+  const args = ['--import', 'tsx', join(ROOT, 'bench/replicas.ts'), '--replicas', opt.replicas, '--label', opt.label!, '--log-level', opt['log-level']!]
+  if (process.argv.some((a) => a.startsWith('--rounds'))) args.push('--rounds', String(ROUNDS))
+  if (process.argv.some((a) => a.startsWith('--duration'))) args.push('--duration', String(DURATION))
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: ROOT })
+  process.exit(r.status ?? 1)
+}
 
 // PostgreSQL and Redis up (started when local and down), as npm test does.
 const services = spawnSync(process.execPath, [join(ROOT, 'scripts/services.mjs')], { stdio: 'inherit' })

@@ -20,13 +20,23 @@
 // SM2 certificates (docs/gm.md); TLS stays RSA.
 // `npm start -- --tiers` instead brings up four nodes (national, Jiangsu, Nanjing, Jiangning)
 // with their providers and makes two cross-tier calls (dev/local-tree.ts).
+// `npm start -- --replicas 3` runs that many gateway processes instead of one (each its own
+// TONGBAN_REPLICA_ID, audit chain and free port, all on the same schema and Redis prefix)
+// behind HAProxy on TONGBAN_PORT (scripts/haproxy.mjs; haproxy is apt-get installed when
+// missing and possible), with its stats page and Prometheus metrics on HAPROXY_STATS_PORT
+// (default 8404); the state file points the CLI at HAProxy. `--ha` adds Redis Sentinel (a
+// master, a replica, three sentinels: scripts/redis-topology.mjs) and a PostgreSQL primary
+// with a synchronous standby (scripts/pg-standby.mjs) under .tongban/ha, instead of the
+// machine's Redis and PostgreSQL.
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
 // gracefully; if one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { join, resolve } from 'node:path'
+import { hostname } from 'node:os'
 import { ROOT, ensureDependencies, ensureServices } from './services.mjs'
+import { ensureHaproxy, startHaproxy } from './haproxy.mjs'
 import { GATEWAY_NODE_FLAGS, suiteEnv } from './gateway-flags.mjs'
 import { buildWorkbench } from './build-workbench.mjs'
 import { forgetNode, recordNode } from './node-state.mjs'
@@ -37,6 +47,21 @@ const die = (m, code = 1) => {
   process.exit(code)
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ---- how many gateways ------------------------------------------------------------------
+function flagValue(name) {
+  const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`))
+  if (i < 0) return undefined
+  const a = process.argv[i]
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : process.argv[i + 1]
+}
+const replicasFlag = flagValue('--replicas')
+const replicas = replicasFlag === undefined ? 0 : Number(replicasFlag)
+if (replicasFlag !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 16)) {
+  die(`--replicas takes a number of gateway processes from 1 to 16, got ${JSON.stringify(replicasFlag)}`, 2)
+}
+const ha = process.argv.includes('--ha')
+if (ha && !replicas) die('--ha goes with --replicas N (e.g. npm start -- --replicas 3 --ha)', 2)
 
 // ---- where things listen ----------------------------------------------------------------
 // The same precedence as src/config/index.ts: env, then config/node.json, then defaults.
@@ -106,6 +131,13 @@ const gatewayEnv = {
   TONGBAN_UPSTREAM_NR_PROPERTY: propertyUpstream,
   ...Object.fromEntries(departments.map((d) => [d.upstreamEnv, d.upstream])),
 }
+if (replicas) {
+  // The URL departments use is HAProxy's: every replica takes the same token audience.
+  if (!process.env.TONGBAN_PUBLIC_URL) gatewayEnv.TONGBAN_PUBLIC_URL = gatewayUrl
+  // Longer than HAProxy's fall × inter (2 × 1 s): a stopping replica is out before it closes.
+  if (!process.env.TONGBAN_DRAIN_MS) gatewayEnv.TONGBAN_DRAIN_MS = '3000'
+}
+const haproxyStatsPort = portFromEnv('HAPROXY_STATS_PORT') ?? 8404
 const providerEnv = { ...process.env, PORT: String(providerPort), HOST: '127.0.0.1' }
 const propertyEnv = { ...process.env, PORT: String(propertyPort), HOST: '127.0.0.1' }
 
@@ -200,17 +232,29 @@ function startChild(name, args, env) {
   return child
 }
 
+// Started by --ha (Redis Sentinel, PostgreSQL pair): stopped after the gateways.
+const haStops = []
+async function exitAll(code) {
+  for (const stop of haStops.splice(0).reverse()) await stop().catch((e) => log(`stopping: ${e.message}`))
+  process.exit(code)
+}
+
 function onChildExit(name, code, signal) {
   release()
+  if (stopping && name !== 'haproxy' && children.size === 1 && children.has('haproxy')) {
+    // The replicas are gone (drained, sealed): HAProxy last.
+    children.get('haproxy').kill('SIGTERM')
+  }
   if (!stopping) {
     log(`the ${name} exited unexpectedly (${signal ?? `exit code ${code}`}); stopping the rest`)
     exitCode = code || 1
     stopAll('SIGTERM')
   } else {
     log(`the ${name} stopped (${signal ?? `exit code ${code}`})`)
-    if (code !== 0 && !exitCode) exitCode = code ?? 1
+    // HAProxy stopped by us exits with 143 (SIGTERM) or 0: not a failure.
+    if (code !== 0 && !(name === 'haproxy' && (signal || code === 143)) && !exitCode) exitCode = code ?? 1
   }
-  if (children.size === 0) process.exit(exitCode)
+  if (children.size === 0) exitAll(exitCode)
 }
 
 function stopAll(signal) {
@@ -224,8 +268,9 @@ function stopAll(signal) {
   }
   stopping = true
   firstSignalAt = Date.now()
-  if (children.size === 0) process.exit(exitCode)
-  for (const c of children.values()) c.kill(signal)
+  if (children.size === 0) return exitAll(exitCode)
+  // HAProxy keeps routing to the replicas that are still up while the others drain.
+  for (const [name, c] of children) if (name !== 'haproxy' || children.size === 1) c.kill(signal)
 }
 
 for (const s of ['SIGINT', 'SIGTERM']) {
@@ -266,6 +311,7 @@ async function waitReady(name, child, url, seconds) {
 try {
   ensureDependencies({ log })
   await ensureServices({ log })
+  if (replicas) ensureHaproxy({ log })
   // The workbench at /workbench (src/workbench/plugin.ts): built when its sources are newer.
   await buildWorkbench({ log })
 } catch (e) {
@@ -288,9 +334,42 @@ await checkPort('real-estate registry', '127.0.0.1', propertyPort, 'PROPERTY_POR
 for (const d of departments) await checkPort(d.label, '127.0.0.1', d.port, d.portEnv, d.url)
 if (devOidc) await checkPort('development sign-in provider', '127.0.0.1', devOidcPort, 'DEV_OIDC_PORT', devOidcUrl)
 
+if (replicas) await checkPort('HAProxy stats', gatewayHost, haproxyStatsPort, 'HAPROXY_STATS_PORT', `http://${urlHost(clientHost)}:${haproxyStatsPort}`)
+
+// --ha: the stores of a province (docs/operations.md, Scale-out: Redis / PostgreSQL), started
+// by their helpers' scripts; their env points every replica (and prepare) at them.
+if (ha) {
+  const haDir = resolve(ROOT, '.tongban/ha')
+  const missing = ['redis-topology.mjs', 'pg-standby.mjs'].filter((f) => !existsSync(join(ROOT, 'scripts', f)))
+  if (missing.length) die(`--ha needs scripts/${missing.join(' and scripts/')} (Redis Sentinel, PostgreSQL standby), which this checkout does not have`)
+  try {
+    const { startRedisSentinel } = await import('./redis-topology.mjs')
+    const { startPgPair } = await import('./pg-standby.mjs')
+    log('--ha: Redis Sentinel (master, replica, three sentinels)')
+    const sentinel = await startRedisSentinel({ dir: join(haDir, 'redis'), log })
+    haStops.push(() => sentinel.stop())
+    log('--ha: PostgreSQL primary with a synchronous standby')
+    const pair = await startPgPair({ dir: join(haDir, 'pg'), log })
+    haStops.push(() => pair.stop())
+    // Both are made afresh on every run (empty database): the chains' high-water marks must
+    // be too, or each replica would find its chain "cut" (marks of a database that is gone).
+    const marks = join(haDir, 'audit-hwm')
+    rmSync(marks, { recursive: true, force: true })
+    // TONGBAN_REDIS_URL names the first master too, for a gateway without Sentinel settings.
+    Object.assign(gatewayEnv, { TONGBAN_REDIS_URL: `redis://127.0.0.1:${sentinel.masterPort}`, TONGBAN_AUDIT_STATE_DIR: marks }, sentinel.env, pair.env)
+    log(`--ha: ${Object.entries({ ...sentinel.env, ...pair.env }).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+  } catch (e) {
+    log(`--ha could not start the stores: ${e.message}`)
+    await exitAll(1)
+  }
+}
+
 log('preparing the node: node --import tsx src/cli/main.ts prepare')
 const prep = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'prepare'], { cwd: ROOT, env: gatewayEnv, stdio: 'inherit' })
-if (prep.error || prep.status !== 0) die(`prepare failed (${prep.error?.message ?? `exit ${prep.status ?? prep.signal}`}); nothing was started`)
+if (prep.error || prep.status !== 0) {
+  log(`prepare failed (${prep.error?.message ?? `exit ${prep.status ?? prep.signal}`}); nothing was started`)
+  await exitAll(1)
+}
 
 log(`starting the simulated identity provider on ${providerUrl}`)
 const provider = startChild('provider', ['dev/providers/identity/main.ts'], providerEnv)
@@ -312,9 +391,49 @@ if (devOidc) {
   log(`people sign in at ${issuerSetting === '' || issuerSetting === 'none' || issuerSetting === null ? 'no provider (people.issuer is none)' : issuerSetting}; the development provider is not started`)
 }
 
-log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
-const gateway = startChild('gateway', [...GATEWAY_NODE_FLAGS, 'src/server.ts'], gatewayEnv)
-if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
+const replicaList = []
+if (!replicas) {
+  log(`starting the gateway on ${gatewayUrl} (mps-identity upstream: ${upstream})`)
+  const gateway = startChild('gateway', [...GATEWAY_NODE_FLAGS, 'src/server.ts'], gatewayEnv)
+  if (!(await waitReady('gateway', gateway, `${gatewayUrl}/readyz`, 60))) await new Promise(() => {})
+} else {
+  // Each replica on a free loopback port of its own, its own chain id (stable for this
+  // machine: a restart continues the chain), all on the same schema and Redis prefix.
+  for (let i = 1; i <= replicas; i++) {
+    const port = await new Promise((done) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = srv.address().port
+        srv.close(() => done(p))
+      })
+    })
+    const id = process.env.TONGBAN_REPLICA_ID ? `${process.env.TONGBAN_REPLICA_ID}-r${i}` : `${hostname()}-r${i}`
+    replicaList.push({ name: `r${i}`, id, host: '127.0.0.1', port, url: `http://127.0.0.1:${port}` })
+  }
+  for (const r of replicaList) {
+    log(`starting gateway replica ${r.name} (chain ${r.id}) on ${r.url}`)
+    const child = startChild(`gateway-${r.name}`, [...GATEWAY_NODE_FLAGS, 'src/server.ts'], { ...gatewayEnv, TONGBAN_HOST: '127.0.0.1', TONGBAN_PORT: String(r.port), TONGBAN_REPLICA_ID: r.id })
+    if (!(await waitReady(`gateway replica ${r.name}`, child, `${r.url}/readyz`, 90))) await new Promise(() => {})
+  }
+  log(`starting HAProxy on ${gatewayUrl}: round robin over ${replicaList.length} replicas, checks on /readyz`)
+  try {
+    const lb = await startHaproxy({
+      dir: resolve(ROOT, '.tongban/haproxy'), host: gatewayHost, port: gatewayPort, statsPort: haproxyStatsPort,
+      servers: replicaList.map((r) => ({ name: r.name, host: r.host, port: r.port })),
+      log: (line) => emit(process.stdout, `haproxy | ${line}\n`),
+    })
+    lb.child.exited = new Promise((done) => lb.child.on('exit', (code, signal) => done({ code, signal })))
+    children.set('haproxy', lb.child)
+    lb.child.on('exit', (code, signal) => {
+      children.delete('haproxy')
+      onChildExit('haproxy', code, signal)
+    })
+  } catch (e) {
+    log(`HAProxy did not start: ${e.message}`)
+    exitCode = 1
+    stopAll('SIGTERM')
+    await new Promise(() => {})
+  }
+}
 record()
 const suiteCli = suite === 'sm2' ? 'TONGBAN_CLIENTS_DIR=sm2/clients ' : ''
 const tokenCommand = `${suiteCli}TONGBAN_PORT=${gatewayPort} node bin/tongban.js token jn-civil-affairs`
@@ -324,7 +443,9 @@ held = []
 const bar = '─'.repeat(78)
 console.log(`\n${bar}`)
 console.log(`Tongban is running${suite === 'sm2' ? ' with national cryptography: SM2-SM3 checkpoints, evidence v2 (SM3), SM2 client certificates' : ''}.`)
-console.log(`  gateway            ${gatewayUrl}`)
+console.log(`  gateway            ${gatewayUrl}${replicas ? `   (HAProxy, round robin over ${replicas} replicas)` : ''}`)
+for (const r of replicaList) console.log(`    replica ${r.name.padEnd(10)} ${r.url}   (audit chain ${r.id})`)
+if (replicas) console.log(`  HAProxy stats      http://${urlHost(clientHost)}:${haproxyStatsPort}/stats   (Prometheus: /metrics)`)
 console.log(`  API docs           ${gatewayUrl}/docs   (OpenAPI: ${gatewayUrl}/openapi.json)`)
 console.log(`  node and keys      ${gatewayUrl}/v1/node   ${gatewayUrl}/.well-known/jwks.json`)
 console.log(`  identity provider  ${providerUrl}   (simulated 公安 identity service, synthetic population)`)

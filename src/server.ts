@@ -1,5 +1,6 @@
-// Process entry: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
-// finish, seal the last audit batch, close the pools, exit 0.
+// Process entry: start the gateway; on SIGTERM/SIGINT drain (http.drainMs: /readyz 503 while
+// still serving), stop accepting, let in-flight requests finish, seal the last audit batch,
+// close the pools, exit 0.
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
 import { checkTopology } from './tiers/topology.js'
@@ -19,6 +20,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {
     if (closing) return
     closing = true
+    // Behind a load balancer: first tell it (/readyz 503) and keep serving until it has
+    // stopped sending, so no request finds the port closed or a 503 NODE_SHUTTING_DOWN.
+    if (config.http.drainMs > 0) {
+      app.startDraining()
+      app.log.info({ signal, drainMs: config.http.drainMs }, 'draining: /readyz answers 503; serving what still arrives')
+      await new Promise((r) => setTimeout(r, config.http.drainMs))
+    }
     app.log.info({ signal }, 'shutting down: finishing in-flight requests and sealing the last batch')
     const timer = setTimeout(() => {
       app.log.error('shutdown took longer than 30 s; exiting')

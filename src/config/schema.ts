@@ -62,6 +62,9 @@ export const configSchema = section('Configuration of one gateway node: defaults
     host: { type: 'string', minLength: 1, 'x-env': ['TONGBAN_HOST'], default: '127.0.0.1', description: 'listen address' },
     port: { type: 'integer', minimum: 0, maximum: 65535, 'x-env': ['TONGBAN_PORT', 'PORT'], default: 8443, description: 'listen port (0: any free port)' },
     bodyLimit: { type: 'integer', minimum: 1024, maximum: 100 * 1024 * 1024, 'x-env': ['TONGBAN_BODY_LIMIT'], default: 64 * 1024, description: 'request body limit (bytes)' },
+    // Behind a load balancer: at least its checks' fall × interval, so it has marked this
+    // replica down before the port closes (docs/operations.md, Scale-out: replicas and HAProxy).
+    drainMs: { type: 'integer', minimum: 0, maximum: 120_000, 'x-env': ['TONGBAN_DRAIN_MS'], default: 0, description: 'on SIGTERM: how long /readyz answers 503 (draining) while requests are still served, before the listener closes (ms); 0: close at once (no load balancer)' },
   }),
   postgres: section('PostgreSQL', {
     url: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_PG_URL', 'DATABASE_URL'], default: 'postgres://postgres@127.0.0.1:5432/test', description: 'connection URL' },

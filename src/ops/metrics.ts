@@ -208,6 +208,14 @@ export function createMetrics(app: FastifyInstance): Metrics {
     },
   })
   new Gauge({
+    name: 'tongban_draining',
+    help: '1 while this replica drains after SIGTERM (/readyz 503, still serving; http.drainMs)',
+    registers,
+    collect() {
+      this.set(app.hasDecorator('draining') && app.draining() ? 1 : 0)
+    },
+  })
+  new Gauge({
     name: 'tongban_redis_up',
     help: '1 when the shared Redis connection is ready',
     registers,

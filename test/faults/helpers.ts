@@ -34,7 +34,8 @@ export interface Gateway {
 
 /** A gateway process (src/server.ts) on the harness's schema, with the probe preloaded. */
 export async function startGateway(h: Harness, replica: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const port = await freePort()
+  // A given TONGBAN_PORT: a replica restarted where its load balancer expects it.
+  const port = env.TONGBAN_PORT ? Number(env.TONGBAN_PORT) : await freePort()
   const chain = `${h.schema}-${replica}`
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', './test/faults/probe.ts', 'src/server.ts'], {
     cwd: ROOT,
@@ -56,7 +57,10 @@ export async function startGateway(h: Harness, replica: string, env: Record<stri
   for (let i = 0; ; i++) {
     const ready = await request(`${base}/readyz`).then((r) => (r.body.dump(), r.statusCode === 200), () => false)
     if (ready) break
-    if (child.exitCode !== null || i > 200) throw new Error(`gateway ${replica} did not start: ${out.slice(-2000)}`)
+    if (child.exitCode !== null || i > 600) {
+      child.kill('SIGKILL')
+      throw new Error(`gateway ${replica} did not start: ${out.slice(-2000)}`)
+    }
     await sleep(100)
   }
   return {
