@@ -3,8 +3,8 @@
 // Redis until it expires, and one issued before the replay memory began is refused
 // (replay-store.ts: a Redis restart without persistence forgets every jti).
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
-import type { X509Certificate } from 'node:crypto'
-import { Problem, type ProblemCode } from '../problems/problem.js'
+import type { KeyObject, X509Certificate } from 'node:crypto'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
 import type { ReplayStore } from './replay-store.js'
 
@@ -18,6 +18,21 @@ export interface AssertionCheckOptions {
 }
 
 const CLOCK_SKEW_MS = 30_000
+
+/**
+ * The JWS algorithms a registered key may sign assertions with: fixed by the key, never by
+ * the assertion's header (no algorithm confusion). RSA: RS256 or PS256; EC: the ES algorithm
+ * of its curve (ES256 on P-256, ES384 on P-384, RFC 7518 §3.4); any other key: none.
+ */
+export function assertionAlgorithms(key: KeyObject): Array<'RS256' | 'PS256' | 'ES256' | 'ES384'> {
+  if (key.asymmetricKeyType === 'rsa') return ['RS256', 'PS256']
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve
+    if (curve === 'prime256v1') return ['ES256']
+    if (curve === 'secp384r1') return ['ES384']
+  }
+  return []
+}
 const decode = createDecoder()
 const unauthorized = (code: ProblemCode, detail: string) =>
   new Problem(401, code, detail, { error: 'invalid_client' })
@@ -30,9 +45,11 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
   const verifierFor = (s: RegisteredSystem) => {
     let v = verifiers.get(s.clientId)
     if (!v || v.pem !== s.certPem) {
+      const algorithms = assertionAlgorithms(s.cert.publicKey)
+      if (!algorithms.length) throw unauthorized('AUTH_ASSERTION_BAD_SIGNATURE', 'the registered certificate holds a key that cannot sign client assertions')
       const verify = createVerifier({
         key: s.cert.publicKey.export({ type: 'spki', format: 'pem' }) as string,
-        algorithms: ['RS256', 'PS256', 'ES256'],
+        algorithms,
         allowedIss: s.clientId,
         allowedSub: s.clientId,
         allowedAud: opts.audiences,
@@ -104,6 +121,7 @@ async function rememberJti(replay: ReplayStore, key: string, issuedAt: number, t
 }
 
 function mapTokenError(e: unknown): Problem {
+  if (isProblem(e)) return e
   if (!(e instanceof TokenError)) return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion is invalid')
   switch (e.code) {
     case TokenError.codes.expired:
