@@ -96,6 +96,9 @@ export function verifyCsr(pem: string, clientId: string): CsrKey {
   if (keyAlg !== OID.rsaEncryption && keyAlg !== OID.ecPublicKey) {
     throw new Problem(400, 'ONBOARD_CSR_KEY_UNSUPPORTED', `the request's key (algorithm ${keyAlg}) is neither RSA nor EC; send an RSA (≥ ${MIN_RSA_BITS} bits) or EC P-256/P-384 key`)
   }
+  // Named curves only (RFC 5480 §2.1.1): the parameters must be a curve OID (DER tag 06).
+  const params = info.subjectPKInfo.algorithm.parameters
+  if (keyAlg === OID.ecPublicKey && !(params && new Uint8Array(params)[0] === 0x06)) throw curveUnsupported('explicit parameters')
   let key: KeyObject
   try {
     key = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' })

@@ -118,7 +118,7 @@ t.test('an openssl-made P-256 request, and assertions the registered key does no
   await refused('ES384 claimed by a P-256 client', `${input}.${sig}`, 'AUTH_ASSERTION_BAD_SIGNATURE')
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   await refused('RS256 from an EC client', signJwt(claims(clientId), rsa, 'RS256'), 'AUTH_ASSERTION_BAD_SIGNATURE')
-  await refused('alg none', `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${es256[1]}.`, 'AUTH_ASSERTION_BAD_SIGNATURE')
+  await refused('alg none', `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${es256[1]}.`, 'AUTH_ASSERTION_MALFORMED')
 })
 
 t.test('hostile EC requests get stable problem codes, and nothing is registered', async (t) => {
