@@ -5,11 +5,11 @@
 // A client whose certificate is SM2 signs with JOSE alg "SM2SM3" (docs/gm.md), which fast-jwt
 // does not know: that one alg is verified by sm2-jws.ts, every other by fast-jwt.
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
-import type { X509Certificate } from 'node:crypto'
+import type { KeyObject, X509Certificate } from 'node:crypto'
 import { isIssuedBy } from '../pki/issued.js'
 import { sm2PublicKeyHexOf } from '../pki/suites.js'
 import { sm2JwtVerifier } from './sm2-jws.js'
-import { Problem, type ProblemCode } from '../problems/problem.js'
+import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
 import type { RegisteredSystem, SystemRegistry } from './systems.js'
 import type { ReplayStore } from './replay-store.js'
 
@@ -24,6 +24,21 @@ export interface AssertionCheckOptions {
 }
 
 const CLOCK_SKEW_MS = 30_000
+
+/**
+ * The JWS algorithms a registered key may sign assertions with: fixed by the key, never by
+ * the assertion's header (no algorithm confusion). RSA: RS256 or PS256; EC: the ES algorithm
+ * of its curve (ES256 on P-256, ES384 on P-384, RFC 7518 §3.4); any other key: none.
+ */
+export function assertionAlgorithms(key: KeyObject): Array<'RS256' | 'PS256' | 'ES256' | 'ES384'> {
+  if (key.asymmetricKeyType === 'rsa') return ['RS256', 'PS256']
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve
+    if (curve === 'prime256v1') return ['ES256']
+    if (curve === 'secp384r1') return ['ES384']
+  }
+  return []
+}
 const decode = createDecoder()
 const unauthorized = (code: ProblemCode, detail: string) =>
   new Problem(401, code, detail, { error: 'invalid_client' })
@@ -38,9 +53,11 @@ export function clientAssertionChecker(opts: AssertionCheckOptions) {
     if (!v || v.pem !== s.certPem) {
       const sm2 = sm2PublicKeyHexOf(s.certPem)
       // An SM2 certificate verifies SM2SM3 only; others never do (and fast-jwt refuses the alg).
+      const algorithms = sm2 ? [] : assertionAlgorithms(s.cert.publicKey)
+      if (!sm2 && !algorithms.length) throw unauthorized('AUTH_ASSERTION_BAD_SIGNATURE', 'the registered certificate holds a key that cannot sign client assertions')
       const verify = sm2 ? sm2JwtVerifier({ publicKeyHex: sm2, allowedIss: s.clientId, allowedSub: s.clientId, allowedAud: opts.audiences, clockTolerance: CLOCK_SKEW_MS, now }) : createVerifier({
         key: s.cert.publicKey.export({ type: 'spki', format: 'pem' }) as string,
-        algorithms: ['RS256', 'PS256', 'ES256'],
+        algorithms,
         allowedIss: s.clientId,
         allowedSub: s.clientId,
         allowedAud: opts.audiences,
@@ -112,6 +129,7 @@ async function rememberJti(replay: ReplayStore, key: string, issuedAt: number, t
 }
 
 function mapTokenError(e: unknown): Problem {
+  if (isProblem(e)) return e
   if (!(e instanceof TokenError)) return unauthorized('AUTH_ASSERTION_INVALID', 'client_assertion is invalid')
   switch (e.code) {
     case TokenError.codes.expired:

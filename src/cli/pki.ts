@@ -10,7 +10,7 @@ import { ensureSealPki } from '../../dev/seal-pki.js'
 import { createPool } from '../stores/postgres.js'
 import { createRedis } from '../stores/redis.js'
 import { revokeCertificate } from '../auth/systems.js'
-import { createCertificateRequest } from '../onboarding/csr-request.js'
+import { createCertificateRequest, type RequestKey } from '../onboarding/csr-request.js'
 import { stdio, type Io } from './io.js'
 
 const OK = 0
@@ -63,7 +63,7 @@ afterwards (\`tongban pki issue\`, then \`tongban prepare\`) is not revoked.
 
   --reason TEXT   why (kept with the revocation)`
 
-const REQUEST_HELP = `Usage: tongban pki request --client-id ID [--out DIR] [--algorithm rsa] [--bits 2048]
+const REQUEST_HELP = `Usage: tongban pki request --client-id ID [--out DIR] [--ec [--curve P-256]] [--bits 2048]
 
 Run at the department, not at the node: generates the system's private key and a PKCS#10
 certificate request (subject CN = the client id). Writes ID.key.pem (mode 0600: keep it, it
@@ -72,11 +72,15 @@ the system with \`tongban systems register --csr ID.csr.pem\` or POST /v1/system
 
   --client-id ID     the system's client id (lower-case letters, digits, -)
   --out DIR          where to write the two files (default: the current directory)
-  --algorithm rsa    key type; RSA only for now (the node's CA signs RSA keys of 2048+ bits)
+  --ec               an EC key instead of RSA (what an HSM that makes EC keys holds); it
+                     signs its client assertions ES256 (P-256) or ES384 (P-384)
+  --curve C          with --ec: P-256 (default) or P-384
+  --algorithm rsa|ec the same choice spelled out (default rsa)
   --bits N           RSA modulus size, 2048 (default), 3072 or 4096
 
-The same with openssl:
+The same with openssl (RSA, or EC P-256):
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ID.key.pem
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve -out ID.key.pem
   chmod 600 ID.key.pem
   openssl req -new -key ID.key.pem -subj "/CN=ID" -sha256 -out ID.csr.pem`
 
@@ -216,6 +220,8 @@ async function request(args: string[], io: Io): Promise<number> {
       'client-id': { type: 'string' },
       out: { type: 'string' },
       algorithm: { type: 'string' },
+      ec: { type: 'boolean' },
+      curve: { type: 'string' },
       bits: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -227,14 +233,25 @@ async function request(args: string[], io: Io): Promise<number> {
   const clientId = values['client-id']
   if (!clientId) throw new UsageError('--client-id is required')
   if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(clientId)) throw new UsageError(`--client-id: lower-case letters, digits and -, 2–63 characters; got ${clientId}`)
-  if ((values.algorithm ?? 'rsa') !== 'rsa') throw new UsageError(`--algorithm: only rsa is supported, got ${values.algorithm}`)
-  const bits = Number(values.bits ?? 2048)
-  if (![2048, 3072, 4096].includes(bits)) throw new UsageError(`--bits: 2048, 3072 or 4096, got ${values.bits}`)
+  const algorithm = values.algorithm ?? (values.ec ? 'ec' : 'rsa')
+  if (algorithm !== 'rsa' && algorithm !== 'ec') throw new UsageError(`--algorithm: rsa or ec, got ${values.algorithm}`)
+  if (values.ec && algorithm !== 'ec') throw new UsageError('--ec and --algorithm rsa contradict each other')
+  let kind: RequestKey
+  if (algorithm === 'ec') {
+    if (values.bits !== undefined) throw new UsageError('--bits is for RSA keys; an EC key takes --curve')
+    const curve = values.curve ?? 'P-256'
+    if (curve !== 'P-256' && curve !== 'P-384') throw new UsageError(`--curve: P-256 or P-384, got ${curve}`)
+    kind = curve
+  } else {
+    if (values.curve !== undefined) throw new UsageError('--curve is for EC keys (--ec)')
+    kind = Number(values.bits ?? 2048)
+    if (![2048, 3072, 4096].includes(kind)) throw new UsageError(`--bits: 2048, 3072 or 4096, got ${values.bits}`)
+  }
   const dir = path.resolve(values.out ?? '.')
   const keyFile = path.join(dir, `${clientId}.key.pem`)
   const csrFile = path.join(dir, `${clientId}.csr.pem`)
   if (existsSync(keyFile)) throw new Error(`${keyFile} exists: a key is never overwritten (move it away first)`)
-  const { keyPem, csrPem } = await createCertificateRequest(clientId, bits)
+  const { keyPem, csrPem } = await createCertificateRequest(clientId, kind)
   mkdirSync(dir, { recursive: true })
   writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' })
   writeFileSync(csrFile, csrPem)

@@ -17,7 +17,7 @@ import { issueFromCsr, loadSigningCa, verifyCsr, type SignedCertificate } from '
 const CLIENT_ID = '^[a-z0-9][a-z0-9-]{1,62}$'
 const PEM_MAX = 16_384
 
-const csrField = { type: 'string', minLength: 1, maxLength: PEM_MAX, description: 'PEM PKCS#10 request (RSA ≥ 2048 bits, subject CN = clientId)' }
+const csrField = { type: 'string', minLength: 1, maxLength: PEM_MAX, description: 'PEM PKCS#10 request (RSA ≥ 2048 bits or EC P-256/P-384, subject CN = clientId)' }
 const certified = {
   type: 'object',
   required: ['clientId', 'certificate', 'caCertificate', 'notAfter', 'serial'],

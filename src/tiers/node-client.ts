@@ -1,7 +1,7 @@
 // The node-to-node client: mutual TLS with the node certificate, the server checked to be
 // the very node expected (certificate chained to the trusted CA, CN tongban-node-<id>), one
 // pooled undici client per next hop, a hard deadline per call, and the hop's guard
-// (bulkhead + circuit breaker). Every failure becomes a problem naming the hop:
+// (bulkhead + circuit breaker, on cockatiel: breaker.ts). Every failure becomes a problem naming the hop:
 // 502 HOP_UNAVAILABLE, 504 HOP_TIMEOUT, 503 HOP_CIRCUIT_OPEN / HOP_SATURATED.
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls'
 import { Pool, errors } from 'undici'
@@ -53,7 +53,7 @@ const isTimeout = (e: any) =>
 
 export class NodeClient {
   private readonly pools = new Map<string, Pool>()
-  private readonly guards = new Map<string, HopGuard>()
+  private readonly guards = new Map<string, HopGuard<HopResponse>>()
   private readonly connects = new Map<string, number>()
   // One TLS context (CA, certificate and key parsed once) for every connection: undici made
   // a new one per connection from the PEM options (1-2 % of a relaying node's CPU).
@@ -66,16 +66,16 @@ export class NodeClient {
     return this.connects.get(hop) ?? 0
   }
 
-  guard(hop: string): HopGuard {
+  guard(hop: string): HopGuard<HopResponse> {
     let g = this.guards.get(hop)
     if (!g) {
-      g = new HopGuard(hop, { maxConcurrent: this.opts.maxConcurrentPerHop, ...this.opts.breaker, onState: this.opts.onBreakerState })
+      g = new HopGuard<HopResponse>(hop, { maxConcurrent: this.opts.maxConcurrentPerHop, ...this.opts.breaker, onState: this.opts.onBreakerState })
       this.guards.set(hop, g)
     }
     return g
   }
 
-  allGuards(): HopGuard[] {
+  allGuards(): HopGuard<HopResponse>[] {
     return [...this.guards.values()]
   }
 
@@ -115,19 +115,8 @@ export class NodeClient {
     // Query calls pass their budget (already capped by the hop timeout); background calls their own.
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs
     if (timeoutMs < 20) throw new Problem(504, 'HOP_TIMEOUT', `no time left to call node ${hop.id}`, { hop: hop.id })
-    const guard = req.guarded === false ? null : this.guard(hop.id)
-    const slot = guard?.enter()
-    let ok: boolean | null = null
-    try {
-      const res = await this.once(hop, req, timeoutMs)
-      ok = res.status < 500 || isSomeoneElses(res, hop.id)
-      return res
-    } catch (e) {
-      ok = false
-      throw e
-    } finally {
-      if (guard && slot) guard.leave(slot, ok)
-    }
+    if (req.guarded === false) return this.once(hop, req, timeoutMs)
+    return this.guard(hop.id).run(() => this.once(hop, req, timeoutMs))
   }
 
   private async once(hop: TopologyNode, req: HopRequest, timeoutMs: number): Promise<HopResponse> {
@@ -183,17 +172,6 @@ export class NodeClient {
 
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})))
-  }
-}
-
-/** A 5xx that names another hop (further down the path, or an upstream) is not this hop failing. */
-function isSomeoneElses(res: HopResponse, hop: string): boolean {
-  if (!String(res.headers['content-type'] ?? '').startsWith('application/problem+json')) return false
-  try {
-    const p = JSON.parse(res.body) as { hop?: unknown }
-    return typeof p.hop === 'string' && p.hop !== hop
-  } catch {
-    return false
   }
 }
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../../src/config/index.js'
 import { Topology, checkTopology, parentRegionsOf, regionTier, regionWithin } from '../../src/tiers/topology.js'
-import { HopGuard } from '../../src/tiers/breaker.js'
+import { HopGuard, type GuardedAnswer } from '../../src/tiers/breaker.js'
+import { Problem } from '../../src/problems/problem.js'
 import { nodeIdOfCert } from '../../src/tiers/assertion.js'
 import { ensureNodeCertificates } from '../../dev/pki.js'
 import { ROOT } from '../helpers/harness.js'
@@ -149,28 +150,66 @@ t.test('a gateway process with an impossible topology does not start (exit 2, th
   t.match(err, /invalid topology:\n\s+node 320115 \(county\): parent 320000 .* is not its city; expected 320100/)
 })
 
-t.test('a hop guard: bounded concurrency, breaker opens after K failures, one probe after the pause', async (t) => {
-  let now = 0
-  const g = new HopGuard('320100', { maxConcurrent: 2, failures: 2, openMs: 1000, now: () => now })
-  const a = g.enter()
-  const b = g.enter()
-  t.throws(() => g.enter(), { code: 'HOP_SATURATED', status: 503 }, 'a third call in flight is refused at once')
-  g.leave(a, false)
-  t.equal(g.snapshot().state, 'closed', 'one failure is not enough')
-  g.leave(b, false)
-  t.equal(g.snapshot().state, 'open', 'two consecutive failures open it')
-  t.throws(() => g.enter(), { code: 'HOP_CIRCUIT_OPEN', status: 503, extra: { hop: '320100' } })
-  now = 1001
-  const probe = g.enter()
-  t.ok(probe.probe, 'after the pause one call probes')
-  t.throws(() => g.enter(), { code: 'HOP_CIRCUIT_OPEN' }, 'the others still fail fast during the probe')
-  g.leave(probe, false)
+t.test('a hop guard (cockatiel): bounded concurrency, breaker opens after K failures, one probe after the pause, half-open recovery', async (t) => {
+  const OPEN_MS = 500
+  const states: string[] = []
+  const g = new HopGuard('320100', { maxConcurrent: 2, failures: 2, openMs: OPEN_MS, onState: (hop, s) => states.push(`${hop}:${s}`) })
+  let calls = 0
+  /** A call the test ends by hand: ok (200), an error thrown, or a given answer. */
+  const held = () => {
+    let end!: (how: 'ok' | 'fail' | GuardedAnswer) => void
+    const answer = new Promise<GuardedAnswer>((resolve, reject) => {
+      end = (how) => {
+        if (how === 'fail') reject(new Problem(502, 'HOP_UNAVAILABLE', 'down', { hop: '320100' }))
+        else resolve(how === 'ok' ? { status: 200, headers: {}, body: '{}' } : how)
+      }
+    })
+    const done = g.run(() => (calls++, answer))
+    done.catch(() => {})
+    return { done, end }
+  }
+  const afterPause = () => new Promise((r) => setTimeout(r, OPEN_MS + 50))
+
+  // A 5xx naming another hop (further down, or an upstream) is passed on: this hop carried it.
+  const other = held()
+  other.end({ status: 502, headers: { 'content-type': 'application/problem+json' }, body: '{"code":"UPSTREAM_ERROR","hop":"mps-identity"}' })
+  t.equal((await other.done).status, 502)
+  t.match(g.snapshot(), { state: 'closed', consecutiveFailures: 0 }, "another hop's failure does not count against this one")
+
+  const a = held()
+  const b = held()
+  await t.rejects(g.run(async () => ({ status: 200, headers: {}, body: '' })), { code: 'HOP_SATURATED', status: 503, extra: { hop: '320100', retryAfter: 1 } }, 'a third call in flight is refused at once')
+  t.equal(g.snapshot().inFlight, 2)
+  a.end('fail')
+  await t.rejects(a.done, { code: 'HOP_UNAVAILABLE' })
+  t.match(g.snapshot(), { state: 'closed', consecutiveFailures: 1 }, 'one failure is not enough')
+  b.end({ status: 500, headers: {}, body: 'boom' })
+  t.equal((await b.done).status, 500, 'a 5xx of its own counts, and is still handed back')
+  t.match(g.snapshot(), { state: 'open', inFlight: 0 }, 'two consecutive failures open it')
+
+  const before = calls
+  const refused = await g.run(async () => ({ status: 200, headers: {}, body: '' })).catch((e) => e)
+  t.match(refused, { code: 'HOP_CIRCUIT_OPEN', status: 503, extra: { hop: '320100' } })
+  t.ok(refused.extra.retryAfter >= 1, 'with Retry-After')
+  t.equal(calls, before, 'the hop is not called while open')
+
+  await afterPause()
+  const probe = held()
+  t.equal(g.snapshot().state, 'half-open', 'after the pause one call probes')
+  await t.rejects(g.run(async () => ({ status: 200, headers: {}, body: '' })), { code: 'HOP_CIRCUIT_OPEN' }, 'the others fail fast during the probe, they do not wait for it')
+  t.equal(calls, before + 1, 'only the probe reached the hop')
+  probe.end('fail')
+  await t.rejects(probe.done, { code: 'HOP_UNAVAILABLE' })
   t.equal(g.snapshot().state, 'open', 'a failed probe opens it again')
-  now = 2100
-  g.leave(g.enter(), true)
-  t.equal(g.snapshot().state, 'closed', 'a successful probe closes it')
-  g.leave(g.enter(), null)
-  t.equal(g.snapshot().inFlight, 0)
+
+  await afterPause()
+  const recovery = held()
+  t.equal(g.snapshot().state, 'half-open')
+  recovery.end('ok')
+  t.equal((await recovery.done).status, 200)
+  t.match(g.snapshot(), { state: 'closed', consecutiveFailures: 0, inFlight: 0 }, 'a successful probe closes it')
+  t.equal((await g.run(async () => ({ status: 200, headers: {}, body: '' }))).status, 200, 'and calls go through again')
+  t.same(states, ['320100:open', '320100:half-open', '320100:open', '320100:half-open', '320100:closed'], 'every change is told (metrics)')
 })
 
 t.test('dev PKI: certificates for the four tiers under one CA, each naming its node', async (t) => {
