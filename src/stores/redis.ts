@@ -82,9 +82,6 @@ export function redisConnection(cfg: RedisSettings, opts: ConnectionOptions = {}
       sentinels: parseHostPorts(cfg.sentinels!, 'TONGBAN_REDIS_SENTINELS'),
       name: cfg.sentinelName,
       role: 'master',
-      // Subscribe to the sentinels' +switch-master: reconnect to a new master at once
-      // rather than when the old connection times out.
-      failoverDetector: true,
       sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
       // On each (re)connect: ask the sentinels, retry soon (a promotion takes seconds).
       retryStrategy: (times: number) => Math.min(times * 100, 1000),
@@ -122,7 +119,6 @@ export function bullConnection(cfg: RedisSettings, opts: ConnectionOptions): Red
       sentinels: parseHostPorts(cfg.sentinels!, 'TONGBAN_REDIS_SENTINELS'),
       name: cfg.sentinelName,
       role: 'master',
-      failoverDetector: true,
       sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
     }
   }
