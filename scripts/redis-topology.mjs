@@ -195,6 +195,13 @@ export async function startRedisCluster({ dir, log = () => {}, masters = 3, repl
         return i.includes('cluster_state:ok') && i.includes('cluster_slots_assigned:16384') && i.includes(`cluster_known_nodes:${count}`)
       }, 60_000)
     }
+    // Replicas in sync: a write that waits for one (WAIT 1) is acknowledged from the start.
+    for (const port of ports) {
+      await until(`cluster node ${port} replicating`, async () => {
+        const r = await info(port, 'replication')
+        return r.role === 'master' ? Number(r.connected_slaves) >= replicas : r.master_link_status === 'up'
+      }, 60_000)
+    }
     log(`redis cluster: ${masters} masters + ${masters * replicas} replicas on ${ports.join(', ')}`)
     const nodes = ports.map((port) => ({ host: HOST, port }))
     return {
