@@ -21,6 +21,8 @@ export interface RedisSentinelTopology {
   currentMasterPort(): Promise<number | null>
   /** kill -9 of the current master; resolves with its port once it has exited. */
   killMaster(): Promise<number>
+  /** Starts a killed server again, empty; resolves once the sentinels made it a replica in sync. */
+  restartServer(port: number): Promise<void>
   /** Resolves with the promoted master's port. */
   waitForFailover(oldPort: number, timeoutMs?: number): Promise<number>
   stop(): Promise<void>

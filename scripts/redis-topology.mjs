@@ -145,6 +145,18 @@ export async function startRedisSentinel({ dir, log = () => {}, masterName = 'my
         log(`redis sentinel: master on ${port} killed (-9)`)
         return port
       },
+      /**
+       * Starts a killed server again on its port, empty (no persistence); the sentinels make
+       * it a replica of the current master. Resolves once it is in sync.
+       */
+      async restartServer(port) {
+        const c = children.find((x) => x.port === port && x.role !== 'sentinel')
+        if (!c) throw new Error(`redis topology: no server of mine on ${port}`)
+        await kill(c.child)
+        c.child = spawnServer(serverArgs(port, base), log)
+        await until(`server ${port} back as a replica in sync`, async () => (await info(port, 'replication')).master_link_status === 'up', 60_000)
+        log(`redis sentinel: ${port} back as a replica`)
+      },
       /** Resolves with the new master's port once the sentinels have promoted another server. */
       async waitForFailover(oldPort, timeoutMs = 60_000) {
         return until('a new master promoted', async () => {
