@@ -148,6 +148,7 @@ export function replicationOf(cfg: RedisSettings): Replication {
 export class NotReplicatedError extends Error {
   constructor(readonly acked: number, readonly wanted: number) {
     super(`Redis: the write reached ${acked} of ${wanted} replicas in time`)
+    this.name = 'NotReplicatedError'
   }
 }
 
