@@ -145,6 +145,18 @@ export async function startRedisSentinel({ dir, log = () => {}, masterName = 'my
         log(`redis sentinel: master on ${port} killed (-9)`)
         return port
       },
+      /**
+       * Starts a killed server again on its port, empty (no persistence); the sentinels make
+       * it a replica of the current master. Resolves once it is in sync.
+       */
+      async restartServer(port) {
+        const c = children.find((x) => x.port === port && x.role !== 'sentinel')
+        if (!c) throw new Error(`redis topology: no server of mine on ${port}`)
+        await kill(c.child)
+        c.child = spawnServer(serverArgs(port, base), log)
+        await until(`server ${port} back as a replica in sync`, async () => (await info(port, 'replication')).master_link_status === 'up', 60_000)
+        log(`redis sentinel: ${port} back as a replica`)
+      },
       /** Resolves with the new master's port once the sentinels have promoted another server. */
       async waitForFailover(oldPort, timeoutMs = 60_000) {
         return until('a new master promoted', async () => {
@@ -193,6 +205,13 @@ export async function startRedisCluster({ dir, log = () => {}, masters = 3, repl
       await until(`cluster node ${port} ok`, async () => {
         const i = await cli(port, 'CLUSTER', 'INFO')
         return i.includes('cluster_state:ok') && i.includes('cluster_slots_assigned:16384') && i.includes(`cluster_known_nodes:${count}`)
+      }, 60_000)
+    }
+    // Replicas in sync: a write that waits for one (WAIT 1) is acknowledged from the start.
+    for (const port of ports) {
+      await until(`cluster node ${port} replicating`, async () => {
+        const r = await info(port, 'replication')
+        return r.role === 'master' ? Number(r.connected_slaves) >= replicas : r.master_link_status === 'up'
       }, 60_000)
     }
     log(`redis cluster: ${masters} masters + ${masters * replicas} replicas on ${ports.join(', ')}`)

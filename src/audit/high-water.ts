@@ -24,7 +24,7 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { open, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../stores/redis.js'
 import type { Db } from '../stores/postgres.js'
 import { readHead, type ChainHead } from './store.js'
 
@@ -76,7 +76,7 @@ export class HighWaterStore {
 
   constructor(
     readonly dir: string,
-    private readonly redis: Redis | null = null,
+    private readonly redis: RedisClient | null = null,
     private readonly onRedisError: (e: Error) => void = () => {},
   ) {}
 

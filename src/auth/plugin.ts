@@ -121,7 +121,7 @@ export default fp(
       done()
     })
 
-    app.decorate('replay', new ReplayStore(app.redis, { log: app.log }))
+    app.decorate('replay', new ReplayStore(app.replicatedWrites.client, { log: app.log, replication: app.replicatedWrites }))
     const checkAssertion = clientAssertionChecker({
       registry: app.systems,
       replay: app.replay,

@@ -7,7 +7,12 @@
 // The marker is read, created if absent, and compared in the same Lua script that sets the
 // jti: no request can slip between a restart and the node noticing it. A marker lost any
 // other way (FLUSHALL, eviction) starts a new epoch too, which only refuses more.
-import type { Redis } from 'ioredis'
+//
+// With replicas (Sentinel, Cluster) a claim counts only once a replica has it (WAIT,
+// writeReplicated): a failover must not forget a jti that was accepted. On a Cluster the
+// marker and every jti share one slot (`{replay}` hash tag), so the script stays in one slot
+// and a master that loses its data loses the epoch with the jtis it guarded.
+import { writeReplicated, type RedisClient, type Replication } from '../stores/redis.js'
 
 /** Assertions issued this long before the epoch are still taken (clock skew between signer and gateway). */
 export const EPOCH_ALLOWANCE_MS = 5_000
@@ -30,13 +35,20 @@ if redis.call('SET', KEYS[2], '1', 'PX', ARGV[3], 'NX') then return { 'fresh', e
 return { 'replayed', epoch, created }
 `
 
-type WithClaim = Redis & { replayClaim(marker: string, key: string, now: number, iat: number, ttl: number, allowance: number): Promise<[ReplayVerdict, string, number]> }
+type WithClaim = RedisClient & { replayClaim(marker: string, key: string, now: number, iat: number, ttl: number, allowance: number): Promise<[ReplayVerdict, string, number]> }
 
 export interface ReplayStoreOptions {
   log?: { warn(obj: object, msg?: string): void }
   now?: () => number
   allowanceMs?: number
+  /** The replicas a claim must reach before it counts (none: at once). */
+  replication?: Replication
 }
+
+/** The marker's key on this client: `replay:epoch`, on a Cluster `{replay}:epoch`. */
+const epochKeyOf = (redis: { isCluster: boolean }) => (redis.isCluster ? '{replay}:epoch' : EPOCH_KEY)
+/** A jti's key in the marker's slot on a Cluster; unchanged elsewhere. */
+const claimKeyOf = (redis: { isCluster: boolean }, key: string) => (redis.isCluster ? `{replay}:${key}` : key)
 
 export class ReplayStore {
   /** The start of the replay memory (ms) as last seen; null until known. */
@@ -45,7 +57,7 @@ export class ReplayStore {
   private readonly now: () => number
   private readonly allowanceMs: number
 
-  constructor(redis: Redis, private readonly opts: ReplayStoreOptions = {}) {
+  constructor(redis: RedisClient, private readonly opts: ReplayStoreOptions = {}) {
     if (!('replayClaim' in redis)) redis.defineCommand('replayClaim', { numberOfKeys: 2, lua: CLAIM })
     this.redis = redis as WithClaim
     this.now = opts.now ?? Date.now
@@ -59,9 +71,10 @@ export class ReplayStore {
   /** Starts the epoch if Redis has none; returns it. */
   async touch(): Promise<number> {
     const t = this.now()
-    const set = await this.redis.set(EPOCH_KEY, String(t), 'NX')
+    const marker = epochKeyOf(this.redis)
+    const set = await this.redis.set(marker, String(t), 'NX')
     if (set === 'OK') this.started(t)
-    else this.epoch = Number(await this.redis.get(EPOCH_KEY)) || t
+    else this.epoch = Number(await this.redis.get(marker)) || t
     return this.epoch!
   }
 
@@ -71,7 +84,11 @@ export class ReplayStore {
    */
   async claim(key: string, issuedAtMs: number, ttlMs: number): Promise<ReplayVerdict> {
     const t = this.now()
-    const [verdict, epoch, created] = await this.redis.replayClaim(EPOCH_KEY, key, t, Math.floor(issuedAtMs), Math.max(1000, Math.ceil(ttlMs)), this.allowanceMs)
+    const args = [epochKeyOf(this.redis), claimKeyOf(this.redis, key), t, Math.floor(issuedAtMs), Math.max(1000, Math.ceil(ttlMs)), this.allowanceMs] as const
+    const r = this.opts.replication
+    const [verdict, epoch, created] = r && r.replicas > 0
+      ? await writeReplicated<[ReplayVerdict, string, number]>(this.redis, r, (p) => void (p as unknown as WithClaim).replayClaim(...args))
+      : await this.redis.replayClaim(...args)
     if (created === 1) this.started(Number(epoch))
     else this.epoch = Number(epoch)
     return verdict

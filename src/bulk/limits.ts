@@ -2,7 +2,7 @@
 // this replica (a semaphore), and at most R items per second per upstream across all
 // replicas (a per-second counter in Redis). Both are per upstream, so a batch against one
 // department never slows a batch against another.
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../stores/redis.js'
 import type { BatchConfig } from '../config/index.js'
 import { own } from '../catalog/own.js'
 
@@ -38,7 +38,7 @@ export class UpstreamLimits {
 
   constructor(
     private readonly cfg: Pick<BatchConfig, 'upstreamConcurrency' | 'upstreamRatePerSecond' | 'limits'>,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly log: { warn(obj: object, msg: string): void },
   ) {}
 

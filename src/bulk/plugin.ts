@@ -8,6 +8,7 @@ import { BatchProcessor } from './worker.js'
 import { CHUNK_JOB, chunkJobId, createBatchQueue, type BatchQueue } from './queue.js'
 import { batchRoutes } from './routes.js'
 import { countResults, purge, staleBatches, touch } from './store.js'
+import { bullPrefix } from '../stores/redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,8 +38,8 @@ export default fp(
         })
       : null
     const bq = createBatchQueue({
-      redisUrl: config.redis.url,
-      prefix: `${config.redis.prefix}bull`,
+      redis: config.redis,
+      prefix: bullPrefix(config.redis),
       log: app.log,
       processor,
       concurrency: config.batch.jobConcurrency,

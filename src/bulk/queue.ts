@@ -7,7 +7,7 @@
 // already have results. A graceful stop puts the running chunks back (delayed by 100 ms)
 // instead of waiting for all their items.
 import { DelayedError, type Job, type Queue, type Worker } from 'bullmq'
-import { createQueuePair, type JobsLogger } from '../queues/factory.js'
+import { createQueuePair, type JobsLogger, type RedisTarget } from '../queues/factory.js'
 import type { BatchProcessor, ChunkJobData } from './worker.js'
 
 export const BATCHES_QUEUE = 'batches'
@@ -16,7 +16,7 @@ export const CHUNK_JOB = 'chunk'
 export const chunkJobId = (batchId: string, chunk: number) => `b-${batchId}-${chunk}`
 
 export interface BatchQueueOptions {
-  redisUrl: string
+  redis: RedisTarget
   prefix: string
   log: JobsLogger
   /** null: this replica enqueues but runs no worker. */
@@ -40,7 +40,7 @@ export function createBatchQueue(opts: BatchQueueOptions): BatchQueue {
   const processor = opts.processor
   const pair = createQueuePair<ChunkJobData, string, string>({
     name: BATCHES_QUEUE,
-    redisUrl: opts.redisUrl,
+    redis: opts.redis,
     prefix: opts.prefix,
     clientName: 'batches',
     label: 'batches',

@@ -25,6 +25,7 @@ const section = <const P extends Record<string, object>>(description: string, pr
 
 const REGION = '^[1-9][0-9]{5}$'
 const URL = '^[a-z][a-z0-9+.-]*://'
+const HOST_PORTS = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}(,(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5})*$'
 const TIERS = ['national', 'province', 'city', 'county'] as const
 
 const topologyNode = {
@@ -79,6 +80,30 @@ export const configSchema = section('Configuration of one gateway node: defaults
   redis: section('Redis', {
     url: { type: 'string', pattern: URL, 'x-env': ['TONGBAN_REDIS_URL', 'REDIS_URL'], default: 'redis://127.0.0.1:6379', description: 'connection URL' },
     prefix: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,64}$', 'x-env': ['TONGBAN_REDIS_PREFIX'], default: 'tongban:', description: 'key prefix of this node' },
+    // Scale-out (docs/operations.md, "Scale-out: Redis"): one of these replaces url.
+    sentinels: {
+      anyOf: [{ type: 'null' }, { type: 'string', pattern: HOST_PORTS }],
+      'x-env': ['TONGBAN_REDIS_SENTINELS'],
+      'x-unset': [''],
+      default: null,
+      description: 'Redis Sentinel: the sentinels (host:port,…); the node then follows the master they name (url is not used)',
+    },
+    sentinelName: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', 'x-env': ['TONGBAN_REDIS_SENTINEL_NAME'], default: 'mymaster', description: 'Redis Sentinel: the name of the monitored master' },
+    clusterNodes: {
+      anyOf: [{ type: 'null' }, { type: 'string', pattern: HOST_PORTS }],
+      'x-env': ['TONGBAN_REDIS_CLUSTER_NODES'],
+      'x-unset': [''],
+      default: null,
+      description: 'Redis Cluster: some nodes to start from (host:port,…); url and sentinels are then not used',
+    },
+    waitReplicas: {
+      anyOf: [{ type: 'null' }, { type: 'integer', minimum: 0, maximum: 8 }],
+      'x-env': ['TONGBAN_REDIS_WAIT_REPLICAS'],
+      'x-unset': ['', 'auto'],
+      default: null,
+      description: 'replicas a quota increment must reach (WAIT) before its queries are admitted; null (auto): 1 with Sentinel or Cluster, 0 standalone',
+    },
+    waitTimeoutMs: { type: 'integer', minimum: 10, maximum: 10_000, 'x-env': ['TONGBAN_REDIS_WAIT_MS'], default: 500, description: 'how long a quota increment waits for its replicas before the queries fail closed (ms)' },
   }),
   pki: section('Trust anchor and node key', {
     dir: { type: 'string', 'x-env': ['TONGBAN_PKI_DIR'], default: 'certs', 'x-relative-to': 'root', description: 'PKI directory' },

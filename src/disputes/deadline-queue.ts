@@ -6,6 +6,7 @@
 // to wait for it.
 import { DelayedError, UnrecoverableError, type Processor } from 'bullmq'
 import { createQueuePair, type JobsLogger, type QueuePair } from '../queues/factory.js'
+import type { RedisSettings } from '../stores/redis.js'
 
 export const DISPUTE_DEADLINES_QUEUE = 'dispute-deadlines'
 export const JOB_DISPUTE_REMINDER = 'dispute.reminder'
@@ -54,10 +55,10 @@ export interface DisputeJobs {
   close(): Promise<void>
 }
 
-export function createDisputeJobs(o: { redisUrl: string; prefix: string; log: JobsLogger; handlers: DisputeDeadlineHandlers }): DisputeJobs {
+export function createDisputeJobs(o: { redis: RedisSettings; prefix: string; log: JobsLogger; handlers: DisputeDeadlineHandlers }): DisputeJobs {
   const pair = createQueuePair<DisputeJobData, void, Name>({
     name: DISPUTE_DEADLINES_QUEUE,
-    redisUrl: o.redisUrl,
+    redis: o.redis,
     prefix: o.prefix,
     clientName: 'disputes',
     label: 'dispute jobs',

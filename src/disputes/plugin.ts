@@ -11,6 +11,7 @@ import { sealStep } from './history.js'
 import { DataNotices } from './notices.js'
 import { disputeRoutes } from './routes.js'
 import { markDeadline, type Dispute } from './store.js'
+import { bullPrefix } from '../stores/redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -55,8 +56,8 @@ export default fp(
       sealStep(app, cl, d, { action, actor: 'tongban-disputes', principal: null, detail: { dueAt: d.dueAt } })
 
     const jobs = createDisputeJobs({
-      redisUrl: config.redis.url,
-      prefix: `${config.redis.prefix}bull`,
+      redis: config.redis,
+      prefix: bullPrefix(config.redis),
       log: app.log,
       handlers: {
         onReminder: async (id, now) => {

@@ -3,7 +3,7 @@
 // Idle expiry slides with every request; the absolute limit never moves. An ended session
 // is kept (unusable) for a grace period so the answer can say "expired", not "missing".
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../stores/redis.js'
 import type { Role } from '../auth/principal.js'
 import type { RegionTier } from '../gb/region.js'
 
@@ -42,7 +42,7 @@ export function sameToken(a: string, b: string): boolean {
 
 export class SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly limits: { idleMs: number; absoluteMs: number },
   ) {}
 
@@ -96,7 +96,7 @@ const PENDING_MS = 10 * 60_000
 const pendingKey = (state: string) => `people:signin:${createHash('sha256').update(state).digest('base64url')}`
 
 export class PendingSignIns {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   static readonly ttlSeconds = PENDING_MS / 1000
 

@@ -3,14 +3,14 @@
 // close as every pair (src/queues/factory.ts). Scheduling and cancelling (deadlines.ts)
 // bound their own waits and reject with JobsUnavailableError.
 import type { DefaultJobOptions, Queue, Worker } from 'bullmq'
-import { createQueuePair, type JobsLogger } from '../queues/factory.js'
+import { createQueuePair, type JobsLogger, type RedisTarget } from '../queues/factory.js'
 import { DEADLINES_QUEUE, deadlineProcessor } from './deadlines.js'
 import type { DeadlineHandlers, DeadlineJobData } from './deadlines.js'
 
 export type { JobsLogger } from '../queues/factory.js'
 
 export interface JobsOptions {
-  redisUrl: string
+  redis: RedisTarget
   /** BullMQ key prefix, e.g. `tongban:<schema>`; no trailing ':'. */
   prefix: string
   handlers: DeadlineHandlers
@@ -44,7 +44,7 @@ export function createJobs(opts: JobsOptions): Jobs {
   const { log } = opts
   const pair = createQueuePair<DeadlineJobData, void, string>({
     name: DEADLINES_QUEUE,
-    redisUrl: opts.redisUrl,
+    redis: opts.redis,
     prefix: opts.prefix,
     label: 'jobs',
     log,

@@ -17,6 +17,7 @@ import { expireGrant, getApplication, getGrant, markDeadlineEvent } from './appl
 import { policyRoutes } from './routes.js'
 import { createJobs, type Jobs } from './deadline-queue.js'
 import { cancelApplicationDeadline, cancelGrantExpiry, scheduleApplicationDeadline, scheduleGrantExpiry } from './deadlines.js'
+import { bullPrefix, writeReplicated } from '../stores/redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,7 +54,7 @@ export default fp(
     // Safety net for a missed message: reload now and then anyway.
     const refresh = setInterval(() => grants.load().catch(() => {}), 30_000)
     refresh.unref()
-    const quota = new QuotaAdmissions(app.redis)
+    const quota = new QuotaAdmissions(app.replicatedWrites.client, app.replicatedWrites)
     const rate = config.policy.rateLimitPerSecond > 0 ? new RateLeases(app.redis, config.policy.rateLimitPerSecond, app.log) : null
 
     app.decorate('purposes', purposes)
@@ -62,8 +63,8 @@ export default fp(
     app.decorate('policy', { authorize: (r: CatalogResource, p: Principal, purpose: string) => authorize(deps, r, p, purpose) })
 
     const jobs = createJobs({
-      redisUrl: config.redis.url,
-      prefix: `${config.redis.prefix}bull`,
+      redis: config.redis,
+      prefix: bullPrefix(config.redis),
       log: app.log,
       handlers: {
         onReminder: async (id: string) => {
@@ -140,7 +141,11 @@ export default fp(
       markRevoked: async (g) => {
         const ttl = Math.max(60, Math.ceil((g.validTo.getTime() - Date.now()) / 1000) + 86400)
         try {
-          await app.redis.set(revokedKey(g.id), '1', 'EX', ttl)
+          const w = app.replicatedWrites
+          const key = revokedKey(g.id, w.client)
+          // Replicated first where there are replicas: a failover must not bring the grant back.
+          if (w.replicas > 0) await writeReplicated(w.client, w, (p) => void p.set(key, '1', 'EX', ttl))
+          else await app.redis.set(key, '1', 'EX', ttl)
         } catch {
           throw new Problem(503, 'REVOCATION_UNAVAILABLE', 'Redis is unavailable: the revocation could not be made binding on every replica; nothing was changed')
         }

@@ -6,7 +6,14 @@
 // fewer round trips under concurrency and no query waiting for another's round trip. Calls
 // of one grant may overlap: Redis runs them in the order they were sent, so the first to ask
 // are still admitted first. (The per-system rate limit is rate-lease.ts.)
-import type { Redis } from 'ioredis'
+//
+// With replicas (Sentinel, Cluster) a failover promotes a replica that may lack the last
+// increments the old master acknowledged; queries admitted on them would then be counted
+// nowhere, and the quota could be exceeded. So there the script's reply is acted on only
+// after `WAIT` says the replica has the increment (writeReplicated); otherwise the queries
+// fail closed (QUOTA_UNAVAILABLE). They were counted, so a quota is under-used, never
+// exceeded. Keys are hash-tagged by grant on a Cluster (one slot per script call).
+import { slotTag, writeReplicated, type RedisClient, type Replication } from '../stores/redis.js'
 
 // KEYS: 1 revocation marker of the grant, 2 the grant's counter for today. ARGV: 1 queries
 // asking, 2 daily quota, 3 counter TTL (s).
@@ -38,9 +45,13 @@ const CHINA_OFFSET_MS = 8 * 3600_000
 /** Today in China (UTC+8): quotas are per calendar day where the departments work. */
 export const chinaDay = (now: number) => new Date(now + CHINA_OFFSET_MS).toISOString().slice(0, 10)
 
-export const revokedKey = (grantId: string) => `grant:${grantId}:revoked`
+const STANDALONE = { isCluster: false }
 
-export const quotaKey = (grantId: string, day: string) => `quota:${grantId}:${day}`
+/** `grant:<id>:revoked` (on a Cluster `grant:{<id>}:revoked`, in the slot of the grant's counters). */
+export const revokedKey = (grantId: string, on: { isCluster: boolean } = STANDALONE) => `grant:${slotTag(on, grantId)}:revoked`
+
+/** `quota:<id>:<day>` (on a Cluster `quota:{<id>}:<day>`). */
+export const quotaKey = (grantId: string, day: string, on: { isCluster: boolean } = STANDALONE) => `quota:${slotTag(on, grantId)}:${day}`
 
 interface Asking {
   dailyQuota: number
@@ -52,7 +63,8 @@ export class QuotaAdmissions {
   /** Per grant: the queries of this turn of the event loop, not yet sent. */
   private readonly gathering = new Map<string, Asking[]>()
 
-  constructor(private readonly redis: Redis) {
+  /** replication: the replicas an increment must reach before it admits (none: act at once). */
+  constructor(private readonly redis: RedisClient, private readonly replication: Replication = { replicas: 0, timeoutMs: 0 }) {
     redis.defineCommand('tongbanAdmit', { numberOfKeys: 2, lua: SCRIPT })
   }
 
@@ -76,7 +88,10 @@ export class QuotaAdmissions {
     const quota = asking[asking.length - 1].dailyQuota
     let call: Promise<number>
     try {
-      call = this.redis.tongbanAdmit(revokedKey(grantId), quotaKey(grantId, chinaDay(Date.now())), asking.length, quota, 2 * 86400)
+      const keys = [revokedKey(grantId, this.redis), quotaKey(grantId, chinaDay(Date.now()), this.redis)] as const
+      call = this.replication.replicas > 0
+        ? writeReplicated<number>(this.redis, this.replication, (p) => void p.tongbanAdmit(keys[0], keys[1], asking.length, quota, 2 * 86400))
+        : this.redis.tongbanAdmit(keys[0], keys[1], asking.length, quota, 2 * 86400)
     } catch (e) {
       call = Promise.reject(e)
     }
@@ -94,9 +109,12 @@ export class QuotaAdmissions {
 }
 
 /** The use of each grant's quota today, read without consuming (0: none yet). */
-export async function usedToday(redis: Redis, grantIds: string[], now = Date.now()): Promise<number[]> {
+export async function usedToday(redis: RedisClient, grantIds: string[], now = Date.now()): Promise<number[]> {
   if (grantIds.length === 0) return []
   const day = chinaDay(now)
-  const values = await redis.mget(...grantIds.map((id) => quotaKey(id, day)))
+  // On a Cluster each grant's counter is in its own slot: one GET each (pipelined per node).
+  const values = redis.isCluster
+    ? await Promise.all(grantIds.map((id) => redis.get(quotaKey(id, day, redis))))
+    : await redis.mget(...grantIds.map((id) => quotaKey(id, day)))
   return values.map((v) => (v === null ? 0 : Math.max(0, Number.parseInt(v, 10) || 0)))
 }

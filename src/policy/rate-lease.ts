@@ -10,7 +10,7 @@
 // Queries that arrive while a block is being fetched wait for that one round trip. The limit
 // protects the node: without Redis it is skipped (queries admitted) rather than refusing all,
 // and said once every ten seconds with the count, not once per query of an outage.
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../stores/redis.js'
 
 // KEYS: 1 the system's counter for this second. ARGV: 1 the limit, 2 tokens wanted.
 // Returns the tokens given (0: the second's limit is used up).
@@ -53,7 +53,7 @@ export class RateLeases {
   private lastSkipWarning = 0
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly limit: number,
     private readonly log: { warn(obj: object, msg: string): void },
   ) {

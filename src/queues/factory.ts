@@ -4,9 +4,11 @@
 // coalescing, its 'failed' log lines) stays with the pair.
 //
 // Connections: BullMQ gets its own ioredis connections, never the app's client (that one has
-// a keyPrefix, which BullMQ refuses, and fails fast for the request path). Keys are
-// namespaced with BullMQ's own `prefix` option (`<prefix>:<queue>:…`), so nodes and test
-// runs sharing one Redis never collide.
+// a keyPrefix, which BullMQ refuses, and fails fast for the request path), of the node's
+// topology (src/stores/redis.ts: standalone, Sentinel, Cluster). Keys are namespaced with
+// BullMQ's own `prefix` option (`<prefix>:<queue>:…`), so nodes and test runs sharing one
+// Redis never collide; on a Cluster the prefix is a hash tag (`{…}`, bullPrefix) so that
+// each queue's keys, which BullMQ's scripts use together, are in one slot.
 // - The queue's connection (request handlers add and remove jobs on it) retries a command
 //   once, and add() bounds its wait, so a request never hangs on BullMQ. Offline queueing
 //   stays on: with it off BullMQ's own connection emits an unhandled error on close.
@@ -15,6 +17,7 @@
 import { Queue, Worker } from 'bullmq'
 import type { DefaultJobOptions, JobsOptions, Processor, WorkerOptions } from 'bullmq'
 import type { RedisOptions } from 'ioredis'
+import { bullConnection, type RedisSettings } from '../stores/redis.js'
 import { closePair, connectionErrorLog, guardClosedConnectionErrors, runWhenReady, trackClients, withinMs, type JobsLogger } from './lifecycle.js'
 
 export type { JobsLogger } from './lifecycle.js'
@@ -22,8 +25,8 @@ export type { JobsLogger } from './lifecycle.js'
 export interface QueuePairOptions<D, R, N extends string> {
   /** The queue's name: part of every key, never to change (jobs in Redis outlive releases). */
   name: string
-  redisUrl: string
-  /** BullMQ key prefix, e.g. `tongban:bull`; no trailing ':'. */
+  redis: RedisTarget
+  /** BullMQ key prefix, e.g. `tongban:bull` (`{tongban:bull}` on a Cluster: bullPrefix); no trailing ':'. */
   prefix: string
   /** Connection names are `<prefix>:<clientName>-queue` / `-worker` (`<prefix>:queue` / `:worker` without). */
   clientName?: string
@@ -54,14 +57,21 @@ export interface QueuePair<D, R, N extends string, W extends Worker<D, R, N> | n
   close(): Promise<void>
 }
 
-const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/
+/** A Redis URL (standalone), or the node's Redis settings (any topology). */
+export type RedisTarget = string | RedisSettings
+
+const PREFIX = /^(?:[A-Za-z0-9._:-]{1,100}|\{[A-Za-z0-9._:-]{1,100}\})$/
+
+function connectionOf(target: RedisTarget, opts: RedisOptions) {
+  return typeof target === 'string' ? { ...opts, url: target } : bullConnection(target, opts)
+}
 
 export function createQueuePair<D, R, N extends string>(o: QueuePairOptions<D, R, N> & { processor: Processor<D, R, N> }): QueuePair<D, R, N>
 export function createQueuePair<D, R, N extends string>(o: QueuePairOptions<D, R, N>): QueuePair<D, R, N, Worker<D, R, N> | null>
 export function createQueuePair<D, R, N extends string>(o: QueuePairOptions<D, R, N>): QueuePair<D, R, N, Worker<D, R, N> | null> {
   const { prefix, log, label } = o
   if (!PREFIX.test(prefix) || prefix.endsWith(':')) {
-    throw new Error(`${label}: prefix ${JSON.stringify(prefix)} must be 1-100 of A-Z a-z 0-9 . _ : - and not end with ':'`)
+    throw new Error(`${label}: prefix ${JSON.stringify(prefix)} must be 1-100 of A-Z a-z 0-9 . _ : - (optionally in one pair of braces) and not end with ':'`)
   }
   const base: RedisOptions = { connectTimeout: 2000 }
   const connectionName = (role: 'queue' | 'worker') => `${prefix}:${o.clientName ? `${o.clientName}-` : ''}${role}`
@@ -69,9 +79,11 @@ export function createQueuePair<D, R, N extends string>(o: QueuePairOptions<D, R
 
   // Connection options, not clients: each Queue and Worker then owns dedicated ioredis
   // connections (the worker a second one for its blocking commands) and BullMQ closes them
-  // itself, also when close() comes while they are still connecting.
+  // itself, also when close() comes while they are still connecting. On a Cluster BullMQ
+  // needs client instances (still one per Queue and Worker); it does not close those, the
+  // pair does (closePair: dropAll).
   const queue = new Queue<D, R, N>(o.name, {
-    connection: { ...base, url: o.redisUrl, maxRetriesPerRequest: 1, connectionName: connectionName('queue') },
+    connection: connectionOf(o.redis, { ...base, maxRetriesPerRequest: 1, connectionName: connectionName('queue') }),
     prefix,
     defaultJobOptions: o.defaultJobOptions,
   })
@@ -82,7 +94,7 @@ export function createQueuePair<D, R, N extends string>(o: QueuePairOptions<D, R
   let worker: Worker<D, R, N> | null = null
   if (o.processor) {
     worker = new Worker<D, R, N>(o.name, o.processor, {
-      connection: { ...base, url: o.redisUrl, maxRetriesPerRequest: null, connectionName: connectionName('worker') },
+      connection: connectionOf(o.redis, { ...base, maxRetriesPerRequest: null, connectionName: connectionName('worker') }),
       prefix,
       concurrency: o.concurrency ?? 1,
       ...o.worker,

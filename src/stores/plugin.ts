@@ -1,8 +1,7 @@
 // Decorates the app with its PostgreSQL pool and Redis client; closes them last.
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
 import { createPool, createReadPool, type Db } from './postgres.js'
-import { createRedis } from './redis.js'
+import { createRedis, replicationOf, type RedisClient, type Replication } from './redis.js'
 import { InvalidationBus } from './pubsub.js'
 
 declare module 'fastify' {
@@ -10,7 +9,14 @@ declare module 'fastify' {
     db: Db
     /** Auditor queries: the read replica (TONGBAN_PG_READ_URL) when there is one, else `db`. */
     readDb: Db
-    redis: Redis
+    /** Any topology (standalone, Sentinel, Cluster): src/stores/redis.ts. */
+    redis: RedisClient
+    /**
+     * Writes that must survive a failover (quota increments, replay nonces, revocation
+     * markers) go through writeReplicated on this client: a connection of its own when
+     * replicas > 0 (WAIT blocks its connection), else the app's client.
+     */
+    replicatedWrites: Replication & { client: RedisClient }
     bus: InvalidationBus
   }
 }
@@ -26,15 +32,23 @@ export default fp(
     const redis = createRedis(app.config.redis)
     // Start even if Redis is down: readiness says so, and calls that need it fail closed.
     await redis.connect().catch((e) => app.log.warn({ err: e }, 'Redis not reachable at start'))
-    const bus = new InvalidationBus(redis, app.config.redis.url, app.config.redis.prefix)
+    const replication = replicationOf(app.config.redis)
+    let acked = redis
+    if (replication.replicas > 0) {
+      acked = createRedis(app.config.redis)
+      await acked.connect().catch(() => {})
+    }
+    const bus = new InvalidationBus(redis, app.config.redis)
     await bus.start()
     app.decorate('db', db)
     app.decorate('readDb', readDb ?? db)
-    app.decorate('redis', redis)
+    app.decorate<RedisClient>('redis', redis)
+    app.decorate('replicatedWrites', { ...replication, client: acked })
     app.decorate('bus', bus)
     app.addHook('onClose', async () => {
       bus.close()
       redis.disconnect()
+      if (acked !== redis) acked.disconnect()
       await Promise.all([db.end(), readDb?.end()])
     })
   },

@@ -1,16 +1,20 @@
 // Cache invalidation across replicas: a change is published on a Redis channel (under the
 // node's prefix) and every replica's handler for that topic runs. Subscribing needs a
-// connection of its own (Redis puts a subscribed connection in a special mode).
-import { Redis } from 'ioredis'
+// connection of its own (Redis puts a subscribed connection in a special mode), made by the
+// connection factory: on Sentinel it follows the master, on a Cluster PUBLISH reaches the
+// subscribers on every node.
+import { redisConnection, type RedisClient, type RedisSettings } from './redis.js'
 
 export type Handler = (message: string) => void
 
 export class InvalidationBus {
-  private readonly sub: Redis
+  private readonly sub: RedisClient
   private readonly handlers = new Map<string, Handler[]>()
+  private readonly prefix: string
 
-  constructor(private readonly pub: Redis, url: string, private readonly prefix: string) {
-    this.sub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null })
+  constructor(private readonly pub: RedisClient, cfg: RedisSettings) {
+    this.prefix = cfg.prefix
+    this.sub = redisConnection(cfg, { lazyConnect: true, maxRetriesPerRequest: null })
     this.sub.on('error', () => {})
     this.sub.on('message', (channel: string, message: string) => {
       for (const h of this.handlers.get(channel) ?? []) h(message)

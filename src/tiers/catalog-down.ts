@@ -20,6 +20,7 @@ import { REMOTE_CATALOG_TOPIC } from './catalog-sync.js'
 import { checkSnapshotShape, hashOf, shareable, type RemoteCatalog, type SharedEntry, type Snapshot, type SnapshotGroup } from './remote-catalog.js'
 import { backgroundTimeoutMs, type TierLink } from './node-channel.js'
 import { regionTier, regionWithin, type Tier, type TopologyNode } from './topology.js'
+import { bullPrefix } from '../stores/redis.js'
 
 export const DOWN_PATH = '/v1/tiers/catalog/down'
 export const UPSTREAM_CATALOG_TOPIC = 'tiers-catalog-down'
@@ -180,8 +181,8 @@ function startDownJobs(app: FastifyInstance, { topology, client }: TierLink): { 
   const { config } = app
   const pair = createQueuePair<{ child: string; reason?: string }, void, string>({
     name: DOWN_QUEUE,
-    redisUrl: config.redis.url,
-    prefix: `${config.redis.prefix}bull`,
+    redis: config.redis,
+    prefix: bullPrefix(config.redis),
     clientName: 'tiers-down',
     label: 'tiers sync down',
     log: app.log,

@@ -10,6 +10,7 @@ import { buildSnapshot, checkSnapshot } from './remote-catalog.js'
 import { createSyncJobs, type SyncJobs } from './sync-jobs.js'
 import { backgroundTimeoutMs, type TierLink } from './node-channel.js'
 import type { TopologyNode } from './topology.js'
+import { bullPrefix } from '../stores/redis.js'
 
 export const REMOTE_CATALOG_TOPIC = 'tiers-catalog'
 
@@ -48,8 +49,8 @@ function registerSyncRoute(app: FastifyInstance, { topology }: TierLink, jobs: S
 function startSyncJobs(app: FastifyInstance, { topology, client }: TierLink, parent: TopologyNode): SyncJobs {
   const { config } = app
   const jobs = createSyncJobs({
-    redisUrl: config.redis.url,
-    prefix: `${config.redis.prefix}bull`,
+    redis: config.redis,
+    prefix: bullPrefix(config.redis),
     attempts: config.tiers.syncAttempts,
     backoffMs: config.tiers.syncBackoffMs,
     log: app.log,

@@ -12,7 +12,7 @@
 // answer is the truth about what it holds: the child's acks (tiers_checkpoint_acks) only
 // save resending, and a CHECKPOINT_GAP answer resets them to the parent's heads.
 import { UnrecoverableError } from 'bullmq'
-import { createQueuePair, type JobsLogger } from '../queues/factory.js'
+import { createQueuePair, type JobsLogger, type RedisTarget } from '../queues/factory.js'
 import type { Checkpoint } from '../evidence/evidence.js'
 import type { Anchor } from '../evidence/evidence.js'
 import type { Db } from '../stores/postgres.js'
@@ -139,10 +139,10 @@ export interface CheckpointJobs {
   close(): Promise<void>
 }
 
-export function createCheckpointJobs(o: { redisUrl: string; prefix: string; backoffMs: number; log: JobsLogger; push(reason: string): Promise<{ more: boolean }> }): CheckpointJobs {
+export function createCheckpointJobs(o: { redis: RedisTarget; prefix: string; backoffMs: number; log: JobsLogger; push(reason: string): Promise<{ more: boolean }> }): CheckpointJobs {
   const pair = createQueuePair<{ reason?: string }, void, string>({
     name: CHECKPOINTS_QUEUE,
-    redisUrl: o.redisUrl,
+    redis: o.redis,
     prefix: o.prefix,
     clientName: 'tiers-checkpoints',
     label: 'tiers checkpoints',

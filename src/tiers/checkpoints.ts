@@ -8,6 +8,7 @@ import { createCheckpointJobs, fetchParentHeads, pushCheckpoints } from './check
 import { registerCheckpointRoutes } from './checkpoint-parent.js'
 import { backgroundTimeoutMs, type TierLink } from './node-channel.js'
 import type { TopologyNode } from './topology.js'
+import { bullPrefix } from '../stores/redis.js'
 
 /** The child side, as app.tiers offers it. */
 export interface CheckpointsToParent {
@@ -33,7 +34,7 @@ function startCheckpointPush(app: FastifyInstance, parent: TopologyNode, self: s
     db: app.db, client, parent, self, own: { kid: identity.signing.kid, certPem: identity.signing.certPem },
     batch: config.checkpointPush.batch, timeoutMs, log: app.log,
   }, reason)
-  const jobs = createCheckpointJobs({ redisUrl: config.redis.url, prefix: `${config.redis.prefix}bull`, backoffMs: config.tiers.syncBackoffMs, log: app.log, push })
+  const jobs = createCheckpointJobs({ redis: config.redis, prefix: bullPrefix(config.redis), backoffMs: config.tiers.syncBackoffMs, log: app.log, push })
   const timer = setInterval(() => void jobs.request('periodic'), config.checkpointPush.intervalMs)
   timer.unref()
   app.addHook('onClose', async () => {

@@ -7,13 +7,13 @@
 // the parent is away all send the newest state, and the parent ignores duplicates.
 //
 // Connections, prefix and close as every pair (src/queues/factory.ts).
-import { createQueuePair, type JobsLogger } from '../queues/factory.js'
+import { createQueuePair, type JobsLogger, type RedisTarget } from '../queues/factory.js'
 
 export const TIERS_QUEUE = 'tiers'
 export const JOB_PUBLISH = 'catalog.publish'
 
 export interface SyncJobsOptions {
-  redisUrl: string
+  redis: RedisTarget
   /** BullMQ key prefix, e.g. `tongban:bull`. */
   prefix: string
   attempts: number
@@ -31,7 +31,7 @@ export interface SyncJobs {
 export function createSyncJobs(o: SyncJobsOptions): SyncJobs {
   const pair = createQueuePair<{ reason?: string }, void, string>({
     name: TIERS_QUEUE,
-    redisUrl: o.redisUrl,
+    redis: o.redis,
     prefix: o.prefix,
     clientName: 'tiers',
     label: 'tiers sync',

@@ -68,7 +68,7 @@ function recorder(hook?: (c: Call) => void | Promise<void>) {
 
 const opened: Jobs[] = []
 function start(prefix: string, handlers: DeadlineHandlers, extra: Partial<Parameters<typeof createJobs>[0]> = {}): Jobs {
-  const jobs = createJobs({ redisUrl: REDIS_URL, prefix, handlers, log, ...extra })
+  const jobs = createJobs({ redis: REDIS_URL, prefix, handlers, log, ...extra })
   opened.push(jobs)
   return jobs
 }
@@ -245,7 +245,7 @@ t.test('grant expiry fires; a changed expiry replaces the job; cancel removes it
 
 t.test('scheduling fails fast when Redis is unreachable', async (t) => {
   const rec = recorder()
-  const jobs = start(nextPrefix(), rec.handlers, { redisUrl: 'redis://127.0.0.1:1', closeTimeoutMs: 1000 })
+  const jobs = start(nextPrefix(), rec.handlers, { redis: 'redis://127.0.0.1:1', closeTimeoutMs: 1000 })
   const t0 = Date.now()
   await t.rejects(
     scheduleApplicationDeadline(jobs.deadlines, { applicationId: 'APP-X', dueAt: new Date(Date.now() + 60_000) }, { timeoutMs: 500 }),
@@ -279,7 +279,7 @@ t.test('Redis down at start, cut while running: calls fail fast, then everything
   t.teardown(() => proxy.close())
   await proxy.cut()
   const rec = recorder()
-  const jobs = start(nextPrefix(), rec.handlers, { redisUrl: `redis://127.0.0.1:${proxy.port}`, closeTimeoutMs: 2000 })
+  const jobs = start(nextPrefix(), rec.handlers, { redis: `redis://127.0.0.1:${proxy.port}`, closeTimeoutMs: 2000 })
   const q = jobs.deadlines
   await t.rejects(scheduleApplicationDeadline(q, { applicationId: 'APP-D', dueAt: new Date(Date.now() + 100) }, { timeoutMs: 300 }), JobsUnavailableError, 'down at start: rejected within the bound')
 
@@ -317,5 +317,5 @@ t.test('bad input is refused before touching Redis', async (t) => {
   const jobs = start(nextPrefix(), recorder().handlers)
   await t.rejects(scheduleApplicationDeadline(jobs.deadlines, { applicationId: 'A', dueAt: new Date(NaN) }), TypeError)
   await t.rejects(scheduleGrantExpiry(jobs.deadlines, { grantId: '', expiresAt: new Date() }), TypeError)
-  t.throws(() => createJobs({ redisUrl: REDIS_URL, prefix: 'bad prefix', handlers: recorder().handlers, log }), /prefix/)
+  t.throws(() => createJobs({ redis: REDIS_URL, prefix: 'bad prefix', handlers: recorder().handlers, log }), /prefix/)
 })

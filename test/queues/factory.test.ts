@@ -75,7 +75,7 @@ function gate() {
 t.test('keys under <prefix>:<queue>, named connections, the worker runs the jobs', async (t) => {
   const prefix = nextPrefix()
   const g = gate()
-  const pair = track(createQueuePair({ name: 'things', redisUrl: REDIS_URL, prefix, clientName: 'things', label: 'things', log, processor: g.processor, defaultJobOptions: { attempts: 1 } }))
+  const pair = track(createQueuePair({ name: 'things', redis: REDIS_URL, prefix, clientName: 'things', label: 'things', log, processor: g.processor, defaultJobOptions: { attempts: 1 } }))
   await pair.add('thing', { n: 1 }, { jobId: 'thing-1' })
   t.equal(await redis.exists(`${prefix}:things:thing-1`), 1, 'the job hash under BullMQ prefix and queue name')
   await until('the worker has taken the job', () => g.started.includes('thing-1'))
@@ -88,7 +88,7 @@ t.test('keys under <prefix>:<queue>, named connections, the worker runs the jobs
 
   // With Redis up, close() lets a running job finish.
   const g2 = gate()
-  const p2 = track(createQueuePair({ name: 'things', redisUrl: REDIS_URL, prefix: nextPrefix(), label: 'things', log, processor: g2.processor, defaultJobOptions: { attempts: 1 } }))
+  const p2 = track(createQueuePair({ name: 'things', redis: REDIS_URL, prefix: nextPrefix(), label: 'things', log, processor: g2.processor, defaultJobOptions: { attempts: 1 } }))
   await p2.add('thing', { n: 2 }, { jobId: 'thing-2' })
   await until('the second worker has taken its job', () => g2.started.includes('thing-2'))
   t.ok((await clientNames()).includes(`${p2.queue.opts.prefix}:queue`), 'without clientName: <prefix>:queue')
@@ -102,7 +102,7 @@ t.test('keys under <prefix>:<queue>, named connections, the worker runs the jobs
 
 t.test('no processor: this replica adds jobs and runs none', async (t) => {
   const prefix = nextPrefix()
-  const pair = track(createQueuePair<{ n: number }, string, string>({ name: 'things', redisUrl: REDIS_URL, prefix, label: 'things', log, processor: null, defaultJobOptions: {} }))
+  const pair = track(createQueuePair<{ n: number }, string, string>({ name: 'things', redis: REDIS_URL, prefix, label: 'things', log, processor: null, defaultJobOptions: {} }))
   t.equal(pair.worker, null)
   await pair.add('thing', { n: 1 }, { jobId: 'thing-1' })
   t.equal(await pair.queue.getJobState('thing-1'), 'waiting')
@@ -112,12 +112,12 @@ t.test('no processor: this replica adds jobs and runs none', async (t) => {
 
 t.test('a bad prefix is refused before touching Redis', async (t) => {
   for (const prefix of ['bad prefix', 'ends:', '']) {
-    t.throws(() => createQueuePair({ name: 'things', redisUrl: 'redis://127.0.0.1:1', prefix, label: 'things', log, processor: null, defaultJobOptions: {} }), /prefix/, JSON.stringify(prefix))
+    t.throws(() => createQueuePair({ name: 'things', redis: 'redis://127.0.0.1:1', prefix, label: 'things', log, processor: null, defaultJobOptions: {} }), /prefix/, JSON.stringify(prefix))
   }
 })
 
 t.test('Redis unreachable: add() rejects within its bound, close() returns', async (t) => {
-  const pair = createQueuePair({ name: 'things', redisUrl: 'redis://127.0.0.1:1', prefix: nextPrefix(), label: 'things', log, processor: gate().processor, defaultJobOptions: {}, addTimeoutMs: 300 })
+  const pair = createQueuePair({ name: 'things', redis: 'redis://127.0.0.1:1', prefix: nextPrefix(), label: 'things', log, processor: gate().processor, defaultJobOptions: {}, addTimeoutMs: 300 })
   const t0 = Date.now()
   await t.rejects(pair.add('thing', { n: 1 }), /did not answer|ECONNREFUSED|Connection|retries/)
   t.ok(Date.now() - t0 < 2000, 'rejected fast')
@@ -132,7 +132,7 @@ t.test('Redis cut while a job runs: close() gives up within 2 s; BullMQ finishes
   t.teardown(() => proxy.close())
   const g = gate()
   const prefix = nextPrefix()
-  const pair = createQueuePair({ name: 'things', redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, label: 'cut', log, processor: g.processor, defaultJobOptions: { attempts: 1 } })
+  const pair = createQueuePair({ name: 'things', redis: `redis://127.0.0.1:${proxy.port}`, prefix, label: 'cut', log, processor: g.processor, defaultJobOptions: { attempts: 1 } })
   await pair.add('thing', { n: 1 }, { jobId: 'thing-1' })
   await until('the worker has taken the job', () => g.started.includes('thing-1'))
   await proxy.cut()
@@ -157,7 +157,7 @@ t.test('the deadline pair, too: with Redis cut, close() returns within 2 s by de
   t.teardown(() => proxy.close())
   const noop = async () => {}
   const prefix = nextPrefix()
-  const jobs = createJobs({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, log, handlers: { onReminder: noop, onEscalation: noop, onGrantExpired: noop } })
+  const jobs = createJobs({ redis: `redis://127.0.0.1:${proxy.port}`, prefix, log, handlers: { onReminder: noop, onEscalation: noop, onGrantExpired: noop } })
   await jobs.deadlines.waitUntilReady()
   await jobs.worker.waitUntilReady()
   await until('the worker runs', () => jobs.worker.isRunning())
@@ -177,7 +177,7 @@ t.test('the catalogue sync pair: request() is bounded with Redis cut, close() to
   t.teardown(() => proxy.close())
   const prefix = nextPrefix()
   const published: string[] = []
-  const sync = createSyncJobs({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, attempts: 1, backoffMs: 100, log, publish: async (reason) => void published.push(reason) })
+  const sync = createSyncJobs({ redis: `redis://127.0.0.1:${proxy.port}`, prefix, attempts: 1, backoffMs: 100, log, publish: async (reason) => void published.push(reason) })
   await sync.request('first')
   await until('published', () => published.includes('first'))
   t.ok(await redis.exists(`${prefix}:${TIERS_QUEUE}:meta`), 'under <prefix>:tiers')

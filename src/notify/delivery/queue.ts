@@ -10,6 +10,7 @@ import { noticePayload, type NoticeRow } from './payload.js'
 import { webhookSigner } from './signature.js'
 import { addDelivery, markAttemptFailed, markDelivered, queuedDelivery, type Channel } from './store.js'
 import { PermanentFailure, postWebhook } from './webhook.js'
+import { bullPrefix } from '../../stores/redis.js'
 
 export const DELIVERY_QUEUE = 'notify-deliveries'
 
@@ -42,8 +43,8 @@ export function createDeliverer(app: FastifyInstance): Deliverer {
 
   const pair: QueuePair<{ id: string }, void, string, any> = createQueuePair<{ id: string }, void, string>({
     name: DELIVERY_QUEUE,
-    redisUrl: config.redis.url,
-    prefix: `${config.redis.prefix}bull`,
+    redis: config.redis,
+    prefix: bullPrefix(config.redis),
     clientName: 'notify',
     label: 'notification deliveries',
     log,

@@ -14,6 +14,7 @@ import type { TopologyNode } from '../../tiers/topology.js'
 import { MESSAGES_PATH, MESSAGES_QUEUE, firstLinkClaim, newMessage, split, tgtOf, writeMessage, type Message, type MessagesContext, type Row } from './message.js'
 import { consumerRegionOf, nextHop } from './routing.js'
 import type { Outbox } from './outbox.js'
+import { bullPrefix } from '../../stores/redis.js'
 
 export type MessageQueue = QueuePair<{ id: string }, void, string>
 
@@ -36,8 +37,8 @@ export function createMessageQueue(x: MessagesContext, outbox: Outbox): MessageQ
   const { config, log } = x.app
   return createQueuePair<{ id: string }, void, string>({
     name: MESSAGES_QUEUE,
-    redisUrl: config.redis.url,
-    prefix: `${config.redis.prefix}bull`,
+    redis: config.redis,
+    prefix: bullPrefix(config.redis),
     clientName: 'messages',
     label: 'application messages',
     log,
