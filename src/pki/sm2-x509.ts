@@ -5,7 +5,7 @@
 // Node's OpenSSL reads these certificates (X509Certificate) but cannot sign or verify
 // SM2-with-SM3 the standard way (nodejs/node#53761), hence sm-crypto.
 import { createHash, randomBytes } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { sm2, sm2Nonce } from './sm-crypto.js'
 import {
   AsnConvert,
   AsnIntegerArrayBufferConverter,
@@ -93,28 +93,12 @@ export interface ParsedSm2Certificate {
   sigAlgOid: string
 }
 
-// --- sm-crypto
+// --- sm-crypto (./sm-crypto.ts)
 
-interface Sm2 {
-  generateKeyPairHex(seedHex: string, radix: 16): { privateKey: string; publicKey: string }
-  getPublicKeyFromPrivateKey(privateKey: string): string
-  doSignature(msg: number[], privateKey: string, opts: { hash: true; publicKey: string; pointPool: object[] }): string
-  doVerifySignature(msg: number[], sigHex: string, publicKey: string, opts: { hash: true }): boolean
-}
-const cjs = createRequire(import.meta.url)
-const { sm2 } = cjs('sm-crypto') as { sm2: Sm2 }
-const { BigInteger } = createRequire(cjs.resolve('sm-crypto'))('jsbn') as {
-  BigInteger: new (hex: string, radix: 16) => object
-}
-
-// sm-crypto's own randomness is seeded from Math.random outside a browser: keys and nonces come
-// from node:crypto instead (320 random bits reduced mod n-1 leave no usable bias).
+// sm-crypto's own randomness is seeded from Math.random outside a browser: keys come from
+// node:crypto instead (320 random bits reduced mod n-1 leave no usable bias; nonces: sm2Nonce).
 function randomPair(): { privateKey: string; publicKey: string } {
   return sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
-}
-function nonce(): object {
-  const { privateKey: k, publicKey: kG } = randomPair()
-  return { k: new BigInteger(k, 16), x1: new BigInteger(kG.slice(2, 66), 16) }
 }
 
 const HEX_PRIVATE = /^[0-9a-f]{64}$/
@@ -146,7 +130,7 @@ export function sm2PublicKeyOf(privateKeyHex: string): string {
 /** SM2 signature with SM3 (Z with the default user id), raw r‖s as 128 hex digits. */
 export function sm2SignHex(data: Uint8Array, privateKeyHex: string): string {
   const d = privateHex(privateKeyHex)
-  return sm2.doSignature(Array.from(data), d, { hash: true, publicKey: sm2.getPublicKeyFromPrivateKey(d), pointPool: [nonce()] })
+  return sm2.doSignature(Array.from(data), d, { hash: true, publicKey: sm2.getPublicKeyFromPrivateKey(d), pointPool: [sm2Nonce()] })
 }
 
 /** True only for a valid raw r‖s signature; any malformed input is false. */

@@ -19,8 +19,8 @@ import {
   verify as rsaVerify,
   type KeyObject,
 } from 'node:crypto'
-import { createRequire } from 'node:module'
-import { baseMul, sm2NonceHex } from './sm2-nonce.js'
+import { baseMul } from './sm2-nonce.js'
+import { sm2, sm2Nonce } from './sm-crypto.js'
 
 export type SuiteName = 'RS256' | 'PS256' | 'SM2-SM3'
 
@@ -130,31 +130,7 @@ function publicKeyOf(pem: string): KeyObject {
   return key
 }
 
-// --- SM2 via sm-crypto (Node's built-in SM2 signing is not the standard one, nodejs/node#53761).
-
-interface Sm2 {
-  generateKeyPairHex(seedHex: string, radix: 16): { privateKey: string; publicKey: string }
-  getPublicKeyFromPrivateKey(privateKey: string): string
-  doSignature(msg: number[], privateKey: string, opts: { hash: true; publicKey: string; pointPool: object[] }): string
-  doVerifySignature(msg: number[], sigHex: string, publicKey: string, opts: { hash: true }): boolean
-}
-
-const cjs = createRequire(import.meta.url)
-const { sm2 } = cjs('sm-crypto') as { sm2: Sm2 }
-// The jsbn that sm-crypto itself loads: nonces must be instances of the class it computes with.
-const { BigInteger } = createRequire(cjs.resolve('sm-crypto'))('jsbn') as {
-  BigInteger: new (hex: string, radix: 16) => object
-}
-
-// sm-crypto draws nonces from jsbn's SecureRandom, which outside a browser is seeded from
-// Math.random; a predictable nonce gives the private key away. So every signature gets a
-// nonce from node:crypto through doSignature's pointPool: 320 random bits reduced mod n-1
-// (as FIPS 186-4 B.5.1 does) leave no usable bias. Its point k·G comes from sm2-nonce.ts
-// (a precomputed comb, ~30x faster than sm-crypto's own multiplication).
-function sm2Nonce(): object {
-  const { k, x1 } = sm2NonceHex()
-  return { k: new BigInteger(k, 16), x1: new BigInteger(x1, 16) }
-}
+// --- SM2 via sm-crypto (./sm-crypto.ts).
 
 const HEX_PRIVATE = /^[0-9a-fA-F]{64}$/
 const HEX_PUBLIC = /^(04)?([0-9a-fA-F]{128})$/
