@@ -87,7 +87,7 @@ class AccessLog extends LogController {
     if (error) return super.requestCompleted(error, request, reply)
     const log: { info(o: object, m: string): void; debug(o: object, m: string): void; isLevelEnabled?(l: string): boolean } = this.lines ?? request.log
     const cfg = request.routeOptions.config
-    const quiet = reply.statusCode < 500 && (cfg?.audit !== undefined || cfg?.sealsItself === true)
+    const quiet = (reply.statusCode < 500 && (cfg?.audit !== undefined || cfg?.sealsItself === true)) || (cfg?.probe === true && reply.statusCode === 200)
     if (quiet && log.isLevelEnabled?.('debug') === false) return
     const line = { reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }
     if (quiet) log.debug(line, 'answered')

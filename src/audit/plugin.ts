@@ -40,6 +40,8 @@ declare module 'fastify' {
     audit?: { resource?: string; operation?: string; evidence?: boolean }
     /** The route seals its own audit record (the relay legs): no onSend sealing, a quiet access log. */
     sealsItself?: boolean
+    /** A load balancer's health probe (/healthz, /readyz): its 200s are logged at debug, not once a second at info. */
+    probe?: boolean
   }
 }
 

@@ -40,6 +40,7 @@ export default fp(
     })
     app.decorate('draining', () => drainingSince > 0)
     app.get('/healthz', {
+      config: { probe: true },
       schema: {
         tags: ['ops'],
         summary: 'Liveness: the process answers (no dependency checked)',
@@ -47,6 +48,7 @@ export default fp(
       },
     }, async () => ({ status: 'ok' }))
     app.get('/readyz', {
+      config: { probe: true },
       schema: {
         tags: ['ops'],
         summary: 'Readiness: PostgreSQL and Redis reachable, the audit chain not cut, not draining',
