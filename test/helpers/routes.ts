@@ -41,6 +41,6 @@ export function tokenFor(tokens: Awaited<ReturnType<typeof roleTokens>>, method:
   if (url.startsWith('/v1/audit')) return tokens.auditor
   if (url.startsWith('/v1/systems')) return tokens.operator
   if (url.startsWith('/v1/catalog') && method !== 'GET') return tokens.admin
-  if (url.endsWith('/decision')) return tokens.provider
+  if (url.endsWith('/decision') || url.endsWith('/resolution')) return tokens.provider
   return tokens.consumer
 }
