@@ -78,23 +78,8 @@ export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>
   }
 }
 
-export interface NewDispute {
-  id: string
-  requestId: string
-  answerNode: string
-  answerTime: string
-  resource: string
-  operation: string | null
-  subject: string | null
-  consumerDepartment: string
-  consumerSystem: string
-  providerDepartment: string
-  items: string[]
-  reason: Reason
-  description: string
-  dueAt: Date
-  filedBy: string
-}
+/** A dispute as filed: the fields the consumer's filing fixes, the deadline as a Date. */
+export type NewDispute = Pick<Dispute, 'id' | 'requestId' | 'answerNode' | 'answerTime' | 'resource' | 'operation' | 'subject' | 'consumerDepartment' | 'consumerSystem' | 'providerDepartment' | 'items' | 'reason' | 'description' | 'filedBy'> & { dueAt: Date }
 
 const UNIQUE_VIOLATION = '23505'
 
