@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path'
 import net from 'node:net'
 import autocannon from 'autocannon'
 import { Pool, request } from 'undici'
+import { Redis } from 'ioredis'
 
 export const ROOT = resolve(import.meta.dirname, '..')
 export const RESULTS = join(ROOT, 'bench/results')
@@ -249,4 +250,16 @@ export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Deletes a run's Redis keys (its prefix `<tag>:`), after the run: SCAN, not KEYS, on a shared Redis. */
+export async function clearRedisPrefix(url: string, tag: string): Promise<void> {
+  const redis = new Redis(url)
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:*`, 'COUNT', 1000)
+    if (keys.length) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+  redis.disconnect()
 }

@@ -39,8 +39,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import os from 'node:os'
 import pg from 'pg'
-import { Redis } from 'ioredis'
-import { ROOT, RESULTS, cpuSeconds, freePort, load, median, memory, sleep, startProc, type LoadResult, type Proc } from './lib.js'
+import { ROOT, RESULTS, cpuSeconds, freePort, load, median, memory, sleep, startProc, type LoadResult, type Proc, clearRedisPrefix } from './lib.js'
 import { loadConfig } from '../src/config/index.js'
 import { prepare } from '../src/cli/prepare.js'
 import { fetchToken } from '../packages/client/src/token.js'
@@ -125,14 +124,7 @@ async function cleanup() {
   await Promise.all(procs.map((p) => p.stop().catch(() => {})))
   await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {})
   await db.end().catch(() => {})
-  const redis = new Redis(REDIS_URL)
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${schema}:*`, 'COUNT', 1000)
-    if (keys.length) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
-  redis.disconnect()
+  await clearRedisPrefix(REDIS_URL, schema)
 }
 process.once('SIGINT', () => cleanup().finally(() => process.exit(130)))
 

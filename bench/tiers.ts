@@ -32,9 +32,8 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import os from 'node:os'
 import pg from 'pg'
-import { Redis } from 'ioredis'
 import autocannon from 'autocannon'
-import { ROOT, RESULTS, cpuSeconds, freePort, load, median, sleep, startProc, type Proc } from './lib.js'
+import { ROOT, RESULTS, cpuSeconds, freePort, load, median, sleep, startProc, type Proc, clearRedisPrefix } from './lib.js'
 import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
 import { summariseProfile } from './profile.js'
 import { inclusiveProfile } from './profile-inclusive.js'
@@ -103,14 +102,7 @@ async function cleanup() {
     await pools[i].query(`DROP SCHEMA IF EXISTS ${tag}_${n.id} CASCADE`).catch(() => {})
     await pools[i].end().catch(() => {})
   }
-  const redis = new Redis(REDIS_URL)
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:*`, 'COUNT', 1000)
-    if (keys.length) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
-  redis.disconnect()
+  await clearRedisPrefix(REDIS_URL, tag)
   rmSync(work, { recursive: true, force: true })
 }
 process.once('SIGINT', () => cleanup().finally(() => process.exit(130)))

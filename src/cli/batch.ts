@@ -11,6 +11,7 @@ import { describeFailure, resolveNodeUrl } from './node-url.js'
 import { TongbanClient, TongbanError, type BatchProgress, type BatchTarget } from '../../packages/client/src/index.js'
 import { progressBar } from './progress.js'
 import { stdio, type Io } from './io.js'
+import { parseCommand } from './args.js'
 
 const HELP = `Usage: tongban batch <command> [options]
 
@@ -134,18 +135,9 @@ async function download(client: TongbanClient, id: string, out: string | undefin
 }
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS })
-  } catch (e) {
-    io.err(`tongban batch: ${(e as Error).message}\n\n${HELP}`)
-    return 2
-  }
+  const parsed = parseCommand(io, 'batch', HELP, args, OPTIONS)
+  if (typeof parsed === 'number') return parsed
   const { values: v, positionals } = parsed
-  if (v.help) {
-    io.out(HELP)
-    return 0
-  }
   const [command, arg, ...rest] = positionals
   let client: TongbanClient | undefined
   try {

@@ -1,6 +1,5 @@
 // `tongban catalog import <dir>` and `tongban catalog list`: the catalogue in the node's
 // database. Import validates every file first and writes nothing if one is invalid.
-import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { loadConfig } from '../config/index.js'
 import { createPool } from '../stores/postgres.js'
@@ -8,6 +7,7 @@ import { migrate } from '../stores/migrate.js'
 import { loadCatalogDir } from '../catalog/files.js'
 import { importCatalog } from '../catalog/import.js'
 import type { Io } from './io.js'
+import { parseCommand } from './args.js'
 
 const IMPORT_HELP = `Usage: tongban catalog import <dir> [--force] [--json]
 
@@ -20,26 +20,11 @@ const LIST_HELP = `Usage: tongban catalog list [--json]
 
 Lists the newest version of every resource in this node's database.`
 
-const parse = (args: string[], positionals: boolean) =>
-  parseArgs({
-    args,
-    allowPositionals: positionals,
-    options: {
-      json: { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  })
+const OPTIONS = { json: { type: 'boolean', default: false }, force: { type: 'boolean', default: false } } as const
 
 export async function importCommand(args: string[], io: Io): Promise<number> {
-  let parsed
-  try {
-    parsed = parse(args, true)
-  } catch (e) {
-    io.err(`tongban catalog import: ${(e as Error).message}\n\n${IMPORT_HELP}`)
-    return 2
-  }
-  if (parsed.values.help) return io.out(IMPORT_HELP), 0
+  const parsed = parseCommand(io, 'catalog import', IMPORT_HELP, args, OPTIONS)
+  if (typeof parsed === 'number') return parsed
   if (parsed.positionals.length !== 1) return io.err(IMPORT_HELP), 2
   const config = loadConfig()
   const { entries, errors } = await loadCatalogDir(resolve(parsed.positionals[0]), config.files.schemasDir)
@@ -64,14 +49,9 @@ export async function importCommand(args: string[], io: Io): Promise<number> {
 }
 
 export async function listCommand(args: string[], io: Io): Promise<number> {
-  let parsed
-  try {
-    parsed = parse(args, false)
-  } catch (e) {
-    io.err(`tongban catalog list: ${(e as Error).message}\n\n${LIST_HELP}`)
-    return 2
-  }
-  if (parsed.values.help) return io.out(LIST_HELP), 0
+  const parsed = parseCommand(io, 'catalog list', LIST_HELP, args, OPTIONS)
+  if (typeof parsed === 'number') return parsed
+  if (parsed.positionals.length) return io.err(`tongban catalog list: takes no arguments\n\n${LIST_HELP}`), 2
   const config = loadConfig()
   const db = createPool(config.postgres, 'tongban-cli')
   try {

@@ -1,9 +1,9 @@
 // `tongban catalog <subcommand>`: catalogue files from the command line. `args` are the
 // words after `catalog`. Exit codes: 0 valid, 1 invalid, 2 usage or setup error.
-import { parseArgs } from 'node:util'
 import { loadCatalogDir, type CatalogFileError } from '../catalog/files.js'
 import { importCommand, listCommand } from './catalog-db.js'
 import { stdio, type Io } from './io.js'
+import { parseCommand } from './args.js'
 
 type Subcommand = (args: string[], io: Io) => Promise<number>
 
@@ -47,25 +47,11 @@ export async function run(args: string[], io: Io = stdio): Promise<number> {
 }
 
 async function validate(args: string[], io: Io): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        schemas: { type: 'string', default: 'schemas' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    })
-  } catch (e) {
-    io.err(`tongban catalog validate: ${(e as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  if (parsed.values.help) {
-    io.out(USAGE)
-    return 0
-  }
+  const parsed = parseCommand(io, 'catalog validate', USAGE, args, {
+    schemas: { type: 'string', default: 'schemas' },
+    json: { type: 'boolean', default: false },
+  })
+  if (typeof parsed === 'number') return parsed
   if (parsed.positionals.length !== 1) {
     io.err(`tongban catalog validate: expected one catalogue directory\n\n${USAGE}`)
     return 2

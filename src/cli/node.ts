@@ -1,10 +1,10 @@
 // `tongban node status`: is this node up and ready, who is it, how long has its certificate
 // left, and how deep are its queues — what an operator checks first.
 import { X509Certificate } from 'node:crypto'
-import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { ConfigError } from '../config/index.js'
 import { stdio, type Io } from './io.js'
+import { parseCommand } from './args.js'
 import { describeFailure, resolveNodeUrl } from './node-url.js'
 
 // How a command finds its node and words a failure to reach it (node-url.ts), for every command.
@@ -90,28 +90,14 @@ export async function nodeStatus(url: string, o: { timeoutMs?: number; metricsTo
 }
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        'metrics-token': { type: 'string' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  } catch (e) {
-    io.err(`tongban node: ${(e as Error).message}\n\n${HELP}`)
-    return 2
-  }
+  const parsed = parseCommand(io, 'node', HELP, args, {
+    url: { type: 'string' },
+    'metrics-token': { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  })
+  if (typeof parsed === 'number') return parsed
   const { values, positionals } = parsed
-  if (values.help) {
-    io.out(HELP)
-    return 0
-  }
   if (positionals.length !== 1 || positionals[0] !== 'status') {
     io.err(`tongban node: expected the subcommand "status"\n\n${HELP}`)
     return 2

@@ -4,13 +4,13 @@
 // unnoticed; standard error names the URL and the cause.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config/index.js'
 import { fetchToken, TongbanError } from '../../packages/client/src/index.js'
 import { errorFrom } from '../../packages/client/src/errors.js'
 import { exchange } from '../../packages/client/src/http.js'
 import { describeFailure, resolveNodeUrl } from './node-url.js'
 import { stdio, type Io } from './io.js'
+import { parseCommand } from './args.js'
 
 const HELP = `Usage: tongban token <clientId> [--url URL] [--key FILE] [--timeout MS] [--json]
 
@@ -26,22 +26,9 @@ private_key_jwt (RFC 7523) and prints it (only it: use it as $(tongban token <cl
 Exit status: 0 printed a token, 1 failed (nothing on standard output), 2 usage error.`
 
 export async function run(args: string[], io: Io = stdio): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { url: { type: 'string' }, key: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    })
-  } catch (e) {
-    io.err(`tongban token: ${(e as Error).message}\n\n${HELP}`)
-    return 2
-  }
+  const parsed = parseCommand(io, 'token', HELP, args, { url: { type: 'string' }, key: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } })
+  if (typeof parsed === 'number') return parsed
   const { values, positionals } = parsed
-  if (values.help) {
-    io.out(HELP)
-    return 0
-  }
   if (positionals.length !== 1) {
     io.err(`tongban token: give exactly one client id\n\n${HELP}`)
     return 2

@@ -15,6 +15,23 @@ import { verifySignature, type SuiteName } from '../../src/pki/suites.js'
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Probes `POST /v1/verify/identity` until one answers 200 (a condition, not a time): when the
+ * service came back after a drill's fault. The time of that 200, or 0 after `tries` probes.
+ */
+export async function waitForService(base: string, token: string, body: (i: number) => unknown, tries = 300): Promise<number> {
+  for (let i = 0; i < tries; i++) {
+    const status = await request(`${base}/v1/verify/identity`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'tongban-purpose': 'SA-01', 'tongban-case-id': `PROBE-${i}` },
+      body: JSON.stringify(body(i)),
+    }).then(async (r) => (await r.body.dump(), r.statusCode), () => 0)
+    if (status === 200) return Date.now()
+    await sleep(100)
+  }
+  return 0
+}
+
 export interface Probe {
   heapUsedMiB: number
   rssMiB: number

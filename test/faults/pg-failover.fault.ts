@@ -14,7 +14,7 @@ import { request } from 'undici'
 import { clearRedis, startNode, type Harness } from '../helpers/harness.js'
 import { startPgPair } from '../../scripts/pg-standby.mjs'
 import { samplePersons } from '../../dev/providers/population.js'
-import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, verifyChain } from './helpers.js'
+import { checkAnswersAudited, loadLoop, sleep, startGateway, tally, verifyChain, waitForService } from './helpers.js'
 
 const people = samplePersons(100)
 const body = (i: number) => ({ idNumber: people[i % 100].idNumber, name: people[i % 100].name })
@@ -50,16 +50,7 @@ t.test('PostgreSQL primary stopped under load, standby promoted: nothing lost', 
   await pair.promoteStandby()
   const promotedAt = Date.now()
   // Wait for the service to come back (a condition, not a time), then keep the load on a while.
-  let recoveredAt = 0
-  for (let i = 0; i < 300 && !recoveredAt; i++) {
-    const r = await request(`${gw.base}/v1/verify/identity`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'tongban-purpose': 'SA-01', 'tongban-case-id': `PROBE-${i}` },
-      body: JSON.stringify(body(i)),
-    }).then(async (r) => (await r.body.dump(), r.statusCode), () => 0)
-    if (r === 200) recoveredAt = Date.now()
-    else await sleep(100)
-  }
+  const recoveredAt = await waitForService(gw.base, token, body)
   await sleep(4000)
   stop = true
   const answers = await load
