@@ -133,7 +133,12 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     request.rawBody = body as Buffer
-    parseJson(request, body as unknown as string, done)
+    parseJson(request, body as unknown as string, (err, parsed) => {
+      // Fastify's parser says "not valid JSON" of valid JSON it refuses on purpose (prototype
+      // poisoning); a second parse, on that error path only, tells the two apart.
+      if (err && isValidJson(body as Buffer)) done(new Problem(400, 'INPUT_MALFORMED_JSON', 'request body uses a forbidden property name (__proto__, or prototype under constructor)'), undefined)
+      else done(err, parsed)
+    })
   })
   // First of the onRequest hooks: even a refusal answered by a hook carries the headers.
   await app.register(securityHeaders)
@@ -207,4 +212,13 @@ export async function buildApp(config: Config, opts: { logger?: boolean | object
   await app.register(health)
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
+}
+
+const isValidJson = (body: Buffer): boolean => {
+  try {
+    JSON.parse(body.toString('utf8'))
+    return true
+  } catch {
+    return false
+  }
 }
