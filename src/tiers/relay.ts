@@ -215,8 +215,8 @@ export class Relay {
 
   /**
    * The owner's notice, to pass on: only on an answer that released data, and only in the
-   * shape the owner writes. Anything else is dropped (a hop that garbles or invents one is
-   * not believed; the consumer can still look up the dispute it names at the owner).
+   * shape the owner writes. Anything else is dropped: a garbled or injected value goes no
+   * further. A well-formed one a hop invented cannot be told apart here (docs/disputes.md).
    */
   private noticeFrom(res: HopResponse, hop: TopologyNode, rid: string): Array<[string, string]> {
     const given = res.headers[DATA_NOTICE_HEADER]
