@@ -33,6 +33,7 @@ export default fp(
           exchange: app.exchange,
           limits,
           relay,
+          notes: app.answerNotes,
           metrics,
           log: app.log,
         })

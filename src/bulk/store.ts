@@ -51,6 +51,8 @@ export interface ResultRow {
   requestId: string
   /** Tongban-Evidence value (base64url JSON). */
   evidence: string
+  /** Tongban-Data-Notice the item's answer carried (a corrected subject), else null. */
+  dataNotice: string | null
 }
 
 const fromRow = (r: any): Batch => ({
@@ -160,8 +162,8 @@ export interface Progress {
 export async function writeResults(db: Db, id: string, rows: ResultRow[]): Promise<Progress | null> {
   const { rows: out } = await db.query(
     `WITH ins AS (
-       INSERT INTO batch_results (batch_id, idx, ok, status, code, body, request_id, evidence)
-       SELECT $1, * FROM unnest($2::int[], $3::boolean[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[])
+       INSERT INTO batch_results (batch_id, idx, ok, status, code, body, request_id, evidence, data_notice)
+       SELECT $1, * FROM unnest($2::int[], $3::boolean[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
        ON CONFLICT (batch_id, idx) DO NOTHING
        RETURNING ok
      ), n AS (
@@ -186,6 +188,7 @@ export async function writeResults(db: Db, id: string, rows: ResultRow[]): Promi
       rows.map((r) => r.body),
       rows.map((r) => r.requestId),
       rows.map((r) => r.evidence),
+      rows.map((r) => r.dataNotice),
     ],
   )
   return out[0] ?? null
@@ -216,11 +219,11 @@ export async function* readResults(db: Db, id: string, from = 0, page = 1000): A
   let next = from
   for (;;) {
     const { rows } = await db.query(
-      `SELECT idx, ok, status, code, body, request_id, evidence FROM batch_results
+      `SELECT idx, ok, status, code, body, request_id, evidence, data_notice FROM batch_results
        WHERE batch_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3`,
       [id, next, page],
     )
-    for (const r of rows) yield { idx: r.idx, ok: r.ok, status: r.status, code: r.code, body: r.body, requestId: r.request_id, evidence: r.evidence }
+    for (const r of rows) yield { idx: r.idx, ok: r.ok, status: r.status, code: r.code, body: r.body, requestId: r.request_id, evidence: r.evidence, dataNotice: r.data_notice }
     if (rows.length < page) return
     next = rows[rows.length - 1].idx + 1
   }

@@ -16,6 +16,8 @@ import type { Config } from '../config/index.js'
 import type { Db } from '../stores/postgres.js'
 import type { CatalogResource } from '../catalog/repository.js'
 import type { Query, QueryEngine } from '../exchange/query.js'
+import { answerHeaders, type AnswerNote } from '../exchange/plugin.js'
+import { DATA_NOTICE_HEADER } from '../disputes/notices.js'
 import { encodeEvidence } from '../evidence/evidence.js'
 import { jcs } from '../evidence/jcs.js'
 import type { ProblemCode } from '../problems/problem.js'
@@ -38,6 +40,8 @@ export interface ProcessorDeps {
   limits: UpstreamLimits
   /** The tiers relay when this node is in a tree: which next hop a relayed batch's items take. */
   relay?: Pick<Relay, 'decide'>
+  /** The answer notes a single query's answer gets (app.answerNotes): an item keeps its Tongban-Data-Notice. */
+  notes?: readonly AnswerNote[]
   metrics?: Metrics
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void }
 }
@@ -250,6 +254,8 @@ export class BatchProcessor {
     metrics?.batchItem({ resource: batch.resource, operation: batch.operation, outcome, code: code ?? '' }, (performance.now() - started) / 1000)
     const upstream = this.deps.catalog.get(batch.resource)?.service?.upstream.name
     if (code?.startsWith('UPSTREAM_') && upstream) metrics?.upstreamError(upstream, code)
-    return { idx: index, ok: answer.status < 400, status: answer.status, code, body: answer.body, requestId, evidence: encodeEvidence(sealed.evidence) }
+    // The notice a single query would have carried: this node's own, or the owner's passed on by the relay.
+    const dataNotice = answerHeaders(sealed, this.deps.notes ?? []).find(([name]) => name === DATA_NOTICE_HEADER)?.[1] ?? null
+    return { idx: index, ok: answer.status < 400, status: answer.status, code, body: answer.body, requestId, evidence: encodeEvidence(sealed.evidence), dataNotice }
   }
 }

@@ -13,6 +13,17 @@ export const DATA_NOTICE_HEADER = 'tongban-data-notice'
 export const noticeValue = (c: { id: string; effectiveFrom: string; items: string[] }) =>
   `corrected; dispute="${c.id}"; effective="${c.effectiveFrom}"; items="${c.items.join(' ')}"`
 
+// Exactly what noticeValue writes: a dispute id (ULID), a date, 1–100 item names as the
+// filing route admits them (src/disputes/routes.ts). Nothing to escape in any of them.
+const ITEM = '[A-Za-z][A-Za-z0-9]{0,63}'
+const NOTICE_SHAPE = new RegExp(`^corrected; dispute="[0-9A-HJKMNP-TV-Z]{26}"; effective="[0-9]{4}-[0-9]{2}-[0-9]{2}"; items="${ITEM}(?: ${ITEM}){0,99}"$`)
+
+/**
+ * A next hop's Tongban-Data-Notice, passed on only when it has noticeValue's shape (one
+ * header, nothing else in it): null otherwise, and the hop drops it (src/tiers/relay.ts).
+ */
+export const wellFormedNotice = (v: unknown): string | null => (typeof v === 'string' && v.length <= 7000 && NOTICE_SHAPE.test(v) ? v : null)
+
 export class DataNotices {
   // Resource, then subject hash: no key string is built per answer.
   private byResource = new Map<string, Map<string, string>>()

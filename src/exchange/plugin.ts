@@ -45,13 +45,23 @@ export function queryOf(request: FastifyRequest, target: QueryTarget, serialize?
   }
 }
 
+/**
+ * The headers outside the evidence a sealed answer carries: what the next hops passed on
+ * (the owner's notice of a relayed answer), then this node's notes on its own record.
+ */
+export function answerHeaders(a: SealedAnswer, notes: readonly AnswerNote[]): Array<readonly [string, string]> {
+  const out = a.passOn ? [...a.passOn] : []
+  for (const note of notes) {
+    const h = note(a.evidence.record)
+    if (h) out.push(h)
+  }
+  return out
+}
+
 /** Sends a sealed answer with its evidence (and the next hops' evidence of a relayed one). */
 export function sendSealed(reply: FastifyReply, a: SealedAnswer, notes: readonly AnswerNote[] = []): FastifyReply {
   reply.header('tongban-evidence', encodeEvidence(a.evidence))
-  for (const note of notes) {
-    const h = note(a.evidence.record)
-    if (h) reply.header(h[0], h[1])
-  }
+  for (const [name, value] of answerHeaders(a, notes)) reply.header(name, value)
   if (a.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, a.chain.join(', '))
   if (a.retryAfter !== undefined) reply.header('retry-after', String(a.retryAfter))
   if (a.status === 401) reply.header('www-authenticate', 'Bearer')

@@ -57,6 +57,8 @@ export interface Answer {
   code?: ProblemCode
   /** Evidence of the hops after this node, nearest first, the owner's last. */
   chain: string[]
+  /** Headers of the hops after this node passed on unchanged, outside the evidence (Tongban-Data-Notice). */
+  passOn?: ReadonlyArray<readonly [name: string, value: string]>
   /** Seconds, for Retry-After. */
   retryAfter?: number
 }

@@ -16,6 +16,8 @@
 // Every hop answers its own evidence in `Tongban-Evidence` and the evidence of the hops
 // after it, nearest first and the owner's last, in `Tongban-Evidence-Chain` (§4.1 format
 // each, ", "-separated). All of them are over the same body bytes and the same request id.
+// The owner's Tongban-Data-Notice (outside the evidence) is passed on by every hop unchanged,
+// when it has the shape the owner writes (docs/disputes.md "Tongban-Data-Notice").
 import { INTERNAL_HEADER, INTERNAL_SECRET } from '../exchange/request-id.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, isProblem, type ProblemCode } from '../problems/problem.js'
@@ -33,6 +35,7 @@ import { peerNodeOf } from './listener.js'
 import type { RemoteCatalog, RemoteEntry } from './remote-catalog.js'
 import { regionWithin, type Topology, type TopologyNode } from './topology.js'
 import { own } from '../catalog/own.js'
+import { DATA_NOTICE_HEADER, wellFormedNotice } from '../disputes/notices.js'
 
 export const TIMEOUT_HEADER = 'tongban-timeout-ms'
 // INTERNAL_HEADER marks the owner's in-process call of its own route, so that it is not
@@ -148,7 +151,7 @@ export class Relay {
     const out = this.checkAnswer(res, hop, q.requestId)
     if (out.status >= 400) q.state.reason = out.code
     q.state.resource ??= ownerResource(out.chain)
-    return { status: out.status, contentType: out.contentType, body: out.body, chain: out.chain, code: out.code }
+    return { status: out.status, contentType: out.contentType, body: out.body, chain: out.chain, code: out.code, passOn: out.passOn }
   }
 
   // ---- next hop ----
@@ -172,7 +175,7 @@ export class Relay {
    * for this request over these very bytes. A refusal of the node channel itself (NODE_*)
    * is this hop's problem, not the consumer's credentials: 502 HOP_REFUSED.
    */
-  private checkAnswer(res: HopResponse, hop: TopologyNode, rid: string): { status: number; contentType: string; body: string; chain: string[]; code?: ProblemCode } {
+  private checkAnswer(res: HopResponse, hop: TopologyNode, rid: string): { status: number; contentType: string; body: string; chain: string[]; code?: ProblemCode; passOn: Array<[string, string]> } {
     const contentType = String(res.headers['content-type'] ?? '')
     if (!/^application\/(problem\+)?json\b/.test(contentType) || res.status < 200 || res.status > 599) {
       throw new Problem(502, 'HOP_BAD_RESPONSE', `node ${hop.id} answered HTTP ${res.status} (${contentType || 'no content type'})`, { hop: hop.id })
@@ -206,7 +209,23 @@ export class Relay {
       }
       if (!ok) throw new Problem(502, 'HOP_BAD_EVIDENCE', `the evidence of node ${hop.id} is not for this request and answer`, { hop: hop.id })
     }
-    return { status: res.status, contentType, body: res.body, chain: own ? [own, ...split(res.headers[EVIDENCE_CHAIN_HEADER])] : split(res.headers[EVIDENCE_CHAIN_HEADER]), code }
+    const chain = own ? [own, ...split(res.headers[EVIDENCE_CHAIN_HEADER])] : split(res.headers[EVIDENCE_CHAIN_HEADER])
+    return { status: res.status, contentType, body: res.body, chain, code, passOn: this.noticeFrom(res, hop, rid) }
+  }
+
+  /**
+   * The owner's notice, to pass on: only on an answer that released data, and only in the
+   * shape the owner writes. Anything else is dropped: a garbled or injected value goes no
+   * further. A well-formed one a hop invented cannot be told apart here (docs/disputes.md).
+   */
+  private noticeFrom(res: HopResponse, hop: TopologyNode, rid: string): Array<[string, string]> {
+    const given = res.headers[DATA_NOTICE_HEADER]
+    if (given === undefined) return []
+    const notice = res.status < 400 ? wellFormedNotice(given) : null
+    if (notice !== null) return [[DATA_NOTICE_HEADER, notice]]
+    // Not the value itself: it is the next hop's text, of any length.
+    this.d.app.log.warn({ hop: hop.id, requestId: rid, status: res.status, length: String(given).length }, 'a malformed Tongban-Data-Notice from the next hop was dropped')
+    return []
   }
 
   // ---- the node-facing side: /v1/tiers/relay/… on the node listener ----
@@ -261,7 +280,7 @@ export class Relay {
       const out = this.checkAnswer(res, d.hop, request.id)
       if (out.status >= 400) request.audit.reason = out.code
       request.audit.resource ??= ownerResource(out.chain)
-      return await this.sealAndSend(request, reply, out.status, out.contentType, out.body, out.chain)
+      return await this.sealAndSend(request, reply, out.status, out.contentType, out.body, out.chain, out.passOn)
     } catch (e) {
       return this.refuse(request, reply, isProblem(e) ? e : this.unexpected(request, e), sealHere)
     }
@@ -281,8 +300,8 @@ export class Relay {
     return new Problem(500, 'INTERNAL', 'an unexpected error occurred; it has been logged')
   }
 
-  /** Seals this hop's own leg (a relay leg is audited like any answer) and sends. */
-  async sealAndSend(request: FastifyRequest, reply: FastifyReply, status: number, contentType: string, body: string, chain: string[]): Promise<FastifyReply> {
+  /** Seals this hop's own leg (a relay leg is audited like any answer) and sends, with the next hops' headers passed on. */
+  async sealAndSend(request: FastifyRequest, reply: FastifyReply, status: number, contentType: string, body: string, chain: string[], passOn: ReadonlyArray<readonly [string, string]> = []): Promise<FastifyReply> {
     const { app } = this.d
     try {
       const evidence = await app.sealer.seal(
@@ -299,6 +318,7 @@ export class Relay {
       )
       reply.header('tongban-evidence', encodeEvidence(evidence))
       if (chain.length) reply.header(EVIDENCE_CHAIN_HEADER, chain.join(', '))
+      for (const [name, value] of passOn) reply.header(name, value)
       reply.code(status).type(contentType)
       return reply.send(body)
     } catch (e) {
@@ -352,7 +372,8 @@ export class Relay {
       } catch (e) {
         return this.d.app.withholdAnswer(request, reply, e)
       }
-      return sendSealed(reply, sealed)
+      // Its notes too: the owner's notice on a corrected subject travels back to the consumer.
+      return sendSealed(reply, sealed, this.d.app.answerNotes)
     }
     const res = await this.runOwnRoute(localRoute(t), request.id, c, request.rawBody ?? Buffer.alloc(0))
     const evidence = res.headers['tongban-evidence']

@@ -118,6 +118,8 @@ export interface BatchResult<T = Record<string, unknown>> {
   body?: T
   problem?: Problem
   evidence: string
+  /** Tongban-Data-Notice of the item's answer: the provider corrected this subject's data (outside the evidence). */
+  dataNotice?: string
 }
 
 export type BatchTarget =

@@ -17,6 +17,11 @@ const resultLineSchema = {
     body: { type: 'object', additionalProperties: true, description: 'the answer (status < 400)', examples: [{ match: true }] },
     problem: { $ref: 'problem#' },
     evidence: { type: 'string', description: 'Tongban-Evidence of the item (base64url JSON); responseDigest = sha256(JCS(body or problem))' },
+    dataNotice: {
+      type: 'string',
+      description: 'the Tongban-Data-Notice a single query would have carried (the provider corrected this subject\'s data); absent otherwise. Outside the evidence, like the header',
+      examples: ['corrected; dispute="01JDISPUTE0000000000000000"; effective="2026-12-02"; items="match"'],
+    },
   },
   examples: [{ index: 0, status: 200, requestId: '01JBATCH0000000000000000AA.0', body: { match: true }, evidence: 'eyJ2IjoxLC4uLn0' }],
 }
@@ -46,7 +51,8 @@ export default async function results(app: FastifyInstance) {
     request.audit.operation = 'batch.results'
     const lines = async function* () {
       for await (const r of readResults(app.db, b.id, Number(request.query.from ?? 0))) {
-        yield `{"index":${r.idx},"status":${r.status},"requestId":${JSON.stringify(r.requestId)},"${r.ok ? 'body' : 'problem'}":${r.body},"evidence":${JSON.stringify(r.evidence)}}\n`
+        const notice = r.dataNotice === null ? '' : `,"dataNotice":${JSON.stringify(r.dataNotice)}`
+        yield `{"index":${r.idx},"status":${r.status},"requestId":${JSON.stringify(r.requestId)},"${r.ok ? 'body' : 'problem'}":${r.body},"evidence":${JSON.stringify(r.evidence)}${notice}}\n`
       }
     }
     reply.type(NDJSON).header('tongban-batch-status', b.status)
