@@ -59,7 +59,7 @@ export function answerHeaders(a: SealedAnswer, notes: readonly AnswerNote[]): Ar
 }
 
 /** Sends a sealed answer with its evidence (and the next hops' evidence of a relayed one). */
-export function sendSealed(reply: FastifyReply, a: SealedAnswer, notes: readonly AnswerNote[] = []): FastifyReply {
+export function sendSealed(reply: FastifyReply, a: SealedAnswer, notes: readonly AnswerNote[]): FastifyReply {
   reply.header('tongban-evidence', encodeEvidence(a.evidence))
   for (const [name, value] of answerHeaders(a, notes)) reply.header(name, value)
   if (a.chain.length) reply.header(EVIDENCE_CHAIN_HEADER, a.chain.join(', '))

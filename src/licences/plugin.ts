@@ -79,7 +79,7 @@ export default fp(
       } catch (e) {
         return app.withholdAnswer(request, reply, e)
       }
-      return sendSealed(reply, sealed)
+      return sendSealed(reply, sealed, app.answerNotes)
     }
 
     app.post('/v1/licences/verify', {
