@@ -10,22 +10,34 @@
 //    (the same client key and seal certificate again and again). With --before REV the same
 //    two run with the code of REV too (e.g. the commit before the move to sm-crypto-v2),
 //    extracted with `git archive` into a temporary directory: a before/after in the same run.
+// 3. With --gateway, end to end through Fastify (app.inject; PostgreSQL and Redis real, as
+//    scripts/services.mjs starts them): POST /v1/oauth/token with an SM2SM3 assertion at an
+//    SM2 node against an RS256 one at an RSA node (the baseline), and POST /v1/licences/verify
+//    (a presented licence of the dev library) against POST /v1/verify/identity (a
+//    verification without a seal, the baseline), both at the RSA node. Assertions are signed
+//    before the clock runs, each with its own jti.
 //
 // Targets alternate within each round; a figure is the median over rounds of the mean time
 // per operation (ms). Ratios are against the baseline's figure of the same run.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { sm2 as v2 } from 'sm-crypto-v2'
 import { ROOT, median } from './lib.js'
 import { sm2KeyPair, sm2Sign, sm2Verify } from '../src/pki/sm2.js'
 
 const { values: opt } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '400' }, before: { type: 'string' } },
+  options: {
+    rounds: { type: 'string', default: '5' },
+    ms: { type: 'string', default: '400' },
+    before: { type: 'string' },
+    gateway: { type: 'boolean', default: false },
+    requests: { type: 'string', default: '100' },
+  },
 })
 const ROUNDS = Number(opt.rounds)
 const MS = Number(opt.ms)
@@ -152,5 +164,62 @@ try {
   }
 } finally {
   if (scratch) rmSync(scratch, { recursive: true, force: true })
+}
+
+// --- 3. end to end (--gateway)
+if (opt.gateway) {
+  const services = spawnSync(process.execPath, [join(ROOT, 'scripts/services.mjs')], { stdio: 'inherit' })
+  if (services.status !== 0) process.exit(1)
+  const { startNode, context } = await import('../test/helpers/harness.js')
+  const { signJwt, CLIENT_ASSERTION_TYPE } = await import('../packages/client/src/assertion.js')
+  const { person } = await import('../dev/providers/population.js')
+  const { suiteEnv } = await import('../scripts/gateway-flags.mjs')
+  const REQUESTS = Number(opt.requests)
+  const env = { TONGBAN_RATE_LIMIT: '0' }
+  const rsa = await startNode({ tag: 'benchsm2rsa', env })
+  const gm = await startNode({ tag: 'benchsm2gm', env: { ...env, ...suiteEnv('sm2') } })
+  try {
+    const client = 'jn-civil-affairs'
+    const keyOf = (dir: string) => readFileSync(join(ROOT, 'certs', dir, `${client}.key.pem`), 'utf8')
+    const assertions = (h: typeof rsa, keyPem: string, n: number) => {
+      const aud = `${h.config.node.publicUrl}/v1/oauth/token`
+      const iat = Math.floor(Date.now() / 1000)
+      return Array.from({ length: n }, () => signJwt({ iss: client, sub: client, aud, jti: randomUUID(), iat, exp: iat + 300 }, keyPem))
+    }
+    const tokenOnce = (h: typeof rsa, list: string[]) => async () => {
+      const res = await h.app.inject({ method: 'POST', url: '/v1/oauth/token', payload: { grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: list.pop() } })
+      if (res.statusCode !== 200) throw new Error(`bench: token ${res.statusCode} ${res.body}`)
+    }
+    const token = await rsa.token(client)
+    const p0 = person(0)
+    const list = await rsa.licences.inject({ method: 'POST', url: '/v1/licences/list', payload: { holderId: p0.idNumber } })
+    const licence = list.json().licences.find((l: { status: string }) => l.status === 'current').licence
+    const post = (url: string, payload: object) => async () => {
+      const res = await rsa.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, ...context() }, payload })
+      if (res.statusCode !== 200 || (url.includes('licences') && !res.json().valid)) throw new Error(`bench: ${url} ${res.statusCode} ${res.body}`)
+    }
+    const targets: Record<string, () => Promise<unknown>> = {
+      'token, RS256 assertion (RSA node)': tokenOnce(rsa, assertions(rsa, keyOf('clients'), REQUESTS * ROUNDS + 1)),
+      'token, SM2SM3 assertion (SM2 node)': tokenOnce(gm, assertions(gm, keyOf('sm2/clients'), REQUESTS * ROUNDS + 1)),
+      'POST /v1/verify/identity': post('/v1/verify/identity', { idNumber: p0.idNumber, name: p0.name }),
+      'POST /v1/licences/verify': post('/v1/licences/verify', { licence, holderId: p0.idNumber }),
+    }
+    for (const op of Object.values(targets)) await op() // warm: keys seen, chains remembered
+    const per: Record<string, number[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]))
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [k, op] of Object.entries(targets)) {
+        const t0 = performance.now()
+        for (let i = 0; i < REQUESTS; i++) await op()
+        per[k].push((performance.now() - t0) / REQUESTS)
+      }
+    }
+    const m = Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, median(xs)]))
+    const pick = (...keys: string[]) => Object.fromEntries(keys.map((k) => [k, m[k]]))
+    report('end to end: token', pick('token, RS256 assertion (RSA node)', 'token, SM2SM3 assertion (SM2 node)'), 'token, RS256 assertion (RSA node)')
+    report('end to end: verification', pick('POST /v1/verify/identity', 'POST /v1/licences/verify'), 'POST /v1/verify/identity')
+  } finally {
+    await gm.close()
+    await rsa.close()
+  }
 }
 console.table(rows)
