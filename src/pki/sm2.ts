@@ -48,7 +48,7 @@ export function sm2Verify(data: Uint8Array, rsHex: string, publicKeyHex: string)
   try {
     const rs = rsHex.toLowerCase()
     if (!HEX_SIGNATURE.test(rs) || !inRange(rs.slice(0, 64)) || !inRange(rs.slice(64))) return false
-    const key = verifyingKey(publicKeyHex.toLowerCase())
+    const key = verifyingKey(publicKeyHex.trim().toLowerCase())
     return key !== null && lib.doVerifySignature(data, rs, key, { hash: true })
   } catch {
     return false
