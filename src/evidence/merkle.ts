@@ -2,7 +2,7 @@
 // of two below the size. Built bottom-up once per batch; inclusion paths are read off the
 // stored levels. The hash is SHA-256 (evidence v1) or SM3 (evidence v2, GB/T 32905).
 import * as crypto from 'node:crypto'
-import { createRequire } from 'node:module'
+import { sm3 } from '../pki/sm2.js'
 
 /** The tree's and the digests' hash: SHA-256 for evidence v1, SM3 for v2. */
 export type TreeHash = 'sha256' | 'sm3'
@@ -17,13 +17,7 @@ const sha256 = (data: Buffer | string): Buffer =>
 export const sha256Hex = (data: Buffer | string): string =>
   oneShot ? (oneShot('sha256', data, 'hex') as string) : crypto.createHash('sha256').update(data).digest('hex')
 
-// SM3 from OpenSSL where it has it (3.x does: ~30x sm-crypto's JavaScript); sm-crypto otherwise.
-const nativeSm3 = crypto.getHashes().includes('sm3')
-const jsSm3 = nativeSm3 ? null : (createRequire(import.meta.url)('sm-crypto') as { sm3: (m: number[] | string) => string }).sm3
-const sm3 = (data: Buffer | string): Buffer => {
-  if (jsSm3) return Buffer.from(jsSm3(Array.from(typeof data === 'string' ? Buffer.from(data, 'utf8') : data)), 'hex')
-  return oneShot ? (oneShot('sm3', data, 'buffer') as Buffer) : crypto.createHash('sm3').update(data).digest()
-}
+// SM3 from OpenSSL where it has it, sm-crypto-v2 otherwise (src/pki/sm2.ts).
 /** SM3 as lower-case hex. */
 export const sm3Hex = (data: Buffer | string): string => sm3(data).toString('hex')
 

@@ -8,7 +8,7 @@
 // (data hash, seal, time) in JSON rather than ASN.1. The seal carries the authority's seal
 // certificate (SM2, chained to the seal CA). Signing the digest, not the document, lets the
 // library answer the seal of a licence without its personal content.
-import { createRequire } from 'node:module'
+import { sm3 } from '../pki/sm2.js'
 import { jcs } from '../evidence/jcs.js'
 import { sm2SignHex, sm2SignatureToDer } from '../pki/sm2-x509.js'
 
@@ -81,11 +81,8 @@ export interface LicenceDocument {
 
 export type UnsealedLicence = Omit<LicenceDocument, 'seal'>
 
-const cjs = createRequire(import.meta.url)
-const { sm3 } = cjs('sm-crypto') as { sm3(input: number[] | string): string }
-
 /** SM3 of bytes, hex. */
-export const sm3Hex = (bytes: Uint8Array): string => sm3(Array.from(bytes))
+export const sm3Hex = (bytes: Uint8Array): string => sm3(bytes).toString('hex')
 
 /** The bytes the seal's data hash covers: JCS of the document without its seal. */
 export function contentBytes(doc: Record<string, unknown>): Buffer {

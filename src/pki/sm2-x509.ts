@@ -1,11 +1,11 @@
 // X.509 certificates on the SM2 curve, signed SM2-with-SM3 (GM/T 0015, GB/T 20518): the seal CA
 // of electronic licences and SM2 node/client certificates. Structures come from
-// @peculiar/asn1-x509; signatures from sm-crypto (GM/T 0003 with the default user id
-// 1234567812345678), DER-encoded as ECDSA-Sig-Value in signatureValue, as OpenSSL writes them.
-// Node's OpenSSL reads these certificates (X509Certificate) but cannot sign or verify
-// SM2-with-SM3 the standard way (nodejs/node#53761), hence sm-crypto.
+// @peculiar/asn1-x509; signatures from ./sm2.ts (sm-crypto-v2, GM/T 0003 with the default user
+// id 1234567812345678), DER-encoded as ECDSA-Sig-Value in signatureValue, as OpenSSL writes
+// them. Node's OpenSSL reads these certificates (X509Certificate) but cannot sign or verify
+// SM2-with-SM3 the standard way (nodejs/node#53761), hence sm-crypto-v2.
 import { createHash, randomBytes } from 'node:crypto'
-import { sm2, sm2Nonce } from './sm-crypto.js'
+import { SM2_N as N, sm2KeyPair, sm2PrivateHex, sm2PublicKeyOf, sm2Sign, sm2Verify } from './sm2.js'
 import {
   AsnConvert,
   AsnIntegerArrayBufferConverter,
@@ -93,24 +93,11 @@ export interface ParsedSm2Certificate {
   sigAlgOid: string
 }
 
-// --- sm-crypto (./sm-crypto.ts)
+// --- SM2 (./sm2.ts)
 
-// sm-crypto's own randomness is seeded from Math.random outside a browser: keys come from
-// node:crypto instead (320 random bits reduced mod n-1 leave no usable bias; nonces: sm2Nonce).
-function randomPair(): { privateKey: string; publicKey: string } {
-  return sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
-}
-
-const HEX_PRIVATE = /^[0-9a-f]{64}$/
 const HEX_PUBLIC = /^04[0-9a-f]{128}$/
-// The SM2 curve order n: r and s of a signature lie in [1, n-1].
-const N = BigInt('0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123')
 
-function privateHex(k: string): string {
-  const h = k.trim().toLowerCase()
-  if (!HEX_PRIVATE.test(h) || BigInt(`0x${h}`) === 0n || BigInt(`0x${h}`) >= N) throw new Error('sm2: private key must be 64 hex digits in [1, n-1]')
-  return h
-}
+const privateHex = sm2PrivateHex
 function publicHex(k: string): string {
   const h = k.trim().toLowerCase()
   if (!HEX_PUBLIC.test(h)) throw new Error('sm2: public key must be 04‖x‖y (130 hex digits)')
@@ -118,30 +105,13 @@ function publicHex(k: string): string {
 }
 
 export function generateSm2KeyPair(): Sm2KeyPair {
-  const { privateKey, publicKey } = randomPair()
+  const { privateKey, publicKey } = sm2KeyPair()
   return { privateKeyHex: privateKey, publicKeyHex: publicKey }
 }
 
-/** The public key 04‖x‖y of a private scalar. */
-export function sm2PublicKeyOf(privateKeyHex: string): string {
-  return sm2.getPublicKeyFromPrivateKey(privateHex(privateKeyHex))
-}
-
-/** SM2 signature with SM3 (Z with the default user id), raw r‖s as 128 hex digits. */
-export function sm2SignHex(data: Uint8Array, privateKeyHex: string): string {
-  const d = privateHex(privateKeyHex)
-  return sm2.doSignature(Array.from(data), d, { hash: true, publicKey: sm2.getPublicKeyFromPrivateKey(d), pointPool: [sm2Nonce()] })
-}
-
-/** True only for a valid raw r‖s signature; any malformed input is false. */
-export function sm2VerifyHex(data: Uint8Array, sigHex: string, publicKeyHex: string): boolean {
-  try {
-    if (!/^[0-9a-fA-F]{128}$/.test(sigHex)) return false
-    return sm2.doVerifySignature(Array.from(data), sigHex.toLowerCase(), publicHex(publicKeyHex), { hash: true })
-  } catch {
-    return false
-  }
-}
+// sm2PublicKeyOf: the public key 04‖x‖y of a private scalar. sm2SignHex: raw r‖s as 128 hex
+// digits. sm2VerifyHex: true only for a valid raw r‖s signature, any malformed input false.
+export { sm2PublicKeyOf, sm2Sign as sm2SignHex, sm2Verify as sm2VerifyHex }
 
 // --- ASN.1 helpers. asn1-schema's decorators are legacy (experimental) ones; applied by hand so
 // this file does not depend on the compiler's decorator mode.
@@ -318,13 +288,13 @@ export function issueSm2Certificate(o: IssueSm2Certificate): string {
     issuerName = ca.tbsCertificate.subject
     signer = privateHex(o.issuer.privateKeyHex)
     const caPublic = spkiPublicHex(ca.tbsCertificate.subjectPublicKeyInfo)
-    if (sm2.getPublicKeyFromPrivateKey(signer) !== caPublic) throw new Error('sm2-x509: issuer key does not match the issuer certificate')
+    if (sm2PublicKeyOf(signer) !== caPublic) throw new Error('sm2-x509: issuer key does not match the issuer certificate')
     const ski = ca.tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier)
     issuerKeyId = ski ? Buffer.from(AsnConvert.parse(ski.extnValue, SubjectKeyIdentifier).buffer) : keyId(caPublic)
   } else {
     if (!o.signerPrivateKeyHex) throw new Error('sm2-x509: a self-signed certificate needs signerPrivateKeyHex')
     signer = privateHex(o.signerPrivateKeyHex)
-    if (sm2.getPublicKeyFromPrivateKey(signer) !== subjectPublic) throw new Error('sm2-x509: signer key does not match the subject key')
+    if (sm2PublicKeyOf(signer) !== subjectPublic) throw new Error('sm2-x509: signer key does not match the subject key')
     issuerName = toName(o.subject)
     issuerKeyId = keyId(subjectPublic)
   }
@@ -361,7 +331,7 @@ export function issueSm2Certificate(o: IssueSm2Certificate): string {
     extensions: new Extensions(extensions),
   })
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sm2SignatureToDer(sm2SignHex(tbsDer, signer))
+  const signature = sm2SignatureToDer(sm2Sign(tbsDer, signer))
   const cert = new Certificate({
     tbsCertificate: tbs,
     signatureAlgorithm: new AlgorithmIdentifier({ algorithm: OID_SM2_WITH_SM3 }),
@@ -400,7 +370,7 @@ export function verifySm2CertificateSignature(certPem: string, issuerPublicKeyHe
     if (!tbsRaw) return false
     const rs = sm2SignatureFromDer(new Uint8Array(cert.signatureValue))
     if (!rs) return false
-    return sm2VerifyHex(new Uint8Array(tbsRaw), rs, issuerPublicKeyHex)
+    return sm2Verify(new Uint8Array(tbsRaw), rs, issuerPublicKeyHex)
   } catch {
     return false
   }
@@ -409,8 +379,8 @@ export function verifySm2CertificateSignature(certPem: string, issuerPublicKeyHe
 /** SEC1 "EC PRIVATE KEY" with the SM2 curve OID (readable by Node, OpenSSL and src/pki/suites.ts). */
 export function sm2PrivateKeyPem(privateKeyHex: string, publicKeyHex?: string): string {
   const d = privateHex(privateKeyHex)
-  const pub = publicKeyHex ? publicHex(publicKeyHex) : sm2.getPublicKeyFromPrivateKey(d)
-  if (sm2.getPublicKeyFromPrivateKey(d) !== pub) throw new Error('sm2-x509: public key does not match the private key')
+  const pub = publicKeyHex ? publicHex(publicKeyHex) : sm2PublicKeyOf(d)
+  if (sm2PublicKeyOf(d) !== pub) throw new Error('sm2-x509: public key does not match the private key')
   const key = new EcPrivateKey()
   key.privateKey = new OctetString(ab(Buffer.from(d, 'hex')))
   key.parameters = OID_SM2_CURVE

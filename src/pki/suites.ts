@@ -14,13 +14,11 @@ import {
   constants,
   createPrivateKey,
   createPublicKey,
-  randomBytes,
   sign as rsaSign,
   verify as rsaVerify,
   type KeyObject,
 } from 'node:crypto'
-import { baseMul } from './sm2-nonce.js'
-import { sm2, sm2Nonce } from './sm-crypto.js'
+import { sm2KeyPair, sm2PublicKeyOf, sm2Sign, sm2Verify } from './sm2.js'
 
 export type SuiteName = 'RS256' | 'PS256' | 'SM2-SM3'
 
@@ -53,14 +51,11 @@ export function createSigner(alg: SuiteName, privateKeyPem: string): Signer {
     }
     case 'SM2-SM3': {
       const privateKey = sm2PrivateHex(privateKeyPem)
-      baseMul(1n) // builds the comb table now (~50 ms), not under the first batch
-      const publicKey = sm2.getPublicKeyFromPrivateKey(privateKey)
-      const sign = (data: Buffer) =>
-        sm2.doSignature(Array.from(data), privateKey, { hash: true, publicKey, pointPool: [sm2Nonce()] })
-      const signHex = (data: Buffer) => Buffer.from(sign(data), 'hex')
-      // ~1 ms with the nonce point from sm2-nonce.ts, on the request thread (no thread pool
-      // takes JavaScript; a worker's messages would cost about as much).
-      return { alg, sign: signHex, signAsync: async (data) => signHex(data) }
+      const publicKey = sm2PublicKeyOf(privateKey)
+      const sign = (data: Buffer) => Buffer.from(sm2Sign(data, privateKey, publicKey), 'hex')
+      // ~0.5 ms (sm-crypto-v2), on the request thread (no thread pool takes JavaScript; a
+      // worker's messages would cost about as much).
+      return { alg, sign, signAsync: async (data) => sign(data) }
     }
     default:
       throw new Error(`unsupported signature suite: ${String(alg)}`)
@@ -76,8 +71,7 @@ export function verifySignature(alg: SuiteName, certOrPublicKeyPem: string, data
       case 'PS256':
         return rsaVerify('sha256', data, { key: rsaKey(publicKeyOf(certOrPublicKeyPem), alg), ...PSS }, sig)
       case 'SM2-SM3':
-        return sig.length === 64 &&
-          sm2.doVerifySignature(Array.from(data), sig.toString('hex'), sm2PublicHex(certOrPublicKeyPem), { hash: true })
+        return sig.length === 64 && sm2Verify(data, sig.toString('hex'), sm2PublicHex(certOrPublicKeyPem))
       default:
         return false
     }
@@ -99,12 +93,10 @@ export function sm2PublicKeyHexOf(certOrPublicKeyPem: string): string | null {
 export const sm2PrivateKeyHexOf = (privateKeyPem: string): string => sm2PrivateHex(privateKeyPem)
 
 /** The SM2 public key (04‖x‖y hex) of an SM2 private key scalar. */
-export const sm2PublicKeyOfPrivate = (privateKeyHex: string): string => sm2.getPublicKeyFromPrivateKey(privateKeyHex)
+export const sm2PublicKeyOfPrivate = (privateKeyHex: string): string => sm2PublicKeyOf(privateKeyHex)
 
 /** A fresh SM2 key pair as hex: privateKey 64 digits, publicKey 04‖x‖y (130 digits). */
-export function generateSm2KeyPair(): { privateKey: string; publicKey: string } {
-  return sm2.generateKeyPairHex(randomBytes(40).toString('hex'), 16)
-}
+export const generateSm2KeyPair = sm2KeyPair
 
 // JWS convention for PS256 (RFC 7518 §3.5): MGF1 with SHA-256, salt as long as the hash.
 const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
@@ -130,7 +122,7 @@ function publicKeyOf(pem: string): KeyObject {
   return key
 }
 
-// --- SM2 via sm-crypto (./sm-crypto.ts).
+// --- SM2 key material (the signatures: ./sm2.ts).
 
 const HEX_PRIVATE = /^[0-9a-fA-F]{64}$/
 const HEX_PUBLIC = /^(04)?([0-9a-fA-F]{128})$/

@@ -274,6 +274,25 @@ t.test('hostile input is refused with a problem, never a 500', async (t) => {
     t.equal(res.statusCode, 200, `${field}=${value}`)
     t.equal(res.json().code, 'LICENCE_SEAL_INVALID', `${field}=${value}`)
   }
+  // An SM2 signature out of range (s = n) and a seal certificate of the trusted CA whose key
+  // is not a point on the curve: false from the SM2 code, a failed seal check here.
+  const sig = sm2SignHex(tbsBytes(doc.seal.tbs), seal.key.privateKeyHex)
+  const outOfRange = clone(doc)
+  outOfRange.seal.signature = sm2SignatureToDer(sig.slice(0, 64) + 'fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123').toString('base64')
+  const offCurve = issueSm2Certificate({
+    subject: { C: 'CN', O: '测试市场监督管理局', CN: '曲线外的印章', serialNumber: 'TEST-SEAL-01' },
+    publicKeyHex: `04${'11'.repeat(64)}`,
+    issuer: { certPem: trusted.certPem, privateKeyHex: trusted.key.privateKeyHex },
+    notBefore: new Date('2010-01-01'),
+    notAfter: new Date('2035-01-01'),
+  })
+  const offCurveSeal = clone(doc)
+  offCurveSeal.seal.certificate = Buffer.from(offCurve.replace(/-----[A-Z ]+-----|\s+/g, ''), 'base64').toString('base64')
+  for (const [what, bad] of [['s = n', outOfRange], ['a key off the curve', offCurveSeal], ['a key off the curve, again', offCurveSeal]] as const) {
+    const res = await present(bad)
+    t.equal(res.statusCode, 200, what)
+    t.equal(res.json().code, 'LICENCE_SEAL_INVALID', what)
+  }
   const noToken = await h.app.inject({ method: 'POST', url: '/v1/licences/verify', headers: context(), payload: { licenceNumber: doc.number, holderId: holder.idNumber } })
   t.equal(noToken.statusCode, 401)
   const provider = await verify({ licenceNumber: doc.number, holderId: holder.idNumber }, context(), await h.token('js-public-security'))
