@@ -35,7 +35,7 @@ BEGIN
   END LOOP;
 END $$;
 ALTER TABLE disputes ADD CONSTRAINT disputes_status_check CHECK (status IN ('open', 'resolved', 'refused'));
-ALTER TABLE disputes ADD CONSTRAINT disputes_resolution_check CHECK ((status = 'resolved') = (resolution IS NOT NULL));
+ALTER TABLE disputes ADD CONSTRAINT disputes_resolved_has_resolution CHECK ((status = 'resolved') = (resolution IS NOT NULL));
 DROP INDEX disputes_one_per_answer;
 CREATE UNIQUE INDEX disputes_one_per_answer ON disputes (request_id, consumer_department) WHERE status <> 'refused';
 CREATE INDEX disputes_delivery ON disputes (delivery) WHERE delivery IN ('forwarding', 'failed');
