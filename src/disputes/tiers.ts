@@ -37,6 +37,18 @@ export interface DisputeTiersDeps {
 }
 
 const ITEM = /^[A-Za-z][A-Za-z0-9]{0,63}$/
+const NODE = /^[1-9][0-9]{5}$/
+
+/**
+ * A refusal's or a give-up's problem as `CODE@node`, the node where it arose: a hop that gave
+ * up reports the code it met already placed (`HOP_UNAVAILABLE@320000`). Unknown codes are
+ * not repeated as sent.
+ */
+function problemAt(p: Message['problem']): string | null {
+  if (!p || typeof p.code !== 'string' || typeof p.node !== 'string' || !NODE.test(p.node)) return null
+  const [code, node] = p.code.split('@')
+  return `${codeFrom(code, 500)}@${node && NODE.test(node) ? node : p.node}`
+}
 const REQUEST_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/
 
 /** The filing as the owner must find it: the same rules as the route's body schema. */
@@ -184,7 +196,7 @@ export function disputeTiers(app: FastifyInstance, messages: ApplicationMessages
         if (m.kind !== 'dispute-undeliverable' && d.owner_node && d.owner_node !== m.from) {
           throw new Problem(403, 'DISPUTE_NOT_OWNER', `node ${m.from} does not hold resource ${m.resource}; node ${d.owner_node} does`)
         }
-        const problem = m.problem && typeof m.problem.code === 'string' && typeof m.problem.node === 'string' ? `${codeFrom(m.problem.code, 409)}@${m.problem.node}` : null
+        const problem = problemAt(m.problem)
         switch (m.kind) {
           case 'dispute-accepted': {
             const a = m.accepted

@@ -2,9 +2,10 @@
 // the city node 320100) verifies a person with the province's identity resource (320000),
 // relayed; it disputes the answer at its own node; the dispute travels to the province as a
 // queued message, the province's provider (公安厅) finds it in its inbox and corrects; the
-// resolution comes back, the city's copy shows it and the department is told there. Two real
-// nodes, each with its own PostgreSQL schema, Redis prefix and BullMQ queues, mutual TLS on
-// loopback; the city reaches the province through a TCP proxy the test cuts (the owner down).
+// resolution comes back, the city's copy shows it and the department is told there. A county
+// node (Jiangning 320115) below the city disputes through it. Three real nodes, each with its
+// own PostgreSQL schema, Redis prefix and BullMQ queues, mutual TLS on loopback; the city
+// reaches the province through a TCP proxy the test cuts (the owner down).
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,19 +21,21 @@ import { samplePersons } from '../../dev/providers/population.js'
 
 const JS = '320000'
 const NJ = '320100'
+const JN = '320115'
 const DEPT = { police: '11320000014000120T', nj: '11320100MB00000342', jn: '11320115MB0000012H', sz: '11320500MB0000146K' }
 const IDENTITY = '101001/00001'
-const [PERSON, OTHER, THIRD] = samplePersons(3).map((p) => ({ idNumber: p.idNumber, name: p.name }))
+const [PERSON, OTHER, THIRD, FOURTH, FIFTH] = samplePersons(5).map((p) => ({ idNumber: p.idNumber, name: p.name }))
 
 const identity = entryFile('101001-00001.json')
 identity.provider = { ...identity.provider, region: JS }
-const dirs: Record<string, string> = { [JS]: catalogDir([identity], 'tiers-disputes'), [NJ]: catalogDir([], 'tiers-disputes') }
-const ports: Record<string, number> = { [JS]: await freePort(), [NJ]: await freePort() }
+const dirs: Record<string, string> = { [JS]: catalogDir([identity], 'tiers-disputes'), [NJ]: catalogDir([], 'tiers-disputes'), [JN]: catalogDir([], 'tiers-disputes') }
+const ports: Record<string, number> = { [JS]: await freePort(), [NJ]: await freePort(), [JN]: await freePort() }
 const ownerLink = await startTcpProxy(ports[JS]) // Nanjing → province
 const at = (port: number) => `https://127.0.0.1:${port}`
 const tree = [
   { id: JS, tier: 'province', region: JS, parent: null, nodeUrl: at(ports[JS]) },
   { id: NJ, tier: 'city', region: NJ, parent: JS, nodeUrl: at(ports[NJ]) },
+  { id: JN, tier: 'county', region: JN, parent: NJ, nodeUrl: at(ports[JN]) },
 ]
 const nodeEnv = (id: string, tier: string, parent: string | null, topology: object[]) => ({
   env: {
@@ -52,8 +55,12 @@ const nodeEnv = (id: string, tier: string, parent: string | null, topology: obje
   },
 })
 const province = await startNode({ tag: 'tdisp_js', ...nodeEnv(JS, 'province', null, tree) })
-const city = await startNode({ tag: 'tdisp_nj', ...nodeEnv(NJ, 'city', JS, tree.map((n) => (n.id === JS ? { ...n, nodeUrl: at(ownerLink.port) } : n))) })
+const [city, county] = await Promise.all([
+  startNode({ tag: 'tdisp_nj', ...nodeEnv(NJ, 'city', JS, tree.map((n) => (n.id === JS ? { ...n, nodeUrl: at(ownerLink.port) } : n))) }),
+  startNode({ tag: 'tdisp_jn', ...nodeEnv(JN, 'county', NJ, tree) }),
+])
 t.teardown(async () => {
+  await county.close()
   await city.close()
   await province.close()
   await ownerLink.close()
@@ -66,6 +73,7 @@ const tokens = {
   police: await province.token('js-public-security'),
   policeAtCity: await city.token('js-public-security'),
   operator: await city.token('js-operator'),
+  jnAtCounty: await county.token('jn-civil-affairs'),
 }
 const auth = (tok: string) => ({ authorization: `Bearer ${tok}` })
 const verify = (h: Harness, tok: string, person: object) =>
@@ -75,13 +83,14 @@ const answered = async (h: Harness, tok: string, person: object) => {
   if (res.statusCode !== 200) throw new Error(`verify: ${res.statusCode} ${res.body}`)
   return { requestId: String(res.headers['tongban-request-id']), evidence: String(res.headers['tongban-evidence']), answer: res.body }
 }
-const file = (a: { requestId: string; evidence: string; answer: string }, items = ['match']) =>
-  city.app.inject({
+const fileAt = (h: Harness, tok: string, a: { requestId: string; evidence: string; answer: string }, items = ['match']) =>
+  h.app.inject({
     method: 'POST',
     url: '/v1/disputes',
-    headers: auth(tokens.nj),
+    headers: auth(tok),
     payload: { ...a, items, reason: 'FACT_MISMATCH', description: '申请人已于上月更正姓名，核验结果应为一致。' },
   })
+const file = (a: { requestId: string; evidence: string; answer: string }, items = ['match']) => fileAt(city, tokens.nj, a, items)
 const get = async (h: Harness, tok: string, id: string) => (await h.app.inject({ method: 'GET', url: `/v1/disputes/${id}`, headers: auth(tok) })).json()
 const atCity = (id: string) => get(city, tokens.nj, id)
 const ownerRows = (id: string) => province.query('SELECT id, consumer_department, origin_node, status FROM disputes WHERE id = $1', [id])
@@ -167,7 +176,8 @@ t.test("the owner's rules refuse unknown items: the city shows the refusal, the 
   t.equal(res.statusCode, 202, 'the city cannot know the items of a resource it does not hold')
   const id = res.json().id
   await waitFor('the refusal at the city', async () => (await atCity(id)).delivery?.state === 'refused')
-  t.match(await atCity(id), { status: 'refused', delivery: { state: 'refused', ownerNode: JS, lastError: `DISPUTE_UNKNOWN_ITEM@${JS}` } })
+  t.match(await atCity(id), { status: 'refused', delivery: { state: 'refused', ownerNode: JS } })
+  t.equal((await atCity(id)).delivery.lastError, `DISPUTE_UNKNOWN_ITEM@${JS}`, 'the owner\'s problem, shown at the city')
   t.same(await ownerRows(id), [], 'nothing is filed at the owner')
 
   const again = await file(a)
@@ -184,6 +194,7 @@ t.test('the owner down: retried, then failed with the last error; re-queued once
   const id = res.json().id
   await waitFor('the city giving up', async () => (await atCity(id)).delivery?.state === 'failed', 30_000)
   t.match(await atCity(id), { status: 'open', delivery: { state: 'failed', lastError: `HOP_UNAVAILABLE@${JS}` } })
+  t.equal((await atCity(id)).delivery.lastError, `HOP_UNAVAILABLE@${JS}`, 'exactly the code and the node')
   t.same(await city.query('SELECT state, attempts FROM application_messages WHERE id = $1', [`${id}.dispute`]), [{ state: 'failed', attempts: 5 }], 'five attempts with backoff')
 
   const stranger = await city.app.inject({ method: 'POST', url: `/v1/tiers/disputes/${id}/requeue`, headers: auth(tokens.jnAtCity) })
@@ -245,4 +256,33 @@ t.test('node channel: a redelivered dispute files nothing twice; edited ones and
   const mixed = await send(`${otherId}.dispute`, wrongTopic, held.claims)
   t.equal(mixed.status, 400)
   t.equal(mixed.json.code, 'TIERS_MESSAGE_INVALID', 'one thread per message, of its kind\'s topic')
+})
+
+t.test('three tiers: a county consumer disputes through Nanjing; with the owner down the city gives up and tells the county; re-queued there, delivered once', async (t) => {
+  const atCounty = (id: string) => get(county, tokens.jnAtCounty, id)
+  const first = await fileAt(county, tokens.jnAtCounty, await answered(county, tokens.jnAtCounty, FOURTH))
+  t.equal(first.statusCode, 202, first.body)
+  const firstId = first.json().id
+  await waitFor('delivery through the city', async () => (await atCounty(firstId)).delivery?.state === 'delivered')
+  t.same(await ownerRows(firstId), [{ id: firstId, consumer_department: DEPT.jn, origin_node: JN, status: 'open' }], 'filed at the province for the county')
+  t.same((await legs(city, `${firstId}.dispute`)).map((r) => r.operation), ['dispute.message.filed'], 'the city audits the leg it passed on')
+
+  const a = await answered(county, tokens.jnAtCounty, FIFTH)
+  await ownerLink.cut()
+  t.teardown(() => ownerLink.restore())
+  const res = await fileAt(county, tokens.jnAtCounty, a)
+  t.equal(res.statusCode, 202)
+  const id = res.json().id
+  await waitFor('the failure reported back to the county', async () => (await atCounty(id)).delivery?.state === 'failed', 30_000)
+  t.match(await atCounty(id), { status: 'open', delivery: { state: 'failed', ownerNode: null, lastError: `HOP_UNAVAILABLE@${JS}` } })
+  t.equal((await atCounty(id)).delivery.lastError, `HOP_UNAVAILABLE@${JS}`, 'the code where it arose')
+  t.same(await city.query('SELECT state, attempts FROM application_messages WHERE id = $1', [`${id}.dispute`]), [{ state: 'failed', attempts: 5 }], 'Nanjing tried five times with backoff')
+  const told = await county.query('SELECT operation FROM audit_records WHERE request_id LIKE $1', [`${id}.dispute-undeliverable.%`])
+  t.same(told.map((r) => r.operation), ['dispute.message.undeliverable'], 'and told the county by a dispute-undeliverable message, audited there')
+
+  await ownerLink.restore()
+  const requeued = await county.app.inject({ method: 'POST', url: `/v1/tiers/disputes/${id}/requeue`, headers: auth(tokens.jnAtCounty) })
+  t.equal(requeued.statusCode, 200, requeued.body)
+  await waitFor('delivery after the re-queue', async () => (await atCounty(id)).delivery?.state === 'delivered')
+  t.equal((await ownerRows(id)).length, 1, 'filed once at the owner')
 })
