@@ -267,6 +267,37 @@ t.test('three tiers: a county consumer disputes through Nanjing; with the owner 
   t.same(await ownerRows(firstId), [{ id: firstId, consumer_department: DEPT.jn, origin_node: JN, status: 'open' }], 'filed at the province for the county')
   t.same((await legs(city, `${firstId}.dispute`)).map((r) => r.operation), ['dispute.message.filed'], 'the city audits the leg it passed on')
 
+  // Messages to the county about it, handed over by Nanjing (its only neighbour): the owner's
+  // link 0 and Nanjing's hop link, as the real path builds them.
+  const pem = (rel: string) => readFileSync(join(ROOT, 'certs', rel), 'utf8')
+  const asCity = new Agent({ connect: { ca: pem('ca.crt.pem'), cert: pem(`node/${NJ}.crt.pem`), key: pem(`node/${NJ}.key.pem`) } })
+  t.teardown(() => asCity.close())
+  const signers = { [JS]: new AssertionSigner(JS, pem(`node/${JS}.key.pem`), pem(`node/${JS}.crt.pem`)), [NJ]: new AssertionSigner(NJ, pem(`node/${NJ}.key.pem`), pem(`node/${NJ}.crt.pem`)) }
+  const toCounty = async (from: string, kind: string, extra: object) => {
+    const mid = `${firstId}.${kind}`
+    const body = JSON.stringify({ v: 1, id: mid, kind, dispute: firstId, resource: IDENTITY, origin: JN, from, to: JN, at: new Date().toISOString(), ...extra })
+    // Nanjing vouches for its own division only: its made-up resolution is signed as the city's.
+    const who = from === JS ? { sub: 'js-public-security', region: JS } : { sub: `node:${NJ}`, region: NJ }
+    const claims = { ...who, dept: DEPT.police, purpose: null, case: null, tgt: `application-messages/${kind}`, bd: digest(body) }
+    const link0 = from === JS ? signers[JS].origin(NJ, mid, claims) : signers[NJ].origin(JN, mid, claims)
+    const chain = from === JS ? `${link0}, ${signers[NJ].hop(JN, mid, link0)}` : link0
+    const res = await request(`https://127.0.0.1:${ports[JN]}/v1/tiers/applications/messages`, {
+      method: 'POST', dispatcher: asCity, body, headers: { 'content-type': 'application/json', 'tongban-request-id': mid, 'tongban-assertion': chain },
+    })
+    return { status: res.statusCode, json: JSON.parse(await res.body.text()) }
+  }
+  const resolution = { resolution: 'REJECTED', note: '不予受理', effectiveFrom: null, resolvedAt: new Date().toISOString(), resolvedBy: 'js-public-security' }
+  const byCity = await toCounty(NJ, 'dispute-resolved', { resolution })
+  t.equal(byCity.status, 403, JSON.stringify(byCity.json))
+  t.equal(byCity.json.code, 'DISPUTE_NOT_OWNER', 'a node that does not hold the resource cannot resolve it')
+  const bogus = await toCounty(JS, 'dispute-resolved', { resolution: { ...resolution, resolution: 'MAYBE' } })
+  t.equal(bogus.status, 400)
+  t.equal(bogus.json.code, 'TIERS_MESSAGE_INVALID', 'a resolution without a valid content')
+  const redelivered = await toCounty(JS, 'dispute-accepted', { accepted: { providerDepartment: DEPT.nj, dueAt: '2030-01-01T00:00:00.000Z', createdAt: new Date().toISOString() } })
+  t.same(redelivered.json, { message: `${firstId}.dispute-accepted`, state: 'duplicate' }, 'an accepted dispute is accepted once')
+  t.match(await atCounty(firstId), { status: 'open', providerDepartment: DEPT.police, delivery: { state: 'delivered', ownerNode: JS } }, 'the copy is unchanged')
+  t.not((await atCounty(firstId)).dueAt, '2030-01-01T00:00:00.000Z')
+
   const a = await answered(county, tokens.jnAtCounty, FIFTH)
   await ownerLink.cut()
   t.teardown(() => ownerLink.restore())

@@ -3,7 +3,7 @@
 // the consumer's claims read back from a stored chain. The workflow across nodes is
 // test/tiers/applications.test.ts.
 import t from 'tap'
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { firstLinkClaim, messageSchema, newMessage, operationOf, threadOf, towardOwner, undeliverableOf, type Row } from '../../src/policy/application-messages/message.js'
 import { consumerRegionOf } from '../../src/policy/application-messages/routing.js'
 
