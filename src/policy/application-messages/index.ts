@@ -15,6 +15,10 @@
 //                             decision's transaction (outbox.ts).
 //   back at the origin        apply-at-origin.ts: the answer updates the local copy.
 //
+// Disputes about data held elsewhere travel the same way with kinds of their own (message.ts
+// DISPUTE_KINDS): the same outbox, queue, route, chain, retries and re-queue; their side at
+// the owner and at the origin is src/disputes/tiers.ts (handleDisputes).
+//
 // A hop forwards later than it received, so earlier links may have expired by then: the
 // verifier accepts them up to MAX_AGE_S (they were checked fresh when taken); the sender's own
 // link is signed at each attempt and must be fresh, its jti is remembered (no replay).

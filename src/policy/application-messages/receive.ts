@@ -1,7 +1,8 @@
 // Receiving: POST /v1/tiers/applications/messages on the node listener. A neighbour hands a
 // message over; this hop verifies its chain, audits its leg, and applies it here: forwards
 // it (stored and queued for the next hop), creates the application at the owner, or
-// records the owner's answer at the origin.
+// records the owner's answer at the origin; a dispute message goes to the disputes' side
+// (src/disputes/tiers.ts) at either end.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, isProblem } from '../../problems/problem.js'
 import { codeFrom } from '../../problems/codes.js'
