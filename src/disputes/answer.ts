@@ -2,7 +2,8 @@
 // names it, the Tongban-Evidence (with the exact answer bytes) proves it, and the audit
 // record of that request id must be the very record the evidence carries, received by the
 // caller's department. Cheap checks first (the record exists, it is the caller's), then the
-// signature. The answer bytes are hashed and dropped, never stored.
+// signature. The answer bytes are hashed and dropped, never stored. An answer relayed from the
+// node holding the resource is checked the same way, against this node's record of its leg.
 import type { FastifyInstance } from 'fastify'
 import type { Principal } from '../auth/principal.js'
 import { decodeEvidence, verifyEvidence, type AuditRecord } from '../evidence/evidence.js'
@@ -11,9 +12,13 @@ import { Problem } from '../problems/problem.js'
 
 export interface DisputedAnswer {
   record: AuditRecord
-  providerDepartment: string
-  resourceItems: string[]
+  /** The resource as held here; null when it is held at another node (the dispute travels there: tiers.ts). */
+  held: { providerDepartment: string; items: string[] } | null
 }
+
+/** An answer that released data: allowed, of a resource, not a workflow step (a dispute's or an application's). */
+export const releasedData = (r: AuditRecord): boolean =>
+  r.decision === 'allowed' && !!r.resource && !(r.operation ?? '').startsWith('dispute.') && !(r.operation ?? '').startsWith('application.')
 
 export async function disputedAnswer(app: FastifyInstance, p: Principal, b: { requestId: string; evidence: string; answer: string }): Promise<DisputedAnswer> {
   const { rows } = await app.db.query('SELECT record FROM audit_records WHERE request_id = $1', [b.requestId])
@@ -34,12 +39,9 @@ export async function disputedAnswer(app: FastifyInstance, p: Principal, b: { re
   if (e.requestId !== b.requestId) throw new Problem(422, 'DISPUTE_EVIDENCE_MISMATCH', `the evidence names request ${e.requestId}, not ${b.requestId}`)
   const record = mine.find((r) => jcs(r) === jcs(e))
   if (!record) throw new Problem(422, 'DISPUTE_EVIDENCE_MISMATCH', 'the evidence does not carry the audit record of that request id')
-  if (record.decision !== 'allowed' || !record.resource || (record.operation ?? '').startsWith('dispute.') || record.operation?.startsWith('application.')) {
+  if (!releasedData(record)) {
     throw new Problem(422, 'DISPUTE_NOT_DATA', 'only an answer that released data can be disputed (not a refusal, not a workflow step)')
   }
-  const resource = app.catalog.get(record.resource)
-  if (!resource) {
-    throw new Problem(409, 'DISPUTE_HELD_ELSEWHERE', `resource ${record.resource} is not held at this node; file the dispute where its provider is`)
-  }
-  return { record, providerDepartment: resource.provider.code, resourceItems: resource.items.map((i) => i.name) }
+  const resource = app.catalog.get(record.resource!)
+  return { record, held: resource ? { providerDepartment: resource.provider.code, items: resource.items.map((i) => i.name) } : null }
 }

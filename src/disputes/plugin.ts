@@ -10,6 +10,7 @@ import { createDisputeJobs } from './deadline-queue.js'
 import { sealStep } from './history.js'
 import { DataNotices } from './notices.js'
 import { disputeRoutes } from './routes.js'
+import { disputeTiers } from './tiers.js'
 import { markDeadline, type Dispute } from './store.js'
 import { bullPrefix } from '../stores/redis.js'
 
@@ -62,13 +63,13 @@ export default fp(
       handlers: {
         onReminder: async (id, now) => {
           const d = await markDeadline(app.db, id, 'reminded', now, step('reminded'))
-          if (d) await app.notify.dispute('dispute-reminder', d.providerDepartment, words(d), `dispute-reminder:${d.id}`)
+          if (d) await app.notify.dispute('dispute-reminder', d.providerDepartment!, words(d), `dispute-reminder:${d.id}`)
         },
         onEscalation: async (id, now) => {
           const d = await markDeadline(app.db, id, 'escalated', now, step('escalated'))
           if (!d) return
           app.log.warn({ dispute: id }, 'dispute overdue: escalated')
-          await app.notify.dispute('dispute-escalation', d.providerDepartment, words(d), `dispute-escalation:${d.id}`)
+          await app.notify.dispute('dispute-escalation', d.providerDepartment!, words(d), `dispute-escalation:${d.id}`)
         },
       },
     })
@@ -79,21 +80,39 @@ export default fp(
     // Jobs are the alarm clock: a queue outage must not lose the filing itself.
     const quietly = (what: string, p: Promise<unknown>) => p.catch((e) => app.log.error({ err: e }, `${what} failed`))
 
+    const corrected = async (d: Dispute) => {
+      if (d.resolution !== 'CORRECTED') return
+      await notices.load()
+      await app.bus.publish(BUS, d.id).catch(() => {})
+    }
+    const onFiled = async (d: Dispute) => {
+      const { remindAt } = dueDate(new Date(d.createdAt))
+      await quietly('scheduling the dispute deadline', jobs.schedule(d.id, new Date(d.dueAt!), remindAt))
+      await app.notify.dispute('dispute', d.providerDepartment!, words(d), `dispute:${d.id}`)
+    }
+    const tell = (d: Dispute) => app.notify.dispute('dispute-resolution', d.consumerDepartment, words(d), `dispute-resolution:${d.id}`)
+    // Across tiers: filed at the owner, resolved there, the resolution told at the consumer's node (tiers.ts).
+    const tiers = disputeTiers(app, app.tierMessages ?? null, {
+      dueDate,
+      onFiled,
+      onResolvedHere: async (d) => {
+        await tell(d)
+        await corrected(d)
+      },
+    })
+
     await app.register(disputeRoutes, {
       dueDate,
-      onFiled: async (d) => {
-        const { remindAt } = dueDate(new Date(d.createdAt))
-        await quietly('scheduling the dispute deadline', jobs.schedule(d.id, new Date(d.dueAt), remindAt))
-        await app.notify.dispute('dispute', d.providerDepartment, words(d), `dispute:${d.id}`)
-      },
+      onFiled,
+      fileElsewhere: tiers.fileElsewhere,
+      inResolveTx: tiers.inResolveTx,
       onResolved: async (d, told) => {
         await quietly('cancelling the dispute deadline', jobs.cancel(d.id))
-        await app.notify.dispute('dispute-resolution', d.consumerDepartment, words(d), `dispute-resolution:${d.id}`)
+        // A dispute from another node: its department is told there, when the resolution arrives.
+        if (d.originNode) await tiers.flushResolution(d)
+        else await tell(d)
         for (const t of told) await app.notify.dispute('data-correction', t.department, words(d), `data-correction:${d.id}:${t.department}`)
-        if (d.resolution === 'CORRECTED') {
-          await notices.load()
-          await app.bus.publish(BUS, d.id).catch(() => {})
-        }
+        await corrected(d)
       },
     })
   },

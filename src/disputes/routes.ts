@@ -3,6 +3,8 @@
 // auditors and providers. The POSTs are audited routes (their answers carry Tongban-Evidence);
 // each step is also sealed on its own into the dispute's history (history.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { PoolClient } from 'pg'
+import type { AuditRecord } from '../evidence/evidence.js'
 import { Problem } from '../problems/problem.js'
 import { problemResponses } from '../problems/schema.js'
 import { queryValidators } from '../validation/ajv.js'
@@ -19,6 +21,10 @@ export interface DisputeRouteDeps {
   dueDate(from: Date): { dueAt: Date; remindAt: Date | null }
   onFiled(d: store.Dispute): Promise<void>
   onResolved(d: store.Dispute, told: Array<{ department: string }>): Promise<void>
+  /** An answer about a resource held at another node: the dispute travels there (tiers.ts); 202. */
+  fileElsewhere(p: Principal, b: FileBody, record: AuditRecord): Promise<store.Dispute>
+  /** In the resolution's transaction: a dispute that came from another node sends the resolution back. */
+  inResolveTx(c: PoolClient, d: store.Dispute): Promise<void>
 }
 
 const sec = [{ bearer: [] }]
@@ -26,6 +32,7 @@ const ULID = '^[0-9A-HJKMNP-TV-Z]{26}$'
 const text = { type: 'object', properties: { zh: { type: 'string' }, en: { type: 'string' } } }
 const nullable = (t: string) => ({ type: [t, 'null'] })
 const queryCompiler = ({ schema }: { schema: object }) => queryValidators.compile(schema)
+const STATUSES = ['open', 'resolved', 'refused']
 
 const disputeSchema = {
   type: 'object',
@@ -35,17 +42,28 @@ const disputeSchema = {
     answerNode: { type: 'string' }, answerTime: { type: 'string' },
     resource: { type: 'string' }, resourceName: { type: 'string' }, operation: nullable('string'),
     subject: { ...nullable('string'), description: "the subject's keyed hash (as in the audit record), never the id itself" },
-    consumerDepartment: { type: 'string' }, consumerSystem: { type: 'string' }, providerDepartment: { type: 'string' },
+    consumerDepartment: { type: 'string' }, consumerSystem: { type: 'string' },
+    providerDepartment: { ...nullable('string'), description: "null at the consumer's node until the owning node accepted the dispute" },
     items: { type: 'array', items: { type: 'string' } },
     reason: { type: 'string', enum: REASON_CODES }, reasonText: text,
     description: { type: 'string' },
-    status: { type: 'string', enum: ['open', 'resolved'] },
-    dueAt: { type: 'string' }, overdue: { type: 'boolean' },
+    status: { type: 'string', enum: STATUSES, description: 'open 处理中, resolved 已处理, refused 未受理 (the owning node refused it: see delivery.lastError)' },
+    dueAt: { ...nullable('string'), description: "null at the consumer's node until the owning node accepted the dispute" }, overdue: { type: 'boolean' },
     remindedAt: nullable('string'), escalatedAt: nullable('string'),
     resolution: { type: ['string', 'null'], enum: [...RESOLUTION_CODES, null] }, resolutionText: { type: ['object', 'null'], properties: text.properties },
     resolutionNote: nullable('string'), effectiveFrom: nullable('string'),
     resolvedAt: nullable('string'), resolvedBy: nullable('string'), resolvedInTime: { type: ['boolean', 'null'] },
     createdAt: { type: 'string' }, filedBy: { type: 'string' },
+    originNode: { ...nullable('string'), description: "at the owning node: the consumer's node the dispute came from" },
+    delivery: {
+      type: ['object', 'null'],
+      description: "at the consumer's node, for a resource held at another node: the dispute's way there (null: a local dispute)",
+      properties: {
+        state: { type: 'string', enum: ['forwarding', 'delivered', 'refused', 'failed'], description: 'forwarding 传送中, delivered 已送达, refused 被拒收, failed 传送失败' },
+        ownerNode: nullable('string'),
+        lastError: { ...nullable('string'), description: 'CODE@node of the last failure, or of the refusal' },
+      },
+    },
     history: {
       type: 'array',
       items: {
@@ -75,8 +93,8 @@ function view(app: FastifyInstance, d: store.Dispute, now = Date.now()) {
     resourceName: resource?.name ?? d.resource,
     reasonText: REASONS[d.reason],
     resolutionText: d.resolution ? RESOLUTIONS[d.resolution] : null,
-    overdue: d.status === 'open' ? Date.parse(d.dueAt) < now : false,
-    resolvedInTime: d.resolvedAt ? Date.parse(d.resolvedAt) <= Date.parse(d.dueAt) : null,
+    overdue: d.status === 'open' && d.dueAt ? Date.parse(d.dueAt) < now : false,
+    resolvedInTime: d.resolvedAt && d.dueAt ? Date.parse(d.resolvedAt) <= Date.parse(d.dueAt) : null,
   }
 }
 
@@ -90,9 +108,9 @@ async function visible(app: FastifyInstance, request: FastifyRequest, id: string
   return d
 }
 
-type FileBody = { requestId: string; evidence: string; answer: string; items: string[]; reason: Reason; description: string }
+export type FileBody = { requestId: string; evidence: string; answer: string; items: string[]; reason: Reason; description: string }
 type ResolveBody = { resolution: Resolution; note: string; effectiveFrom?: string }
-type ListQuery = { as?: 'consumer' | 'provider'; status?: 'open' | 'resolved'; resource?: string; sort?: 'created' | 'deadline'; before?: string; limit?: number }
+type ListQuery = { as?: 'consumer' | 'provider'; status?: store.Dispute['status']; resource?: string; sort?: 'created' | 'deadline'; before?: string; limit?: number }
 
 export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps) {
   app.post<{ Body: FileBody }>('/v1/disputes', {
@@ -115,7 +133,11 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
           description: { type: 'string', minLength: 1, maxLength: 2000, description: 'what is wrong; no id numbers or credit codes' },
         },
       },
-      response: { 201: disputeSchema, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
+      response: {
+        201: disputeSchema,
+        202: { ...disputeSchema, description: 'the resource is held at another node: recorded here, on its way there (delivery.state forwarding); not yet accepted by the owner' },
+        ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422),
+      },
     },
   }, async (request, reply) => {
     const p = me(request)
@@ -126,10 +148,13 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     const answer = await disputedAnswer(app, p, b)
     request.audit.resource = answer.record.resource!
     if (answer.record.subject) request.audit.subject = answer.record.subject
-    const unknown = b.items.find((i) => !answer.resourceItems.includes(i))
+    const { held } = answer
+    // Held elsewhere: the owner knows the items and checks them.
+    const unknown = held && b.items.find((i) => !held.items.includes(i))
     if (unknown) throw new Problem(400, 'DISPUTE_UNKNOWN_ITEM', `resource ${answer.record.resource} has no item ${unknown}`)
     const existing = await store.findByAnswer(app.db, b.requestId, p.department)
     if (existing) throw new Problem(409, 'DISPUTE_DUPLICATE', `this answer is already disputed by your department (dispute ${existing.id})`)
+    if (!held) return reply.code(202).send(view(app, await deps.fileElsewhere(p, b, answer.record)))
     const now = new Date()
     const { dueAt } = deps.dueDate(now)
     const r = answer.record
@@ -143,7 +168,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
       subject: r.subject ?? null,
       consumerDepartment: p.department,
       consumerSystem: p.system,
-      providerDepartment: answer.providerDepartment,
+      providerDepartment: held.providerDepartment,
       items: b.items,
       reason: b.reason,
       description: b.description,
@@ -167,7 +192,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
         additionalProperties: false,
         properties: {
           as: { type: 'string', enum: ['consumer', 'provider'] },
-          status: { type: 'string', enum: ['open', 'resolved'] },
+          status: { type: 'string', enum: STATUSES },
           resource: { type: 'string', pattern: '^[0-9]{6}/[0-9]{5}$' },
           sort: { type: 'string', enum: ['created', 'deadline'], default: 'created', description: 'created: newest first; deadline: the nearest deadline first' },
           before: { type: 'string', pattern: ULID, description: 'with sort=created: disputes older than this one' },
@@ -290,6 +315,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     if (!(p.roles.includes('provider') && p.department === d.providerDepartment)) {
       throw new Problem(403, 'DISPUTE_NOT_PROVIDER', 'only the department providing the resource resolves this dispute')
     }
+    if (d.delivery) throw new Problem(409, 'DISPUTE_HELD_ELSEWHERE', `the dispute is resolved at node ${d.delivery.ownerNode ?? 'holding the resource'}; this is the consumer's node's copy`)
     if (d.status !== 'open') throw new Problem(409, 'DISPUTE_ALREADY_RESOLVED', `the dispute was resolved (${d.resolution})`)
     if (b.resolution === 'CORRECTED' && !b.effectiveFrom) throw new Problem(400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED', 'a correction needs the date it is effective from (effectiveFrom)')
     if (b.resolution !== 'CORRECTED' && b.effectiveFrom) throw new Problem(400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED', 'effectiveFrom belongs to a correction only')
@@ -297,6 +323,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     let told: Array<{ department: string; answers: number; lastAnswerAt: Date }> = []
     const resolved = await store.resolveDispute(app.db, d.id, { resolution: b.resolution, note: b.note, effectiveFrom: b.effectiveFrom ?? null, by: p.system }, async (c, r) => {
       await sealStep(app, c, r, { action: 'resolved', actor: p.system, principal: p, detail: { resolution: r.resolution, note: r.resolutionNote, effectiveFrom: r.effectiveFrom } })
+      await deps.inResolveTx(c, r)
       if (r.resolution !== 'CORRECTED') return
       // Who else received this subject's data of this resource: from the audit log, by the keyed hash.
       told = await store.otherConsumers(app.db, r, new Date())

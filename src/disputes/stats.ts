@@ -1,6 +1,7 @@
 // Dispute statistics per resource (docs/disputes.md): disputes filed in the period, the share
 // resolved by the deadline, the median time to resolve, and corrections per 10,000 answers
-// (allowed answers of the resource in the same period, from the audit log).
+// (allowed answers of the resource in the same period, from the audit log). Counted where the
+// resource is held: a copy at the consumer's node of a dispute sent elsewhere is not counted.
 import type { Db } from '../stores/postgres.js'
 
 export interface ResourceStats {
@@ -34,7 +35,7 @@ export async function disputeStats(db: Db, f: { from: Date; to: Date; providerDe
             jsonb_object_agg(coalesce(resolution, 'OPEN'), n_resolution) AS by_resolution
        FROM (SELECT *, count(*) OVER (PARTITION BY resource, reason) AS n_reason,
                     count(*) OVER (PARTITION BY resource, resolution) AS n_resolution
-               FROM disputes WHERE created_at >= $1 AND created_at < $2 ${own}) d
+               FROM disputes WHERE created_at >= $1 AND created_at < $2 AND delivery IS NULL ${own}) d
       GROUP BY resource ORDER BY resource`,
     params,
   )

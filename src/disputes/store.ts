@@ -16,12 +16,15 @@ export interface Dispute {
   subject: string | null
   consumerDepartment: string
   consumerSystem: string
-  providerDepartment: string
+  /** Null at the consumer's node until the owner's `dispute-accepted` names it (docs/disputes.md "Across tiers"). */
+  providerDepartment: string | null
   items: string[]
   reason: Reason
   description: string
-  status: 'open' | 'resolved'
-  dueAt: string
+  /** `refused`: the owning node refused it (delivery.lastError says why); closed without a resolution. */
+  status: 'open' | 'resolved' | 'refused'
+  /** Null at the consumer's node until the owner accepted it. */
+  dueAt: string | null
   remindedAt: string | null
   escalatedAt: string | null
   resolution: Resolution | null
@@ -31,6 +34,17 @@ export interface Dispute {
   resolvedBy: string | null
   createdAt: string
   filedBy: string
+  /** At the owner: the consumer's node the dispute came from (null: filed here). */
+  originNode: string | null
+  /** At the consumer's node: the dispute's way to the node holding the resource (null: a local dispute). */
+  delivery: Delivery | null
+}
+
+export interface Delivery {
+  state: 'forwarding' | 'delivered' | 'refused' | 'failed'
+  ownerNode: string | null
+  /** `CODE@node` of the last failure or of the owner's refusal. */
+  lastError: string | null
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -61,6 +75,8 @@ export const disputeFromRow = (r: any): Dispute => ({
   resolvedBy: r.resolved_by,
   createdAt: iso(r.created_at)!,
   filedBy: r.filed_by,
+  originNode: r.origin_node ?? null,
+  delivery: r.delivery ? { state: r.delivery, ownerNode: r.owner_node ?? null, lastError: r.delivery_error ?? null } : null,
 })
 
 export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -79,7 +95,13 @@ export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>
 }
 
 /** A dispute as filed: the fields the consumer's filing fixes, the deadline as a Date. */
-export type NewDispute = Pick<Dispute, 'id' | 'requestId' | 'answerNode' | 'answerTime' | 'resource' | 'operation' | 'subject' | 'consumerDepartment' | 'consumerSystem' | 'providerDepartment' | 'items' | 'reason' | 'description' | 'filedBy'> & { dueAt: Date }
+export type NewDispute = Pick<Dispute, 'id' | 'requestId' | 'answerNode' | 'answerTime' | 'resource' | 'operation' | 'subject' | 'consumerDepartment' | 'consumerSystem' | 'providerDepartment' | 'items' | 'reason' | 'description' | 'filedBy'> & {
+  dueAt: Date | null
+  /** At the owner: the consumer's node it came from. */
+  originNode?: string
+  /** At the consumer's node: on its way to the owner. */
+  forwarding?: { ownerNode: string | null }
+}
 
 const UNIQUE_VIOLATION = '23505'
 
@@ -89,10 +111,11 @@ export async function createDispute(db: Db, d: NewDispute, inTx: (c: PoolClient,
     return await inTransaction(db, async (c) => {
       const { rows } = await c.query(
         `INSERT INTO disputes (id, request_id, answer_node, answer_time, resource, operation, subject, consumer_department,
-           consumer_system, provider_department, items, reason, description, due_at, filed_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+           consumer_system, provider_department, items, reason, description, due_at, filed_by, origin_node, owner_node, delivery)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING *`,
         [d.id, d.requestId, d.answerNode, d.answerTime, d.resource, d.operation, d.subject, d.consumerDepartment,
-          d.consumerSystem, d.providerDepartment, d.items, d.reason, d.description, d.dueAt, d.filedBy],
+          d.consumerSystem, d.providerDepartment, d.items, d.reason, d.description, d.dueAt, d.filedBy,
+          d.originNode ?? null, d.forwarding?.ownerNode ?? null, d.forwarding ? 'forwarding' : null],
       )
       const dispute = disputeFromRow(rows[0])
       await inTx(c, dispute)
@@ -110,14 +133,14 @@ export async function getDispute(db: Db, id: string): Promise<Dispute | null> {
 }
 
 export async function findByAnswer(db: Db, requestId: string, department: string): Promise<Dispute | null> {
-  const { rows } = await db.query('SELECT * FROM disputes WHERE request_id = $1 AND consumer_department = $2', [requestId, department])
+  const { rows } = await db.query("SELECT * FROM disputes WHERE request_id = $1 AND consumer_department = $2 AND status <> 'refused'", [requestId, department])
   return rows[0] ? disputeFromRow(rows[0]) : null
 }
 
 export interface ListFilter {
   consumerDepartment?: string
   providerDepartment?: string
-  status?: 'open' | 'resolved'
+  status?: Dispute['status']
   resource?: string
   sort: 'created' | 'deadline'
   before?: string
@@ -132,7 +155,7 @@ export async function listDisputes(db: Db, f: ListFilter): Promise<Dispute[]> {
   if (f.status) where.push(`status = $${params.push(f.status)}`)
   if (f.resource) where.push(`resource = $${params.push(f.resource)}`)
   if (f.before) where.push(`id < $${params.push(f.before)}`)
-  const order = f.sort === 'deadline' ? 'due_at ASC, id ASC' : 'id DESC'
+  const order = f.sort === 'deadline' ? 'due_at ASC NULLS LAST, id ASC' : 'id DESC'
   const { rows } = await db.query(
     `SELECT * FROM disputes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT $${params.push(f.limit)}`,
     params,
@@ -246,4 +269,45 @@ export async function corrections(db: Db): Promise<Array<{ id: string; resource:
     `SELECT id, resource, subject, effective_from, items FROM disputes WHERE resolution = 'CORRECTED' AND subject IS NOT NULL ORDER BY resolved_at`,
   )
   return rows.map((r) => ({ id: r.id, resource: r.resource, subject: r.subject, effectiveFrom: day(r.effective_from)!, items: r.items }))
+}
+
+// ---- a copy at the consumer's node (src/disputes/tiers.ts): what the owner's messages change.
+// Conditional updates: a redelivered message changes nothing.
+
+/** The owner took it: delivered, with the providing department and the deadline it set. */
+export async function markDelivered(c: PoolClient, id: string, o: { ownerNode: string; providerDepartment: string | null; dueAt: string | null }): Promise<boolean> {
+  const { rowCount } = await c.query(
+    `UPDATE disputes SET delivery = 'delivered', delivery_error = NULL, delivery_at = now(), owner_node = $2,
+       provider_department = coalesce($3, provider_department), due_at = coalesce($4::timestamptz, due_at)
+     WHERE id = $1 AND delivery IN ('forwarding', 'failed')`,
+    [id, o.ownerNode, o.providerDepartment, o.dueAt],
+  )
+  return !!rowCount
+}
+
+/** The owner refused it (`CODE@node`): closed, the department may file again. */
+export async function markRefused(c: PoolClient, id: string, ownerNode: string, error: string): Promise<boolean> {
+  const { rowCount } = await c.query(
+    `UPDATE disputes SET status = 'refused', delivery = 'refused', delivery_error = $3, delivery_at = now(), owner_node = $2
+     WHERE id = $1 AND status = 'open' AND delivery IN ('forwarding', 'failed')`,
+    [id, ownerNode, error],
+  )
+  return !!rowCount
+}
+
+/** A hop further on gave up on it. */
+export async function markUndeliverable(c: PoolClient, id: string, error: string): Promise<boolean> {
+  const { rowCount } = await c.query(`UPDATE disputes SET delivery = 'failed', delivery_error = $2, delivery_at = now() WHERE id = $1 AND delivery = 'forwarding'`, [id, error])
+  return !!rowCount
+}
+
+/** The owner's provider resolved it: the copy takes the resolution as sent; null if it was not open. */
+export async function copyResolution(c: PoolClient, id: string, ownerNode: string, r: ResolutionInput & { at: string }): Promise<Dispute | null> {
+  const { rows } = await c.query(
+    `UPDATE disputes SET status = 'resolved', resolution = $2, resolution_note = $3, effective_from = $4, resolved_at = $5, resolved_by = $6,
+       delivery = 'delivered', delivery_error = NULL, owner_node = $7
+     WHERE id = $1 AND status = 'open' AND delivery IS NOT NULL RETURNING *`,
+    [id, r.resolution, r.note, r.effectiveFrom, r.at, r.by, ownerNode],
+  )
+  return rows[0] ? disputeFromRow(rows[0]) : null
 }

@@ -111,6 +111,8 @@ export default fp(
     // channel (a node in a tier tree); decisions come back the same way.
     const link = app.tiers.link
     const messages = link ? new ApplicationMessages({ app, ...link }) : null
+    // Disputes about data held elsewhere use the same messages (src/disputes/tiers.ts).
+    app.decorate('tierMessages', messages)
     if (messages) {
       app.decorate('applicationOutbox', messages.outbox)
       messages.register()

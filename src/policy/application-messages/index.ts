@@ -15,11 +15,17 @@
 //                             decision's transaction (outbox.ts).
 //   back at the origin        apply-at-origin.ts: the answer updates the local copy.
 //
+// Disputes about data held elsewhere travel the same way with kinds of their own (message.ts
+// DISPUTE_KINDS): the same outbox, queue, route, chain, retries and re-queue; their side at
+// the owner and at the origin is src/disputes/tiers.ts (handleDisputes).
+//
 // A hop forwards later than it received, so earlier links may have expired by then: the
 // verifier accepts them up to MAX_AGE_S (they were checked fresh when taken); the sender's own
 // link is signed at each attempt and must be fresh, its jti is remembered (no replay).
 import type { ApplicationOutbox } from '../routes.js'
-import type { ApplicationMessagesDeps, MessagesContext } from './message.js'
+import { writeMessage, type ApplicationMessagesDeps, type DisputeMessageHandler, type LinkClaims, type Message, type MessagesContext } from './message.js'
+import type { PoolClient } from 'pg'
+import type { Db } from '../../stores/postgres.js'
 import { Outbox } from './outbox.js'
 import { originHook, type OriginHook } from './origin.js'
 import { registerReceiveRoute } from './receive.js'
@@ -27,7 +33,7 @@ import { registerRequeueRoute, requeue } from './requeue.js'
 import { createMessageQueue, type MessageQueue } from './send.js'
 
 export { asPreHandler } from './origin.js'
-export { KINDS, MESSAGES_PATH, MESSAGES_QUEUE, type ApplicationMessagesDeps, type Kind, type Message } from './message.js'
+export { KINDS, MESSAGES_PATH, MESSAGES_QUEUE, newMessage, type ApplicationMessagesDeps, type DisputeMessageHandler, type Kind, type LinkClaims, type Message } from './message.js'
 
 export class ApplicationMessages {
   private readonly x: MessagesContext
@@ -51,6 +57,35 @@ export class ApplicationMessages {
     return requeue(this.x, this.box, applicationId)
   }
 
+  /** Disputes travel the same way (src/disputes/tiers.ts): their side at the owner and at the origin. */
+  handleDisputes(h: DisputeMessageHandler): void {
+    this.x.disputes = h
+  }
+
+  /** Where a resource this node does not hold is: the next hop toward it and what the catalogue below says; null when held here or nowhere. */
+  ownerOf(resource: string, consumerRegion: string): { hop: string; ownerNode: string | null; providerDepartment: string | null } | null {
+    const d = this.x.relay.decide({ kind: 'applications', code: resource }, consumerRegion, 'origin')
+    if (d.kind !== 'hop') return null
+    return { hop: d.hop.id, ownerNode: d.entry?.node ?? null, providerDepartment: d.entry?.entry.provider?.code ?? null }
+  }
+
+  /** Writes a message of this node in the caller's transaction; `flush` queues it after the commit. */
+  write(c: PoolClient | Db, m: Message, claims: LinkClaims): Promise<void> {
+    return writeMessage(c, this.x.self.id, m, claims)
+  }
+
+  flush(messageId: string): Promise<void> {
+    return this.box.enqueue(messageId)
+  }
+
+  get nodeId(): string {
+    return this.x.self.id
+  }
+
+  get region(): string {
+    return this.x.self.region
+  }
+
   register(): void {
     const { app } = this.x
     registerReceiveRoute(this.x, this.box)
@@ -69,5 +104,12 @@ export class ApplicationMessages {
       this.box.stop()
       await this.pair?.close()
     })())
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The node channel's queued messages (null off a tier tree): applications, and disputes (src/disputes/tiers.ts). */
+    tierMessages: ApplicationMessages | null
   }
 }

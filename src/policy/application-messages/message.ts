@@ -1,5 +1,7 @@
-// The wire form of an application message and its row in application_messages (docs/tiers.md
-// §7), shared by the outbox, send and receive. A message is a JSON body (its exact bytes
+// The wire form of a message between nodes and its row in application_messages (docs/tiers.md
+// §7), shared by the outbox, send and receive. Two topics travel the same way: applications
+// and disputes (src/disputes/tiers.ts); the kind says which, and the body names its thread
+// by the topic's field (`application` or `dispute`). A message is a JSON body (its exact bytes
 // travel unchanged, link 0 signs their digest) and the chain of `Tongban-Assertion`: link 0
 // signed by the node that wrote it, then one link per forwarding hop.
 import type { FastifyInstance } from 'fastify'
@@ -15,11 +17,22 @@ export const MESSAGES_PATH = '/v1/tiers/applications/messages'
 /** How old the stored links of a message may be when it is forwarded (a long outage of a hop). */
 export const MAX_AGE_S = 30 * 86400
 
-export const KINDS = ['submit', 'accepted', 'refused', 'decision', 'undeliverable'] as const
+export const APPLICATION_KINDS = ['submit', 'accepted', 'refused', 'decision', 'undeliverable'] as const
+export const DISPUTE_KINDS = ['dispute', 'dispute-accepted', 'dispute-refused', 'dispute-resolved', 'dispute-undeliverable'] as const
+export const KINDS = [...APPLICATION_KINDS, ...DISPUTE_KINDS] as const
 export type Kind = (typeof KINDS)[number]
+export type DisputeKind = (typeof DISPUTE_KINDS)[number]
+export type Topic = 'application' | 'dispute'
+export const topicOf = (kind: Kind): Topic => ((DISPUTE_KINDS as readonly string[]).includes(kind) ? 'dispute' : 'application')
+/** The kinds written at the consumer's node that go to whichever node holds the resource. */
+export const towardOwner = (kind: Kind) => kind === 'submit' || kind === 'dispute'
+/** What a hop gives up on and tells the origin of, per outbound kind. */
+export const undeliverableOf = (kind: Kind): Kind | null => (kind === 'submit' ? 'undeliverable' : kind === 'dispute' ? 'dispute-undeliverable' : null)
 export const tgtOf = (kind: Kind) => `application-messages/${kind}`
+/** The operation a hop's leg is audited as: `application.<kind>`, `dispute.message.<what>`. */
+export const operationOf = (kind: Kind) => (topicOf(kind) === 'application' ? `application.${kind}` : `dispute.message.${kind === 'dispute' ? 'filed' : kind.slice('dispute-'.length)}`)
 export const APP_ID = /^[0-9A-Z]{26}$/
-const MESSAGE_ID = /^([0-9A-Z]{26})\.(submit|accepted|refused|decision|undeliverable)(\.[0-9a-z]{1,12})?$/
+const MESSAGE_ID = new RegExp(`^([0-9A-Z]{26})\\.(${KINDS.join('|')})(\\.[0-9a-z]{1,12})?$`)
 export const NODE_ID = /^[1-9][0-9]{5}$/
 export const CODE = /^[0-9]{6}\/[0-9]{5}$/
 
@@ -28,7 +41,10 @@ export interface Message {
   v: 1
   id: string
   kind: Kind
-  application: string
+  /** The thread of an application message. */
+  application?: string
+  /** The thread of a dispute message. */
+  dispute?: string
   resource: string
   /** The consumer's node. */
   origin: string
@@ -45,16 +61,24 @@ export interface Message {
   decision?: { status: 'approved' | 'rejected'; reason: string | null; decidedAt: string | null; decidedBy: string | null; grantId: string | null; granted: store.Granted | null }
   /** refused (by the owner) / undeliverable (a hop gave up): the problem. */
   problem?: { code: string; detail: string; node: string }
+  /** dispute: what the consumer filed (the evidence was checked at the origin, against its own record). */
+  filing?: { requestId: string; items: string[]; reason: string; description: string }
+  /** dispute-resolved: the provider's resolution at the owner. */
+  resolution?: { resolution: string; note: string; effectiveFrom: string | null; resolvedAt: string; resolvedBy: string }
 }
+
+/** The id of the message's application or dispute. */
+export const threadOf = (m: Pick<Message, 'application' | 'dispute'>): string => m.dispute ?? m.application ?? ''
 
 export const messageSchema = {
   type: 'object',
-  required: ['v', 'id', 'kind', 'application', 'resource', 'origin', 'from', 'at'],
+  required: ['v', 'id', 'kind', 'resource', 'origin', 'from', 'at'],
   properties: {
     v: { const: 1 },
     id: { type: 'string', pattern: MESSAGE_ID.source },
     kind: { enum: KINDS },
     application: { type: 'string', pattern: APP_ID.source },
+    dispute: { type: 'string', pattern: APP_ID.source },
     resource: { type: 'string', pattern: CODE.source },
     origin: { type: 'string', pattern: NODE_ID.source },
     from: { type: 'string', pattern: NODE_ID.source },
@@ -64,7 +88,14 @@ export const messageSchema = {
     accepted: { type: 'object' },
     decision: { type: 'object' },
     problem: { type: 'object' },
+    filing: { type: 'object' },
+    resolution: { type: 'object' },
   },
+  // Exactly one thread, the one of its kind's topic.
+  oneOf: [
+    { required: ['application'], not: { required: ['dispute'] }, properties: { kind: { enum: APPLICATION_KINDS } } },
+    { required: ['dispute'], not: { required: ['application'] }, properties: { kind: { enum: DISPUTE_KINDS } } },
+  ],
 } as const
 
 export interface Row {
@@ -94,21 +125,30 @@ export interface ApplicationMessagesDeps {
   relay: Relay
 }
 
+/** The disputes' side of the messages (src/disputes/tiers.ts), handed in once the disputes plugin is up. */
+export interface DisputeMessageHandler {
+  /** At the owner: a `dispute` arrived; files it with the same id or refuses it, writing the answer message either way. */
+  atOwner(m: Message, claims: ConsumerClaims): Promise<'created' | 'duplicate' | 'refused'>
+  /** At the origin: the owner's answer or resolution, or a hop's undeliverable notice; conditional updates. */
+  atOrigin(m: Message): Promise<'applied' | 'duplicate'>
+}
+
 /** What every part of the workflow is given: the deps and this node. */
 export interface MessagesContext extends ApplicationMessagesDeps {
   self: TopologyNode
+  disputes?: DisputeMessageHandler
 }
 
 export const split = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v.join(',') : v ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 
-/** A new message written by node `from`. */
-export function newMessage(from: string, application: string, kind: Kind, resource: string, origin: string, extra: Partial<Message>, suffix?: string): Message {
+/** A new message written by node `from` about thread `thread` (an application or a dispute, by the kind). */
+export function newMessage(from: string, thread: string, kind: Kind, resource: string, origin: string, extra: Partial<Message>, suffix?: string): Message {
   return {
     v: 1,
-    id: `${application}.${kind}${suffix ? `.${suffix}` : ''}`,
+    id: `${thread}.${kind}${suffix ? `.${suffix}` : ''}`,
     kind,
-    application,
+    [topicOf(kind)]: thread,
     resource,
     origin,
     from,
@@ -126,7 +166,7 @@ export async function writeMessage(c: PoolClient | FastifyInstance['db'], writer
   await c.query(
     `INSERT INTO application_messages (id, application_id, kind, toward, target, writer, origin_node, body, claims)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
-    [m.id, m.application, m.kind, m.to ? 'node' : 'owner', m.to ?? m.resource, writer, m.origin, JSON.stringify(m), claims],
+    [m.id, threadOf(m), m.kind, m.to ? 'node' : 'owner', m.to ?? m.resource, writer, m.origin, JSON.stringify(m), claims],
   )
 }
 

@@ -1,7 +1,8 @@
 // Receiving: POST /v1/tiers/applications/messages on the node listener. A neighbour hands a
 // message over; this hop verifies its chain, audits its leg, and applies it here: forwards
 // it (stored and queued for the next hop), creates the application at the owner, or
-// records the owner's answer at the origin.
+// records the owner's answer at the origin; a dispute message goes to the disputes' side
+// (src/disputes/tiers.ts) at either end.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Problem, isProblem } from '../../problems/problem.js'
 import { codeFrom } from '../../problems/codes.js'
@@ -11,7 +12,7 @@ import { tierOf } from '../../auth/principal.js'
 import type * as store from '../applications.js'
 import { ASSERTION_HEADER, type ConsumerClaims } from '../../tiers/assertion.js'
 import { peerNodeOf } from '../../tiers/listener.js'
-import { MAX_AGE_S, MESSAGES_PATH, messageSchema, newMessage, split, tgtOf, writeMessage, type Message, type MessagesContext, type Row } from './message.js'
+import { MAX_AGE_S, MESSAGES_PATH, messageSchema, newMessage, operationOf, split, tgtOf, threadOf, topicOf, towardOwner, writeMessage, type Message, type MessagesContext, type Row } from './message.js'
 import { nextHop } from './routing.js'
 import { applyAtOrigin } from './apply-at-origin.js'
 import type { Outbox } from './outbox.js'
@@ -36,8 +37,8 @@ export async function receive(x: MessagesContext, outbox: Outbox, request: Fasti
   try {
     const { m, claims, peer, raw, chain } = await verified(x, request)
     const row = {
-      toward: (m.kind === 'submit' ? 'owner' : 'node') as Row['toward'],
-      target: m.kind === 'submit' ? m.resource : m.to ?? '',
+      toward: (towardOwner(m.kind) ? 'owner' : 'node') as Row['toward'],
+      target: towardOwner(m.kind) ? m.resource : m.to ?? '',
       received_from: peer,
     }
     if (row.toward === 'node' && !m.to) throw new Problem(400, 'TIERS_MESSAGE_INVALID', `a ${m.kind} message names the node it goes to`)
@@ -50,7 +51,7 @@ export async function receive(x: MessagesContext, outbox: Outbox, request: Fasti
       sealHere = false
       return await acceptAtOwner(x, outbox, request, reply, m, claims)
     }
-    const state = await applyAtOrigin(x, m)
+    const state = await (topicOf(m.kind) === 'dispute' ? atDisputeDestination(x, outbox, m, claims) : applyAtOrigin(x, m))
     return relay.sealAndSend(request, reply, 200, 'application/json', JSON.stringify({ message: m.id, state }), [])
   } catch (e) {
     let p: Problem
@@ -73,9 +74,10 @@ async function verified(x: MessagesContext, request: FastifyRequest) {
   }
   const m = request.body as Message
   request.audit.resource = m.resource
-  request.audit.operation = `application.${m.kind}`
-  if (m.id !== request.id || !m.id.startsWith(`${m.application}.${m.kind}`)) {
-    throw new Problem(400, 'TIERS_MESSAGE_INVALID', 'the request id must be the message id, which names the application and the kind')
+  request.audit.operation = operationOf(m.kind)
+  const named = `${threadOf(m)}.${m.kind}`
+  if (m.id !== request.id || (m.id !== named && !m.id.startsWith(`${named}.`))) {
+    throw new Problem(400, 'TIERS_MESSAGE_INVALID', 'the request id must be the message id, which names the application (or dispute) and the kind')
   }
   const raw = request.rawBody ?? Buffer.alloc(0)
   const header = request.headers[ASSERTION_HEADER]
@@ -88,10 +90,10 @@ async function verified(x: MessagesContext, request: FastifyRequest) {
     storedLinksMaxAgeS: MAX_AGE_S,
   })
   const c = v.consumer
-  if (c.iss !== m.from || (m.kind === 'submit' && m.origin !== m.from)) {
+  if (c.iss !== m.from || (towardOwner(m.kind) && m.origin !== m.from)) {
     throw new Problem(401, 'NODE_ASSERTION_INVALID', 'node assertion: link 0 is not signed by the node that wrote the message')
   }
-  request.principal = { system: c.sub, department: c.dept, region: c.region, tier: tierOf(c.region), roles: m.kind === 'submit' ? ['consumer'] : ['provider'] }
+  request.principal = { system: c.sub, department: c.dept, region: c.region, tier: tierOf(c.region), roles: towardOwner(m.kind) ? ['consumer'] : ['provider'] }
   await relay.noReplay(v.jti, v.exp, v.iat)
   const chain = split(Array.isArray(header) ? header.join(',') : header).join(', ')
   return { m, claims: c, peer, raw, chain }
@@ -108,7 +110,7 @@ async function storeForward(x: MessagesContext, outbox: Outbox, m: Message, body
        body = EXCLUDED.body, chain = EXCLUDED.chain, updated_at = now()
      WHERE application_messages.state = 'failed'
      RETURNING id`,
-    [m.id, m.application, m.kind, row.toward, row.target, m.from, m.origin, peer, body, chain],
+    [m.id, threadOf(m), m.kind, row.toward, row.target, m.from, m.origin, peer, body, chain],
   )
   if (!rows[0]) return 'duplicate'
   await outbox.enqueue(m.id)
@@ -119,7 +121,7 @@ async function storeForward(x: MessagesContext, outbox: Outbox, m: Message, body
 async function acceptAtOwner(x: MessagesContext, outbox: Outbox, request: FastifyRequest, reply: FastifyReply, m: Message, c: ConsumerClaims): Promise<FastifyReply> {
   const { relay, app, self } = x
   const res = await relay.runOwnRoute('/v1/applications', request.id, c, Buffer.from(JSON.stringify(m.request ?? {})), {
-    'tongban-application-id': m.application,
+    'tongban-application-id': threadOf(m),
     'tongban-application-origin': m.origin,
   })
   if (res.statusCode >= 500) {
@@ -131,7 +133,7 @@ async function acceptAtOwner(x: MessagesContext, outbox: Outbox, request: Fastif
   let dept: string
   if (res.statusCode < 300) {
     const a = res.json() as store.Application
-    notice = newMessage(self.id, m.application, 'accepted', m.resource, m.origin, {
+    notice = newMessage(self.id, threadOf(m), 'accepted', m.resource, m.origin, {
       to: m.origin,
       accepted: { providerDepartment: a.providerDepartment, dueAt: a.dueAt, createdAt: a.createdAt },
     })
@@ -139,7 +141,7 @@ async function acceptAtOwner(x: MessagesContext, outbox: Outbox, request: Fastif
   } else {
     // The owner's rules refuse it (unknown item, not shared, retired…): a final answer, sent back.
     const p = res.json() as { code?: string; detail?: string }
-    notice = newMessage(self.id, m.application, 'refused', m.resource, m.origin, {
+    notice = newMessage(self.id, threadOf(m), 'refused', m.resource, m.origin, {
       to: m.origin,
       problem: { code: codeFrom(p.code, res.statusCode), detail: String(p.detail ?? '').slice(0, 500), node: self.id },
     })
@@ -152,4 +154,15 @@ async function acceptAtOwner(x: MessagesContext, outbox: Outbox, request: Fastif
   if (typeof evidence === 'string') reply.header('tongban-evidence', evidence)
   reply.code(200).type('application/json')
   return reply.send(JSON.stringify({ message: m.id, state }))
+}
+
+/** A dispute message at its destination: filed at the owner, or its answer applied at the origin (src/disputes/tiers.ts). */
+async function atDisputeDestination(x: MessagesContext, outbox: Outbox, m: Message, c: ConsumerClaims): Promise<string> {
+  const h = x.disputes
+  // Disputes not running on this node (yet): the sender tries again.
+  if (!h) throw new Problem(503, 'TIERS_OWNER_UNAVAILABLE', `node ${x.self.id} cannot take dispute messages now`, { retryAfter: 5 })
+  if (m.kind !== 'dispute') return h.atOrigin(m)
+  const state = await h.atOwner(m, c)
+  await outbox.enqueue(`${threadOf(m)}.${state === 'refused' ? 'dispute-refused' : 'dispute-accepted'}`)
+  return state
 }

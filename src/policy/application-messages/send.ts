@@ -11,7 +11,7 @@ import { digest } from '../../evidence/evidence.js'
 import * as store from '../applications.js'
 import { ASSERTION_HEADER } from '../../tiers/assertion.js'
 import type { TopologyNode } from '../../tiers/topology.js'
-import { MESSAGES_PATH, MESSAGES_QUEUE, firstLinkClaim, newMessage, split, tgtOf, writeMessage, type Message, type MessagesContext, type Row } from './message.js'
+import { MESSAGES_PATH, MESSAGES_QUEUE, firstLinkClaim, newMessage, split, tgtOf, towardOwner, undeliverableOf, writeMessage, type Message, type MessagesContext, type Row } from './message.js'
 import { consumerRegionOf, nextHop } from './routing.js'
 import type { Outbox } from './outbox.js'
 import { bullPrefix } from '../../stores/redis.js'
@@ -88,7 +88,7 @@ async function handOver(x: MessagesContext, r: Row, hop: TopologyNode): Promise<
   })
   if (res.status >= 200 && res.status < 300) {
     await app.db.query(`UPDATE application_messages SET state = 'sent', next_hop = $2, attempts = attempts + 1, last_error = NULL, updated_at = now() WHERE id = $1 AND state = 'queued'`, [r.id, hop.id])
-    if (r.kind === 'submit' && !r.received_from) await app.db.query('UPDATE applications SET delivery_at = now() WHERE id = $1', [r.application_id])
+    if (towardOwner(r.kind) && !r.received_from) await app.db.query(`UPDATE ${originTable(r.kind)} SET delivery_at = now() WHERE id = $1`, [r.application_id])
     app.log.info({ message: r.id, kind: r.kind, hop: hop.id }, 'application message: handed to the next hop')
     return
   }
@@ -129,23 +129,29 @@ async function failed(x: MessagesContext, outbox: Outbox, r: Row, hop: TopologyN
 
 /**
  * A message this node could not pass on: the consumer must learn it, not lose it. At the
- * origin the application shows delivery `failed`; a hop in the middle sends an
- * `undeliverable` notice back to the origin. Operators re-queue (POST /v1/tiers/applications/{id}/requeue).
+ * origin the application (or dispute) shows delivery `failed`; a hop in the middle sends an
+ * `undeliverable` (`dispute-undeliverable`) notice back to the origin. Operators re-queue
+ * (POST /v1/tiers/applications/{id}/requeue, /v1/tiers/disputes/{id}/requeue).
  */
 async function giveUp(x: MessagesContext, outbox: Outbox, r: Row, code: string, detail: string): Promise<void> {
   const { app, self } = x
-  if (r.kind === 'submit' && !r.received_from) {
+  const undeliverable = undeliverableOf(r.kind)
+  if (!undeliverable) return
+  if (!r.received_from) {
     await store.inTransaction(app.db, async (c) => {
-      const { rowCount } = await c.query(`UPDATE applications SET delivery = 'failed', delivery_error = $2, delivery_at = now() WHERE id = $1 AND delivery = 'forwarding'`, [r.application_id, code])
-      if (rowCount) await store.event(c, r.application_id, `node:${self.id}`, 'delivery-failed', { code })
+      const { rowCount } = await c.query(`UPDATE ${originTable(r.kind)} SET delivery = 'failed', delivery_error = $2, delivery_at = now() WHERE id = $1 AND delivery = 'forwarding'`, [r.application_id, code])
+      // A dispute's history holds its sealed steps only; its delivery state says enough.
+      if (rowCount && r.kind === 'submit') await store.event(c, r.application_id, `node:${self.id}`, 'delivery-failed', { code })
     })
     return
   }
-  if (r.kind !== 'submit') return
   const m = JSON.parse(r.body) as Message
   if (m.origin === self.id) return
-  const notice = newMessage(self.id, r.application_id, 'undeliverable', m.resource, m.origin, { to: m.origin, problem: { code, detail: detail.slice(0, 500), node: self.id } }, Date.now().toString(36))
+  const notice = newMessage(self.id, r.application_id, undeliverable, m.resource, m.origin, { to: m.origin, problem: { code, detail: detail.slice(0, 500), node: self.id } }, Date.now().toString(36))
   const dept = firstLinkClaim(r.chain, 'dept') ?? `node:${self.id}`
   await writeMessage(app.db, self.id, notice, { sub: `node:${self.id}`, dept, region: self.region, purpose: null, case: null })
   await outbox.enqueue(notice.id)
 }
+
+/** Where the origin keeps what an outbound message reports on. */
+const originTable = (kind: Row['kind']) => (kind === 'dispute' ? 'disputes' : 'applications')
