@@ -9,7 +9,6 @@
 // As root, the servers run as the `postgres` user (initdb and postgres refuse root).
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -20,16 +19,9 @@ const HOST = '127.0.0.1'
 const STANDBY_NAME = 'tongban_standby'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer()
-    s.once('error', rej)
-    s.listen(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => res(port))
-    })
-  })
-}
+import { freePort } from './free-port.mjs'
+
+export { freePort }
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0
 

@@ -8,7 +8,6 @@
 // `dir`, and is ended by stop(). No persistence: these are throw-away servers.
 import { spawn, execFile } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -17,17 +16,9 @@ const HOST = '127.0.0.1'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** A port nobody listens on now (the OS picks it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './free-port.mjs'
+
+export { freePort }
 
 const portFrom = async (name, offset = 0) => (process.env[name] ? Number(process.env[name]) + offset : freePort())
 

@@ -16,6 +16,7 @@ import { disputedAnswer } from './answer.js'
 import { sealStep } from './history.js'
 import * as store from './store.js'
 import { disputeStats } from './stats.js'
+import { chinaDay } from '../policy/quota.js'
 
 export interface DisputeRouteDeps {
   dueDate(from: Date): { dueAt: Date; remindAt: Date | null }
@@ -319,6 +320,9 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     if (d.status !== 'open') throw new Problem(409, 'DISPUTE_ALREADY_RESOLVED', `the dispute was resolved (${d.resolution})`)
     if (b.resolution === 'CORRECTED' && !b.effectiveFrom) throw new Problem(400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED', 'a correction needs the date it is effective from (effectiveFrom)')
     if (b.resolution !== 'CORRECTED' && b.effectiveFrom) throw new Problem(400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED', 'effectiveFrom belongs to a correction only')
+    if (b.effectiveFrom && !plausibleEffectiveDate(b.effectiveFrom, Date.now())) {
+      throw new Problem(400, 'DISPUTE_EFFECTIVE_DATE_OUT_OF_RANGE', `effectiveFrom ${b.effectiveFrom} is before 1900 or more than a year after today (China time)`)
+    }
     if (holdsPersonalNumber(b.note)) throw new Problem(400, 'DISPUTE_DESCRIPTION_PERSONAL_DATA', 'the note holds a resident id number or a credit code')
     let told: Array<{ department: string; answers: number; lastAnswerAt: Date }> = []
     const resolved = await store.resolveDispute(app.db, d.id, { resolution: b.resolution, note: b.note, effectiveFrom: b.effectiveFrom ?? null, by: p.system }, async (c, r) => {
@@ -338,4 +342,12 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
       consumersTold: await store.recipients(app.db, d.id),
     }
   })
+}
+
+/**
+ * A correction holds from a date in the past (the data was wrong since then) or soon (a change
+ * taking effect later), not from year 9999: every later answer would carry that date.
+ */
+export function plausibleEffectiveDate(date: string, now: number): boolean {
+  return date >= '1900-01-01' && date <= chinaDay(now + 366 * 86_400_000)
 }

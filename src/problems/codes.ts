@@ -136,6 +136,7 @@ export const PROBLEM_CODES = {
   DISPUTE_NOT_PROVIDER: { status: [403], en: 'only the department providing the resource resolves the dispute', zh: '仅数据提供部门可处理此疑义', action: 'let the providing department resolve it' },
   DISPUTE_ALREADY_RESOLVED: { status: [409], en: 'the dispute has already been resolved', zh: '该疑义已处理', action: 'reload the dispute to see the resolution' },
   DISPUTE_EFFECTIVE_DATE_REQUIRED: { status: [400], en: 'a correction needs effectiveFrom, and only a correction takes it', zh: '更正须注明生效日期（仅更正可注明）', action: 'send effectiveFrom with CORRECTED only' },
+  DISPUTE_EFFECTIVE_DATE_OUT_OF_RANGE: { status: [400], en: 'effectiveFrom lies more than a year ahead or before 1900', zh: '更正生效日期超出合理范围（不得早于1900年或晚于一年后）', action: 'give the date the corrected data holds from' },
   DISPUTE_INVALID_PERIOD: { status: [400], en: 'from must be before to', zh: '统计期间不正确', action: FIX_REQUEST },
   APPLICATION_NOT_NEEDED: { status: [400], en: 'the items are shared unconditionally: no grant is needed', zh: '这些数据项无条件共享，无需申请', action: 'query directly' },
   APPLICATION_REASON_REQUIRED: { status: [400], en: 'a rejection needs a reason', zh: '驳回申请须填写理由', action: 'give a reason' },

@@ -5,20 +5,13 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import net from 'node:net'
+import { freePort } from '../../scripts/free-port.mjs'
 import { resolveNodeUrl } from '../../src/cli/node-url.js'
 import { loadConfig } from '../../src/config/index.js'
 import { run as tokenCommand } from '../../src/cli/token.js'
 import { run as systemsCommand } from '../../src/cli/systems.js'
 import { run as nodeCommand } from '../../src/cli/node.js'
 
-// A port nothing listens on: one the kernel just handed out and we closed again.
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const server = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as net.AddressInfo
-    server.close(() => resolve(port))
-  }).on('error', reject)
-})
 
 const dir = mkdtempSync(join(tmpdir(), 'tongban-first-run-'))
 const stateFile = join(dir, 'node.json')

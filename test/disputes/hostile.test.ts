@@ -6,6 +6,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { context, startNode } from '../helpers/harness.js'
+import { plausibleEffectiveDate } from '../../src/disputes/routes.js'
 
 const PERSON = { idNumber: '321081196204019768', name: '周洁红' }
 const h = await startNode({ tag: 'disputehostile' })
@@ -116,6 +117,8 @@ t.test('duplicates, and resolutions by the wrong party or twice', async (t) => {
   problem(t, await resolve(tokens.police, { resolution: 'CORRECTED', note: '已更正' }), 400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED')
   problem(t, await resolve(tokens.police, { resolution: 'REJECTED', note: '不属于本部门', effectiveFrom: '2026-12-01' }), 400, 'DISPUTE_EFFECTIVE_DATE_REQUIRED')
   problem(t, await resolve(tokens.police, { resolution: 'CORRECTED', note: '已更正', effectiveFrom: 'yesterday' }), 400, 'INPUT_INVALID')
+  problem(t, await resolve(tokens.police, { resolution: 'CORRECTED', note: '已更正', effectiveFrom: '9999-12-31' }), 400, 'DISPUTE_EFFECTIVE_DATE_OUT_OF_RANGE')
+  problem(t, await resolve(tokens.police, { resolution: 'CORRECTED', note: '已更正', effectiveFrom: '1899-12-31' }), 400, 'DISPUTE_EFFECTIVE_DATE_OUT_OF_RANGE')
   problem(t, await resolve(tokens.police, { resolution: 'MAYBE', note: 'x' }), 400, 'INPUT_INVALID')
   problem(t, await resolve(tokens.police, { resolution: 'REJECTED' }), 400, 'INPUT_INVALID')
   const both = await Promise.all([
@@ -131,4 +134,13 @@ t.test('duplicates, and resolutions by the wrong party or twice', async (t) => {
   problem(t, await h.app.inject({ method: 'GET', url: '/v1/disputes?limit=0', headers: auth(tokens.jn) }), 400, 'INPUT_INVALID')
   problem(t, await h.app.inject({ method: 'GET', url: '/v1/disputes?as=provider', headers: auth(tokens.jn) }), 403, 'AUTH_ROLE_REQUIRED')
   problem(t, await h.app.inject({ method: 'GET', url: '/v1/disputes/stats?from=2026-12-02T00:00:00Z&to=2026-01-01T00:00:00Z', headers: auth(tokens.police) }), 400, 'DISPUTE_INVALID_PERIOD')
+})
+
+t.test('a correction is effective from a plausible date: the past since 1900, or up to a year ahead', async (t) => {
+  const now = Date.parse('2026-12-02T20:00:00Z') // 2026-12-03 04:00 in China
+  t.ok(plausibleEffectiveDate('1900-01-01', now))
+  t.ok(plausibleEffectiveDate('2026-12-03', now))
+  t.ok(plausibleEffectiveDate('2027-12-04', now), 'a year and a day ahead, counted from the China date')
+  t.notOk(plausibleEffectiveDate('2027-12-05', now))
+  t.notOk(plausibleEffectiveDate('1899-12-31', now))
 })

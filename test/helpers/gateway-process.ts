@@ -2,9 +2,9 @@
 // and Redis prefix: what replicas behind a load balancer are.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import net from 'node:net'
 import { request } from 'undici'
 import { ROOT, type Harness } from './harness.js'
+import { freePort } from '../../scripts/free-port.mjs'
 
 export interface GatewayProcess {
   base: string
@@ -13,13 +13,7 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
+export { freePort }
 
 export async function spawnGateway(h: Harness, replica: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
   const port = await freePort()

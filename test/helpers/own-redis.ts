@@ -2,7 +2,7 @@
 // the test may kill and start again on the same port: a real restart that forgets every key.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
+import { freePort } from '../../scripts/free-port.mjs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -15,15 +15,6 @@ export interface OwnRedis {
   close(): Promise<void>
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
 
 async function answers(port: number, timeoutMs = 15_000): Promise<void> {
   const until = Date.now() + timeoutMs
