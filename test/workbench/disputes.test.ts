@@ -1,7 +1,8 @@
 // 疑义 in the workbench end to end (headless Chromium, a real node, the development OpenID
 // Connect provider): the 江宁区民政局 system verifies a person and keeps the answer (request
-// id, evidence, exact body); its person 刘洋 first pastes an edited body (refused: the problem
-// in words), then files from the saved file; 公安厅's person 李娜 finds it in the inbox and
+// id, evidence, exact body); its person 刘洋 is refused a malformed request id (errors at the
+// fields), an edited body and an id number in the description (the problems in words), then
+// files from the saved file; 公安厅's person 李娜 finds it in the inbox and
 // corrects it with an effective date (the other department that received the subject is
 // told); 刘洋 sees the resolution; the auditor 陈静 sees the statistics row. Screenshots:
 // test/artifacts/workbench/disputes-*.png.
@@ -50,6 +51,13 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   const consumer = await w.signIn('applicant', '刘洋', '/workbench/disputes')
   t.ok(await consumer.isVisible('nav a[data-screen="disputes"]:has-text("疑义")'), 'the nav entry 疑义')
   await consumer.waitForSelector('#dispute-file')
+  // Nothing filled but a malformed request id: the schema's errors at their fields.
+  await consumer.fill('#dispute-request-id', 'not-a-request-id')
+  await consumer.click('#dispute-submit')
+  await consumer.waitForSelector('#dispute-problem:has-text("请求内容不符合规范")')
+  await consumer.waitForSelector('.el-form-item:has(#dispute-request-id) .el-form-item__error')
+  t.match(await consumer.textContent('.el-form-item:has(#dispute-request-id) .el-form-item__error'), /pattern/, "the request id is marked at its field (the schema's detail)")
+  await w.shot(consumer, 'disputes-file-errors')
   await consumer.fill('#dispute-request-id', saved.requestId)
   await consumer.fill('#dispute-evidence', saved.evidence)
   await consumer.fill('#dispute-answer', `${saved.answer} `)
@@ -63,6 +71,12 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   t.equal((await consumer.textContent('#dispute-problem'))?.trim(), '答复凭证校验未通过', 'DISPUTE_EVIDENCE_INVALID in words')
   t.notMatch(await consumer.textContent('#dispute-file'), /DISPUTE_EVIDENCE_INVALID/, 'not the code')
   await w.shot(consumer, 'disputes-file-refused')
+  // An id number in the description is refused in words too (the answer is right this time).
+  await consumer.fill('#dispute-answer', saved.answer)
+  await consumer.fill('#dispute-description', `身份证号 ${PERSON.idNumber} 的核验结果有误`)
+  await consumer.click('#dispute-submit')
+  await consumer.waitForSelector('#dispute-problem:has-text("疑义说明中含有身份证号码")')
+  await consumer.fill('#dispute-description', '申请人已于上月更正姓名，核验结果应为一致。')
   t.equal((await h.query('SELECT count(*)::int AS n FROM disputes'))[0].n, 0, 'nothing filed')
 
   // The answer as the department's system saved it, loaded from the file: filed.
