@@ -3,12 +3,13 @@
 // id, evidence, exact body); its person 刘洋 is refused a malformed request id (errors at the
 // fields), an edited body and an id number in the description (the problems in words), then
 // files from the saved file; 公安厅's person 李娜 finds it in the inbox and
-// corrects it with an effective date (the other department that received the subject is
+// (reminded, escalated, overdue on a short deadline) corrects it with an effective date (the other department that received the subject is
 // told); 刘洋 sees the resolution; the auditor 陈静 sees the statistics row. Screenshots:
 // test/artifacts/workbench/disputes-*.png.
 import t from 'tap'
 import { context } from '../helpers/harness.js'
 import { startWorkbench, workbenchMissing } from '../helpers/workbench-browser.js'
+import { waitFor } from '../helpers/tiers.js'
 
 // Four sign-ins through the provider in a real browser on a shared machine.
 t.setTimeout(300_000)
@@ -21,7 +22,9 @@ if (missing) {
 
 const RESOURCE = '101001/00001'
 const PERSON = { idNumber: '321081196204019768', name: '周洁红' }
-const w = await startWorkbench('wbdisputes')
+// A 3-second deadline (reminder at half of it): the provider meets the dispute reminded,
+// escalated and overdue in the inbox, without waiting for working days.
+const w = await startWorkbench('wbdisputes', { TONGBAN_DISPUTE_DEADLINE_SECONDS: '3' })
 const { h } = w
 t.teardown(() => w.close())
 
@@ -98,12 +101,15 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   await consumer.waitForSelector('#dispute-mine .el-table__row:has-text("待处理")')
   await w.signOut(consumer)
 
-  // (2) the provider's person: the inbox by deadline, the dispute page, 已更正 with a date.
+  // (2) the provider's person: the inbox by deadline (overdue and escalated by now), the
+  // dispute page, 已更正 with a date.
+  await waitFor('the escalation', async () => (await h.query('SELECT escalated_at FROM disputes'))[0].escalated_at !== null)
   const provider = await w.signIn('police', '李娜', '/workbench/disputes')
   await provider.waitForSelector(`#dispute-inbox .el-table__row:has-text("${RESOURCE}")`)
   t.match(await provider.textContent('#dispute-inbox .el-table__row'), /11320115MB0000012H/, 'the filing department (its code: the catalogue names providers only)')
   t.match(await provider.textContent('#dispute-inbox .el-table__row'), /数据过期/, 'the reason in words')
-  t.match(await provider.textContent('#dispute-inbox .el-table__row'), /\d+ (天|小时)/, 'time left to the deadline')
+  t.match(await provider.textContent('#dispute-inbox .el-table__row'), /已超期/, 'overdue marked')
+  t.match(await provider.textContent('#dispute-inbox .el-table__row'), /已督办/, 'escalated marked')
   t.notOk(await provider.locator('#dispute-file').count(), 'the provider files nothing here')
   await w.shot(provider, 'disputes-inbox')
   await provider.click(`#dispute-inbox .el-table__row:has-text("${RESOURCE}")`)
@@ -118,7 +124,7 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   await w.shot(provider, 'disputes-resolve')
   await provider.click('#resolve-submit')
   await provider.waitForSelector('#dispute-resolution:has-text("已更正")')
-  t.match(await provider.textContent('#dispute-history'), /处理完毕/)
+  t.match(await provider.textContent('#dispute-history'), /到期提醒[\s\S]*超期督办[\s\S]*处理完毕/, 'every step in order')
   t.match(await provider.textContent('#dispute-history'), /告知其他使用部门/)
   await provider.waitForSelector('#dispute-told .el-table__row')
   t.match(await provider.textContent('#dispute-told'), /11320100MB00000342/, 'the other department that received the subject is told')
@@ -140,7 +146,8 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   const auditor = await w.signIn('auditor', '陈静', '/workbench/disputes')
   await auditor.waitForSelector(`#dispute-stats .el-table__row:has-text("${RESOURCE}")`)
   const stats = await auditor.textContent(`#dispute-stats .el-table__row:has-text("${RESOURCE}")`)
-  t.match(stats, /100%/, 'resolved in time')
+  t.match(stats, /0%/, 'resolved late: none in time')
+  t.notMatch(stats, /100%/)
   t.notOk(await auditor.locator('#dispute-file, #dispute-inbox').count(), 'the auditor neither files nor resolves')
   await w.shot(auditor, 'disputes-stats')
   await auditor.click('#lang')
