@@ -62,6 +62,9 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   t.match(await consumer.textContent('.el-form-item:has(#dispute-request-id) .el-form-item__error'), /pattern/, "the request id is marked at its field (the schema's detail)")
   await w.shot(consumer, 'disputes-file-errors')
   await consumer.fill('#dispute-request-id', saved.requestId)
+  await consumer.waitForSelector('#dispute-problem', { state: 'detached' })
+  await consumer.waitForSelector('.el-form-item__error', { state: 'detached' })
+  t.equal(await consumer.locator('.el-form-item__error').count(), 0, 'editing clears the problem and the field errors')
   await consumer.fill('#dispute-evidence', saved.evidence)
   await consumer.fill('#dispute-answer', `${saved.answer} `)
   // The items come from the catalogue entry of the resource the evidence names.
