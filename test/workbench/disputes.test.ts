@@ -128,7 +128,7 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   await provider.click('#resolve-submit')
   await provider.waitForSelector('#dispute-resolution:has-text("已更正")')
   t.match(await provider.textContent('#dispute-history'), /到期提醒[\s\S]*超期督办[\s\S]*处理完毕/, 'every step in order')
-  t.match(await provider.textContent('#dispute-history'), /告知其他使用部门/)
+  t.match(await provider.textContent('#dispute-history'), /告知其他使用部门 · 操作方: 通办（自动）/, 'the automatic steps in words')
   await provider.waitForSelector('#dispute-told .el-table__row')
   t.match(await provider.textContent('#dispute-told'), /11320100MB00000342/, 'the other department that received the subject is told')
   t.notOk(await provider.locator('#resolve').count(), 'resolved: no form')
