@@ -117,6 +117,7 @@ t.test('consumer files, provider corrects, consumer sees it, auditor counts it',
   await w.shot(provider, 'disputes-inbox')
   await provider.click(`#dispute-inbox .el-table__row:has-text("${RESOURCE}")`)
   await provider.waitForSelector('#resolve')
+  t.equal(await provider.locator('#dispute-told').count(), 0, 'nobody told before a correction')
   await provider.click('#resolve-resolution .el-radio:has-text("已更正")')
   t.ok(await provider.isDisabled('#resolve-submit'), 'no note, no date: not yet')
   await provider.fill('#resolve-note', '已核实户籍信息并更正姓名记录')
