@@ -14,7 +14,7 @@ import { Problem } from '../problems/problem.js'
 // the whole node (the workbench's inline styles included).
 
 /** The client routes of web/workbench/src/App.vue. */
-export const SCREENS = ['catalogue', 'applications', 'notifications', 'audit', 'overview'] as const
+export const SCREENS = ['catalogue', 'applications', 'notifications', 'audit', 'overview', 'disputes'] as const
 
 export default async function workbench(app: FastifyInstance): Promise<void> {
   const root = join(app.config.root, 'dist/workbench')
