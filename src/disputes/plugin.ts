@@ -4,7 +4,7 @@
 // subject (found in the audit log by the keyed hash) and later answers carry
 // Tongban-Data-Notice. Every step is sealed like an answer.
 import fp from 'fastify-plugin'
-import { addWorkingDays, loadCalendar } from '../policy/calendar.js'
+import { addWorkingDays } from '../policy/calendar.js'
 import { REASONS, RESOLUTIONS } from './codes.js'
 import { createDisputeJobs } from './deadline-queue.js'
 import { sealStep } from './history.js'
@@ -25,7 +25,7 @@ const BUS = 'disputes'
 export default fp(
   async function disputes(app) {
     const { config } = app
-    const calendar = loadCalendar(config.policy.holidaysFile)
+    const calendar = app.workingCalendar
     const c = config.disputes
     const dueDate = (from: Date) => {
       if (c.deadlineSeconds > 0) return { dueAt: new Date(from.getTime() + c.deadlineSeconds * 1000), remindAt: new Date(from.getTime() + c.deadlineSeconds * 500) }
@@ -103,6 +103,7 @@ export default fp(
 
     await app.register(disputeRoutes, {
       dueDate,
+      calendar,
       onFiled,
       fileElsewhere: tiers.fileElsewhere,
       inResolveTx: tiers.inResolveTx,
@@ -116,5 +117,5 @@ export default fp(
       },
     })
   },
-  { name: 'disputes', dependencies: ['stores', 'audit', 'auth', 'catalog', 'notify', 'exchange'] },
+  { name: 'disputes', dependencies: ['stores', 'audit', 'auth', 'catalog', 'policy', 'notify', 'exchange'] },
 )

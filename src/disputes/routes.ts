@@ -17,9 +17,13 @@ import { sealStep } from './history.js'
 import * as store from './store.js'
 import { disputeStats } from './stats.js'
 import { chinaDay } from '../policy/quota.js'
+import { workingDaysBetween, type WorkingCalendar } from '../policy/calendar.js'
+import { departmentSchema } from '../catalog/departments.js'
 
 export interface DisputeRouteDeps {
   dueDate(from: Date): { dueAt: Date; remindAt: Date | null }
+  /** The node's working calendar: an open dispute's working days left. */
+  calendar: WorkingCalendar
   onFiled(d: store.Dispute): Promise<void>
   onResolved(d: store.Dispute, told: Array<{ department: string }>): Promise<void>
   /** An answer about a resource held at another node: the dispute travels there (tiers.ts); 202. */
@@ -44,6 +48,9 @@ const disputeSchema = {
     resource: { type: 'string' }, resourceName: { type: 'string' }, operation: nullable('string'),
     subject: { ...nullable('string'), description: "the subject's keyed hash (as in the audit record), never the id itself" },
     consumerDepartment: { type: 'string' }, consumerSystem: { type: 'string' },
+    consumer: { ...departmentSchema, description: 'the disputing department, with its name' },
+    provider: { ...departmentSchema, type: ['object', 'null'], description: "the providing department, with its name (null at the consumer's node until the owning node accepted the dispute)" },
+    workingDaysLeft: { type: ['integer', 'null'], description: 'open with a deadline: working days from today to the deadline (negative: overdue)' },
     providerDepartment: { ...nullable('string'), description: "null at the consumer's node until the owning node accepted the dispute" },
     items: { type: 'array', items: { type: 'string' } },
     reason: { type: 'string', enum: REASON_CODES }, reasonText: text,
@@ -80,12 +87,32 @@ const disputeSchema = {
     consumersTold: {
       type: 'array',
       description: 'after a correction: other departments that received the same subject from this resource (provider and auditors only)',
-      items: { type: 'object', properties: { consumerDepartment: { type: 'string' }, answers: { type: 'integer' }, lastAnswerAt: { type: 'string' }, notifiedAt: { type: 'string' } } },
+      items: { type: 'object', properties: { consumerDepartment: { type: 'string' }, department: departmentSchema, answers: { type: 'integer' }, lastAnswerAt: { type: 'string' }, notifiedAt: { type: 'string' } } },
     },
   },
 }
 
 const me = (request: FastifyRequest) => request.principal as Principal
+
+/** Disputes as the API shows them: words for the codes, department names, the deadline in working days. */
+async function views(app: FastifyInstance, cal: WorkingCalendar, list: store.Dispute[], now = Date.now()) {
+  const dept = await app.departments.resolve(list.flatMap((d) => [d.consumerDepartment, d.providerDepartment]))
+  return list.map((d) => ({
+    ...view(app, d, now),
+    consumer: dept(d.consumerDepartment),
+    provider: dept(d.providerDepartment),
+    workingDaysLeft: d.status === 'open' && d.dueAt ? workingDaysBetween(new Date(now), new Date(d.dueAt), cal) : null,
+  }))
+}
+
+const one = async (app: FastifyInstance, cal: WorkingCalendar, d: store.Dispute) => (await views(app, cal, [d]))[0]
+
+/** The departments told of a correction, with their names. */
+async function toldViews(app: FastifyInstance, id: string) {
+  const told = await store.recipients(app.db, id)
+  const dept = await app.departments.resolve(told.map((r) => r.consumerDepartment))
+  return told.map((r) => ({ ...r, department: dept(r.consumerDepartment) }))
+}
 
 function view(app: FastifyInstance, d: store.Dispute, now = Date.now()) {
   const resource = app.catalog.get(d.resource)
@@ -155,7 +182,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     if (unknown) throw new Problem(400, 'DISPUTE_UNKNOWN_ITEM', `resource ${answer.record.resource} has no item ${unknown}`)
     const existing = await store.findByAnswer(app.db, b.requestId, p.department)
     if (existing) throw new Problem(409, 'DISPUTE_DUPLICATE', `this answer is already disputed by your department (dispute ${existing.id})`)
-    if (!held) return reply.code(202).send(view(app, await deps.fileElsewhere(p, b, answer.record)))
+    if (!held) return reply.code(202).send(await one(app, deps.calendar, await deps.fileElsewhere(p, b, answer.record)))
     const now = new Date()
     const { dueAt } = deps.dueDate(now)
     const r = answer.record
@@ -178,7 +205,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     }, (c, d) => sealStep(app, c, d, { action: 'filed', actor: p.system, principal: p, detail: { items: d.items, reason: d.reason, dueAt: d.dueAt } }))
     if (!filed) throw new Problem(409, 'DISPUTE_DUPLICATE', 'this answer is already disputed by your department')
     await deps.onFiled(filed)
-    return reply.code(201).send(view(app, filed))
+    return reply.code(201).send(await one(app, deps.calendar, filed))
   })
 
   app.get<{ Querystring: ListQuery }>('/v1/disputes', {
@@ -216,7 +243,7 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
       before: q.before,
       limit: q.limit ?? 50,
     })
-    return { disputes: list.map((d) => view(app, d)) }
+    return { disputes: await views(app, deps.calendar, list) }
   })
 
   app.get<{ Querystring: { from?: string; to?: string } }>('/v1/disputes/stats', {
@@ -281,9 +308,9 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     const p = me(request)
     const seesRecipients = p.department === d.providerDepartment || p.roles.includes('auditor')
     return {
-      ...view(app, d),
+      ...(await one(app, deps.calendar, d)),
       history: await store.disputeEvents(app.db, d.id),
-      ...(seesRecipients ? { consumersTold: await store.recipients(app.db, d.id) } : {}),
+      ...(seesRecipients ? { consumersTold: await toldViews(app, d.id) } : {}),
     }
   })
 
@@ -337,9 +364,9 @@ export async function disputeRoutes(app: FastifyInstance, deps: DisputeRouteDeps
     if (!resolved) throw new Problem(409, 'DISPUTE_ALREADY_RESOLVED', 'the dispute was resolved meanwhile')
     await deps.onResolved(resolved, told)
     return {
-      ...view(app, resolved),
+      ...(await one(app, deps.calendar, resolved)),
       history: await store.disputeEvents(app.db, d.id),
-      consumersTold: await store.recipients(app.db, d.id),
+      consumersTold: await toldViews(app, d.id),
     }
   })
 }

@@ -11,7 +11,7 @@ import { authorize, type Authorization } from './authorize.js'
 import { QuotaAdmissions, revokedKey } from './quota.js'
 import { RateLeases } from './rate-lease.js'
 import { loadPurposes, type Purpose } from './purposes.js'
-import { addWorkingDays, loadCalendar } from './calendar.js'
+import { addWorkingDays, loadCalendar, type WorkingCalendar } from './calendar.js'
 import { calendarCoverage, coverageMessage, type CalendarCoverage } from './calendar-coverage.js'
 import { expireGrant, getApplication, getGrant, markDeadlineEvent } from './applications.js'
 import { policyRoutes } from './routes.js'
@@ -27,6 +27,8 @@ declare module 'fastify' {
     policy: { authorize(resource: CatalogResource, principal: Principal, purpose: string): Promise<Authorization> }
     /** How many days ahead the holiday calendar is complete (src/policy/calendar-coverage.ts). */
     calendarCoverage(): CalendarCoverage
+    /** The node's working calendar (config/holidays.json): deadlines in working days. */
+    workingCalendar: WorkingCalendar
   }
 }
 
@@ -37,6 +39,7 @@ export default fp(
     const calendar = loadCalendar(config.policy.holidaysFile)
     const coverage = () => calendarCoverage(new Date(), calendar, config.policy.calendarWarnDays)
     app.decorate('calendarCoverage', coverage)
+    app.decorate('workingCalendar', calendar)
     app.metrics?.watchCalendar(() => coverage().daysCovered)
     // At start and once a day: the notice for next year is due in November.
     const warnIfShort = () => {
