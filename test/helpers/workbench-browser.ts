@@ -3,12 +3,12 @@
 // browser back to it), a fresh Chromium profile, people signed in through the provider's login
 // page and out through the workbench, screenshots into test/artifacts/workbench/.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startNode, ROOT, type Harness } from './harness.js'
 import { startDevOidc, peopleEnv, DEV_PASSWORD, type DevOidcHandle } from './oidc.js'
+import { freePort } from '../../scripts/free-port.mjs'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = join(ROOT, 'test/artifacts/workbench')
@@ -20,13 +20,8 @@ export function workbenchMissing(): string | null {
   return null
 }
 
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer().once('error', reject)
-  s.listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number }
-    s.close(() => resolve(port))
-  })
-})
+
+type Viewport = { width: number; height: number }
 
 export interface WorkbenchRig {
   h: Harness
@@ -35,10 +30,12 @@ export interface WorkbenchRig {
   /** Script errors of every page, and every URL requested. */
   errors: string[]
   requests: string[]
-  open(path: string): Promise<Page>
+  open(path: string, viewport?: Viewport): Promise<Page>
   shot(page: Page, name: string): Promise<void>
+  /** From the workbench's sign-in page through the provider's login form (where the provider sends the browser next is the caller's). */
+  providerLogin(page: Page, username: string): Promise<void>
   /** A person signs in (one at a time: the browser holds one session) and lands on `path`. */
-  signIn(username: string, name: string, path: string): Promise<Page>
+  signIn(username: string, name: string, path?: string, viewport?: Viewport): Promise<Page>
   /** 退出登录: the session ends here and at the provider. */
   signOut(page: Page): Promise<void>
   close(): Promise<void>
@@ -69,22 +66,26 @@ export async function startWorkbench(tag: string, env: Record<string, string> = 
   const errors: string[] = []
   const requests: string[] = []
 
-  async function open(path: string): Promise<Page> {
+  async function open(path: string, viewport?: Viewport): Promise<Page> {
     const page = await browser.newPage()
+    if (viewport) await page.setViewportSize(viewport)
     page.on('pageerror', (e) => errors.push(e.message))
     page.on('request', (r) => requests.push(r.url()))
     const res = await page.goto(`${base}${path}`)
     if (res?.status() !== 200) throw new Error(`${path}: ${res?.status()}`)
     return page
   }
-  async function signIn(username: string, name: string, path: string): Promise<Page> {
-    const page = await open(path)
+  async function providerLogin(page: Page, username: string): Promise<void> {
     await page.waitForSelector('#signin')
     await page.click('#oidc-login')
     await page.waitForURL((u) => u.href.startsWith(oidc.issuer))
     await page.fill('#username', username)
     await page.fill('#password', DEV_PASSWORD)
     await page.click('form button[type="submit"], button[type="submit"]')
+  }
+  async function signIn(username: string, name: string, path = '/workbench/catalogue', viewport?: Viewport): Promise<Page> {
+    const page = await open(path, viewport)
+    await providerLogin(page, username)
     await page.waitForSelector('header[data-state="signed-in"]')
     if (new URL(page.url()).pathname !== path) throw new Error(`${username} came back to ${page.url()}, not ${path}`)
     const who = await page.textContent('#who')
@@ -102,7 +103,7 @@ export async function startWorkbench(tag: string, env: Record<string, string> = 
     await page.close()
   }
   return {
-    h, oidc, base, errors, requests, open, signIn, signOut,
+    h, oidc, base, errors, requests, open, providerLogin, signIn, signOut,
     shot: async (page, name) => { await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }) },
     async close() {
       await browser.close()

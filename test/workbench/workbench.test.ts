@@ -8,62 +8,24 @@
 // grant (system token), the auditor finds the query and the subject report and exports.
 // Screenshots of every screen go to test/artifacts/workbench/.
 import t from 'tap'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { startNode, context, ROOT } from '../helpers/harness.js'
-import { startDevOidc, peopleEnv, DEV_PASSWORD } from '../helpers/oidc.js'
+import type { Page } from 'playwright-core'
+import { context } from '../helpers/harness.js'
+import { startWorkbench, workbenchMissing } from '../helpers/workbench-browser.js'
 import { samplePersons } from '../../dev/providers/population.js'
 
 // Eight sign-ins through the provider in a real browser on a shared machine: more than the
 // default 120 s per file.
 t.setTimeout(300_000)
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.fail(`headless Chromium is needed at ${CHROMIUM} (Debian: apt-get install -y chromium; or set CHROMIUM_PATH)`)
-  process.exit(1)
-}
-if (!existsSync(join(ROOT, 'dist/workbench/index.html'))) {
-  t.fail('the workbench is not built: run node scripts/build-workbench.mjs (npm test does it)')
+const missing = workbenchMissing()
+if (missing) {
+  t.fail(missing)
   process.exit(1)
 }
 
-// The provider sends the browser back to the gateway's own address, so the gateway's port is
-// known before the node is built: a free loopback port.
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer().once('error', reject)
-  s.listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number }
-    s.close(() => resolve(port))
-  })
-})
-
-const ARTIFACTS = join(ROOT, 'test/artifacts/workbench')
-mkdirSync(ARTIFACTS, { recursive: true })
-const port = await freePort()
-const base = `http://127.0.0.1:${port}`
-const oidc = await startDevOidc()
-const h = await startNode({
-  tag: 'workbench',
-  env: peopleEnv(oidc.issuer, {
-    TONGBAN_OIDC_REDIRECT_URL: `${base}/workbench/auth/callback`,
-    TONGBAN_OIDC_POST_LOGOUT_URL: `${base}/workbench/`,
-    TONGBAN_SESSION_COOKIE_SECURE: 'false',
-  }),
-})
-await h.app.listen({ port, host: '127.0.0.1' })
-const profile = mkdtempSync(join(tmpdir(), 'tongban-workbench-chromium-'))
-let browser: BrowserContext | null = null
-t.teardown(async () => {
-  await browser?.close()
-  await h.close()
-  await oidc.close()
-  rmSync(profile, { recursive: true, force: true })
-})
+const w = await startWorkbench('workbench')
+const { h, oidc, base, errors, requests, open, shot, providerLogin, signIn, signOut } = w
+t.teardown(() => w.close())
 
 // System tokens: for the applicant's system's query and the other admin's concurrent change.
 const tokens = {
@@ -72,26 +34,6 @@ const tokens = {
 }
 const subject = samplePersons(1)[0]
 
-// A fresh profile (--user-data-dir, which playwright passes for a persistent context).
-browser = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 800 },
-  acceptDownloads: true,
-})
-
-const errors: string[] = []
-const requests: string[] = []
-async function open(path: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const page = await browser!.newPage()
-  await page.setViewportSize(viewport)
-  page.on('pageerror', (e) => errors.push(e.message))
-  page.on('request', (r) => requests.push(r.url()))
-  const res = await page.goto(`${base}${path}`)
-  if (res?.status() !== 200) throw new Error(`${path}: ${res?.status()}`)
-  return page
-}
-const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
 async function pick(page: Page, selectId: string, optionText: string) {
   await page.click(`.el-select:has(#${selectId})`)
   // The option list of this select (aria-controls), not one still closing elsewhere.
@@ -99,36 +41,6 @@ async function pick(page: Page, selectId: string, optionText: string) {
   await page.locator(`[id="${list}"] .el-select-dropdown__item`, { hasText: optionText }).first().click()
   // Chosen: the select shows the option's words.
   await page.waitForFunction(([id, text]) => document.getElementById(id)?.closest('.el-select')?.textContent?.includes(text), [selectId, optionText])
-}
-/** From the workbench's sign-in page through the provider's login form, and back. */
-async function providerLogin(page: Page, username: string): Promise<void> {
-  await page.waitForSelector('#signin')
-  await page.click('#oidc-login')
-  await page.waitForURL((u) => u.href.startsWith(oidc.issuer))
-  await page.fill('#username', username)
-  await page.fill('#password', DEV_PASSWORD)
-  await page.click('form button[type="submit"], button[type="submit"]')
-}
-/** A person signs in (one at a time: the browser holds one session); returns their page. */
-async function signIn(username: string, name: string, path = '/workbench/catalogue', viewport?: { width: number; height: number }): Promise<Page> {
-  const page = await open(path, viewport)
-  await providerLogin(page, username)
-  await page.waitForSelector('header[data-state="signed-in"]')
-  if (new URL(page.url()).pathname !== path) throw new Error(`${username} came back to ${page.url()}, not ${path}`)
-  const who = await page.textContent('#who')
-  if (!who?.includes(name)) throw new Error(`the header names ${who}, not ${name}`)
-  return page
-}
-/** 退出登录 in the header: the session ends here and at the provider; back at the sign-in page. */
-async function signOut(page: Page): Promise<void> {
-  await page.click('#logout')
-  await page.waitForURL((u) => u.href.startsWith(oidc.issuer))
-  await page.click('button[name="logout"]')
-  await page.waitForURL((u) => u.href.startsWith(base))
-  await page.waitForSelector('#signin')
-  const session = await page.evaluate(async () => (await fetch('/v1/session')).status)
-  if (session !== 401) throw new Error(`after signing out GET /v1/session answers ${session}`)
-  await page.close()
 }
 t.test('the shell: index.html for client routes, long cache for assets, problem codes in words', async (t) => {
   for (const path of ['/workbench', '/workbench/', '/workbench/catalogue/103002/00002', '/workbench/audit']) {
