@@ -29,7 +29,8 @@
 // with a synchronous standby (scripts/pg-standby.mjs) under .tongban/ha, instead of the
 // machine's Redis and PostgreSQL.
 // Then it stays in the foreground: Ctrl-C (SIGINT) or SIGTERM stops every process
-// gracefully; if one dies, the others are stopped and the exit code is non-zero.
+// gracefully (so does SIGTERM to npm itself: the parent going away counts as SIGTERM); if
+// one dies, the others are stopped and the exit code is non-zero.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
@@ -279,6 +280,16 @@ for (const s of ['SIGINT', 'SIGTERM']) {
     stopAll(s)
   })
 }
+// `npm start` runs this under `sh -c`: a SIGTERM to npm (a process manager stopping it) ends
+// npm and the shell, and the shell does not pass it on. Left behind, the gateway and the
+// providers would keep their ports. So the parent going away is a SIGTERM too.
+const parentAtStart = process.ppid
+setInterval(() => {
+  if (process.ppid !== parentAtStart && !stopping) {
+    log(`the parent process (${parentAtStart}) is gone: stopping as for SIGTERM`)
+    stopAll('SIGTERM')
+  }
+}, 1000).unref()
 process.on('exit', () => {
   forget()
   for (const c of children.values()) c.kill('SIGTERM')
