@@ -283,12 +283,13 @@ for (const s of ['SIGINT', 'SIGTERM']) {
 // `npm start` runs this under `sh -c`: a SIGTERM to npm (a process manager stopping it) ends
 // npm and the shell, and the shell does not pass it on. Left behind, the gateway and the
 // providers would keep their ports. So the parent going away is a SIGTERM too.
+// A real signal to itself: whichever handler is in place (one node, replicas, --tiers) runs.
 const parentAtStart = process.ppid
-setInterval(() => {
-  if (process.ppid !== parentAtStart && !stopping) {
-    log(`the parent process (${parentAtStart}) is gone: stopping as for SIGTERM`)
-    stopAll('SIGTERM')
-  }
+const orphaned = setInterval(() => {
+  if (process.ppid === parentAtStart) return
+  clearInterval(orphaned)
+  log(`the parent process (${parentAtStart}) is gone: stopping as for SIGTERM`)
+  process.kill(process.pid, 'SIGTERM')
 }, 1000).unref()
 process.on('exit', () => {
   forget()
