@@ -43,6 +43,9 @@ import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-flags.mjs'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..')
 const base = Number(process.env.TONGBAN_TIERS_PORT_BASE ?? 8500)
+// Several trees on one machine: each node's schema and Redis prefix start from the environment's.
+const schemaBase = process.env.TONGBAN_PG_SCHEMA || 'tongban_tiers'
+const prefixBase = process.env.TONGBAN_REDIS_PREFIX || 'tongban:tiers:'
 const log = (m: string) => console.log(`[tiers] ${m}`)
 
 const NODES = treeNodes('国家政务数据共享交换平台（本地演示）')
@@ -79,7 +82,7 @@ const envs = NODES.map((n, i) => {
   return {
     ...process.env,
     ...upstreamEnv,
-    ...treeNodeEnv(NODES, ports, i, { schema: `tongban_tiers_${n.id}`, redisPrefix: `tongban:tiers:${n.id}:`, replicaId: `tiers-${n.id}-r1`, catalogDir: dir }),
+    ...treeNodeEnv(NODES, ports, i, { schema: `${schemaBase}_${n.id}`, redisPrefix: `${prefixBase}${n.id}:`, replicaId: `tiers-${n.id}-r1`, catalogDir: dir }),
     TONGBAN_LOG_LEVEL: process.env.TONGBAN_LOG_LEVEL ?? 'warn',
   } as Record<string, string>
 })
