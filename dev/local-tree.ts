@@ -82,7 +82,7 @@ const envs = NODES.map((n, i) => {
   return {
     ...process.env,
     ...upstreamEnv,
-    ...treeNodeEnv(NODES, ports, i, { schema: `${schemaBase}_${n.id}`, redisPrefix: `${prefixBase}${n.id}:`, replicaId: `tiers-${n.id}-r1`, catalogDir: dir }),
+    ...treeNodeEnv(NODES, ports, i, { schema: `${schemaBase}_${n.id}`, redisPrefix: `${prefixBase}${n.id}:`, replicaId: `${process.env.TONGBAN_PG_SCHEMA ? schemaBase : 'tiers'}-${n.id}-r1`, catalogDir: dir }),
     TONGBAN_LOG_LEVEL: process.env.TONGBAN_LOG_LEVEL ?? 'warn',
   } as Record<string, string>
 })
