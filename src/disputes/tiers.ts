@@ -21,7 +21,7 @@ import { holdsPersonalNumber } from '../gb/personal-number.js'
 import { tierOf, type Principal } from '../auth/principal.js'
 import type { AuditRecord } from '../evidence/evidence.js'
 import { ulid } from '../exchange/request-id.js'
-import { newMessage, type ApplicationMessages, type DisputeMessageHandler, type LinkClaims, type Message } from '../policy/application-messages/index.js'
+import { newMessage, problemAt, type ApplicationMessages, type DisputeMessageHandler, type LinkClaims, type Message } from '../policy/application-messages/index.js'
 import { REASON_CODES, RESOLUTION_CODES, type Reason, type Resolution } from './codes.js'
 import { releasedData } from './answer.js'
 import { sealStep } from './history.js'
@@ -37,18 +37,7 @@ export interface DisputeTiersDeps {
 }
 
 const ITEM = /^[A-Za-z][A-Za-z0-9]{0,63}$/
-const NODE = /^[1-9][0-9]{5}$/
 
-/**
- * A refusal's or a give-up's problem as `CODE@node`, the node where it arose: a hop that gave
- * up reports the code it met already placed (`HOP_UNAVAILABLE@320000`). Unknown codes are
- * not repeated as sent.
- */
-function problemAt(p: Message['problem']): string | null {
-  if (!p || typeof p.code !== 'string' || typeof p.node !== 'string' || !NODE.test(p.node)) return null
-  const [code, node] = p.code.split('@')
-  return `${codeFrom(code, 500)}@${node && NODE.test(node) ? node : p.node}`
-}
 const REQUEST_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/
 
 /** The filing as the owner must find it: the same rules as the route's body schema. */

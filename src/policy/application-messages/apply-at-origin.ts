@@ -4,7 +4,7 @@
 import type { PoolClient } from 'pg'
 import { Problem } from '../../problems/problem.js'
 import * as store from '../applications.js'
-import { threadOf, type Message, type MessagesContext } from './message.js'
+import { problemAt, threadOf, type Message, type MessagesContext } from './message.js'
 
 export async function applyAtOrigin(x: MessagesContext, m: Message): Promise<'applied' | 'duplicate'> {
   const outcome = await applyInTx(x, m)
@@ -70,7 +70,7 @@ const APPLY: Partial<Record<Message['kind'], Apply>> = {
       `UPDATE applications SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3,
          delivery = 'refused', delivery_error = $4, delivery_at = now(), owner_node = $5
        WHERE id = $1 AND status = 'pending'`,
-      [threadOf(m), actor, p.detail || p.code, `${p.code}@${p.node}`, m.from],
+      [threadOf(m), actor, p.detail || p.code, problemAt(p) ?? `INTERNAL@${m.from}`, m.from],
     )).rowCount
     if (changed) await store.event(c, threadOf(m), actor, 'refused', { code: p.code, node: p.node, detail: p.detail })
     return !!changed
@@ -79,7 +79,7 @@ const APPLY: Partial<Record<Message['kind'], Apply>> = {
     const p = m.problem!
     const changed = (await c.query(
       `UPDATE applications SET delivery = 'failed', delivery_error = $2, delivery_at = now() WHERE id = $1 AND delivery = 'forwarding'`,
-      [threadOf(m), `${p.code}@${p.node}`],
+      [threadOf(m), problemAt(p) ?? `INTERNAL@${m.from}`],
     )).rowCount
     if (changed) await store.event(c, threadOf(m), actor, 'delivery-failed', { code: p.code, node: p.node })
     return !!changed

@@ -33,7 +33,7 @@ import { registerRequeueRoute, requeue } from './requeue.js'
 import { createMessageQueue, type MessageQueue } from './send.js'
 
 export { asPreHandler } from './origin.js'
-export { KINDS, MESSAGES_PATH, MESSAGES_QUEUE, newMessage, type ApplicationMessagesDeps, type DisputeMessageHandler, type Kind, type LinkClaims, type Message } from './message.js'
+export { KINDS, MESSAGES_PATH, MESSAGES_QUEUE, newMessage, problemAt, type ApplicationMessagesDeps, type DisputeMessageHandler, type Kind, type LinkClaims, type Message } from './message.js'
 
 export class ApplicationMessages {
   private readonly x: MessagesContext

@@ -11,6 +11,7 @@ import type { AssertionSigner, AssertionVerifier, ConsumerClaims } from '../../t
 import type { NodeClient } from '../../tiers/node-client.js'
 import type { Relay } from '../../tiers/relay.js'
 import type { Topology, TopologyNode } from '../../tiers/topology.js'
+import { codeFrom } from '../../problems/codes.js'
 
 export const MESSAGES_QUEUE = 'tiers-applications'
 export const MESSAGES_PATH = '/v1/tiers/applications/messages'
@@ -179,4 +180,15 @@ export function firstLinkClaim(chain: string | null, claim: 'region' | 'dept'): 
   } catch {
     return undefined
   }
+}
+
+/**
+ * A refusal's or a give-up's problem as `CODE@node`, the node where it arose: a hop that gave
+ * up reports the code it met already placed (`HOP_UNAVAILABLE@320000`). Unknown codes are
+ * not repeated as sent.
+ */
+export function problemAt(p: Message['problem']): string | null {
+  if (!p || typeof p.code !== 'string' || typeof p.node !== 'string' || !NODE_ID.test(p.node)) return null
+  const [code, node] = p.code.split('@')
+  return `${codeFrom(code, 500)}@${node && NODE_ID.test(node) ? node : p.node}`
 }
