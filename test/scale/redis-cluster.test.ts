@@ -10,7 +10,7 @@ import { Cluster } from 'ioredis'
 import { startRedisCluster } from '../../scripts/redis-topology.mjs'
 import { bullPrefix } from '../../src/stores/redis.js'
 import type { Harness } from '../helpers/harness.js'
-import { nodeOn, runScenario } from './redis-scenario.js'
+import { nodeOn, runScenario } from '../helpers/redis-scenario.js'
 
 t.test('a gateway on Redis Cluster', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tongban-cluster-'))

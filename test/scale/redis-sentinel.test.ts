@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cli, startRedisSentinel } from '../../scripts/redis-topology.mjs'
 import type { Harness } from '../helpers/harness.js'
-import { nodeOn, runScenario } from './redis-scenario.js'
+import { nodeOn, runScenario } from '../helpers/redis-scenario.js'
 
 t.test('a gateway on Redis Sentinel', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tongban-sentinel-'))

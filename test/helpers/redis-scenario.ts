@@ -5,7 +5,7 @@
 // env and a reader of a key on the servers that hold it.
 import type { Test } from 'tap'
 import { CLIENT_ASSERTION_TYPE } from '../../packages/client/src/assertion.js'
-import { context, startNode, type Harness } from '../helpers/harness.js'
+import { context, startNode, type Harness } from './harness.js'
 import { samplePersons } from '../../dev/providers/population.js'
 import { chinaDay, quotaKey, revokedKey } from '../../src/policy/quota.js'
 
