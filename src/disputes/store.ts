@@ -2,7 +2,7 @@
 // repeated job or a double click changes nothing); every step is written with its sealed
 // audit record (history.ts) in the same transaction.
 import type { PoolClient } from 'pg'
-import type { Db } from '../stores/postgres.js'
+import { inTransaction, type Db } from '../stores/postgres.js'
 import type { Reason, Resolution } from './codes.js'
 
 export interface Dispute {
@@ -79,20 +79,7 @@ export const disputeFromRow = (r: any): Dispute => ({
   delivery: r.delivery ? { state: r.delivery, ownerNode: r.owner_node ?? null, lastError: r.delivery_error ?? null } : null,
 })
 
-export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const c = await db.connect()
-  try {
-    await c.query('BEGIN')
-    const out = await fn(c)
-    await c.query('COMMIT')
-    return out
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => {})
-    throw e
-  } finally {
-    c.release()
-  }
-}
+export { inTransaction }
 
 /** A dispute as filed: the fields the consumer's filing fixes, the deadline as a Date. */
 export type NewDispute = Pick<Dispute, 'id' | 'requestId' | 'answerNode' | 'answerTime' | 'resource' | 'operation' | 'subject' | 'consumerDepartment' | 'consumerSystem' | 'providerDepartment' | 'items' | 'reason' | 'description' | 'filedBy'> & {

@@ -3,7 +3,7 @@
 // event row saying who, when and why.
 import { monotonicFactory } from 'ulid'
 import type { PoolClient } from 'pg'
-import type { Db } from '../stores/postgres.js'
+import { inTransaction, type Db } from '../stores/postgres.js'
 import { grantFromRow, type Grant } from './grants.js'
 
 const ulid = monotonicFactory()
@@ -95,20 +95,7 @@ export const applicationFromRow = (r: any): Application => ({
   granted: r.granted ?? null,
 })
 
-export async function inTransaction<T>(db: Db, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const c = await db.connect()
-  try {
-    await c.query('BEGIN')
-    const out = await fn(c)
-    await c.query('COMMIT')
-    return out
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => {})
-    throw e
-  } finally {
-    c.release()
-  }
-}
+export { inTransaction }
 
 export const event = (c: PoolClient, id: string, actor: string, action: string, detail: object = {}) =>
   c.query('INSERT INTO application_events (application_id, actor, action, detail) VALUES ($1, $2, $3, $4)', [id, actor, action, detail])

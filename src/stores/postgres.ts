@@ -181,3 +181,19 @@ function failoverClient(finder: PrimaryFinder): typeof pg.Client {
     }
   } as unknown as typeof pg.Client
 }
+
+/** `fn` in one transaction on one pooled connection: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(db: Db, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await db.connect()
+  try {
+    await c.query('BEGIN')
+    const out = await fn(c)
+    await c.query('COMMIT')
+    return out
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {})
+    throw e
+  } finally {
+    c.release()
+  }
+}
