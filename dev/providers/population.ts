@@ -33,7 +33,8 @@ const FIRST_BIRTH_MS = Date.UTC(1940, 0, 1)
 const BIRTH_DAYS = (Date.UTC(2011, 0, 1) - FIRST_BIRTH_MS) / DAY_MS
 const SEQ_STRIDE = 97 // coprime with 500
 
-const modInverse = (a: number, m: number): number => {
+/** a⁻¹ mod m (extended Euclid): the synthetic numbers are invertible permutations of an index. */
+export const modInverse = (a: number, m: number): number => {
   let [r0, r1, t0, t1] = [m, a % m, 0, 1]
   while (r1 !== 0) {
     const q = Math.floor(r0 / r1)

@@ -20,7 +20,7 @@
 // certificates are checked by 学历认证, not online); institutions carry their current names;
 // the codes of the research universities are the 教育部 codes, those of the vocational
 // colleges are illustrative; the serial is a permutation of the holder's index, not a count.
-import { person, personRng, POPULATION_SIZE, type Person } from '../population.js'
+import { modInverse, person, personRng, POPULATION_SIZE, type Person } from '../population.js'
 import { REFERENCE_MS } from '../reference.js'
 
 export type Level = '专科' | '本科' | '硕士研究生' | '博士研究生'
@@ -116,14 +116,6 @@ const SCHOOL_TYPE = '1' // 普通高等教育
 const SERIAL_SPACE = 1_000_000
 const SERIAL_STEP = 738_301 // coprime with 10^6
 const SERIAL_OFFSET = 90_217
-const modInverse = (a: number, m: number): number => {
-  let [r0, r1, t0, t1] = [m, a % m, 0, 1]
-  while (r1 !== 0) {
-    const q = Math.floor(r0 / r1)
-    ;[r0, r1, t0, t1] = [r1, r0 - q * r1, t1, t0 - q * t1]
-  }
-  return ((t0 % m) + m) % m
-}
 const SERIAL_INV = modInverse(SERIAL_STEP, SERIAL_SPACE)
 const serialOf = (index: number): string => String((index * SERIAL_STEP + SERIAL_OFFSET) % SERIAL_SPACE).padStart(6, '0')
 const indexOfSerial = (serial: number): number =>

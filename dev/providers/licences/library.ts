@@ -15,7 +15,7 @@
 //   certificate number, issued on the registration day, 长期).
 // Tests add licences they made (and sealed) themselves, revoke and supersede licences and
 // revoke seal certificates: the library's state beyond the model lives in this object.
-import { person, personRng, findPersonById, POPULATION_SIZE, type Person } from '../population.js'
+import { modInverse, person, personRng, findPersonById, POPULATION_SIZE, type Person } from '../population.js'
 import { findEnterpriseByCreditCode, enterprise, type Enterprise } from '../enterprises.js'
 import { holdingsOf, registryName } from '../property/registry.js'
 import { REFERENCE_DATE, birthdayMs, ageOn, isoDate, DAY_MS } from '../reference.js'
@@ -49,14 +49,6 @@ const SECOND_GEN_DAYS = (Date.UTC(2013, 11, 31) - SECOND_GEN_FROM) / DAY_MS
 const ID_SPACE = 10_000_000
 const ID_STEP = 7_654_321 // coprime with 10^7
 const ID_OFFSET = 1_234_567
-const modInverse = (a: number, m: number): number => {
-  let [r0, r1, t0, t1] = [m, a % m, 0, 1]
-  while (r1 !== 0) {
-    const q = Math.floor(r0 / r1)
-    ;[r0, r1, t0, t1] = [r1, r0 - q * r1, t1, t0 - q * t1]
-  }
-  return ((t0 % m) + m) % m
-}
 const ID_STEP_INV = modInverse(ID_STEP, ID_SPACE)
 const permute = (i: number) => String((i * ID_STEP + ID_OFFSET) % ID_SPACE).padStart(7, '0')
 const unpermute = (s: string) => (((+s - ID_OFFSET) % ID_SPACE + ID_SPACE) % ID_SPACE * ID_STEP_INV) % ID_SPACE
